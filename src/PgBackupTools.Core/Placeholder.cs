@@ -1,0 +1,1 @@
+namespace PgBackupTools.Core; internal static class Placeholder {}

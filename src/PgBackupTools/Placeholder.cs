@@ -1,0 +1,1 @@
+namespace PgBackupTools; internal static class Placeholder {}

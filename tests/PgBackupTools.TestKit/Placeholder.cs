@@ -1,0 +1,1 @@
+namespace PgBackupTools.TestKit; internal static class Placeholder {}
