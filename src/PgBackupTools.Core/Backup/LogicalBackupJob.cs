@@ -1,0 +1,179 @@
+using Npgsql;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Postgres;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Storage;
+using PgBackupTools.Core.Streams;
+
+namespace PgBackupTools.Core.Backup;
+
+/// <summary>
+/// A logical backup of one database: pg_dump streamed straight into the repository (plain and custom) or written
+/// into it (directory), with SHA-256 of raw and stored bytes, and exact per-table row counts taken in the very
+/// snapshot pg_dump dumps. The manifest is written last; until then the backup does not exist.
+/// </summary>
+public static class LogicalBackupJob
+{
+    private const int CopyBufferSize = 1 << 20;
+
+    public static async Task<PgBackup> RunAsync(BackupRepository repository, PgConnectionInfo server, LogicalBackupOptions options, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        RepositoryNames.ValidateStanza(options.Stanza);
+        var connection = server.WithDatabase(options.Database);
+        await using var snapshotConnection = await PgServer.OpenAsync(connection, ct).ConfigureAwait(false);
+        var facts = await PgServer.GetFactsAsync(snapshotConnection, ct).ConfigureAwait(false);
+        string pgDump = PgClientTools.Find("pg_dump", facts.MajorVersion);
+        ValidateCompression(options, facts);
+
+        await using var snapshot = await snapshotConnection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
+        await using (var ro = new NpgsqlCommand("SET TRANSACTION READ ONLY", snapshotConnection, snapshot)) await ro.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+        string snapshotId;
+        await using (var export = new NpgsqlCommand("SELECT pg_export_snapshot()", snapshotConnection, snapshot))
+            snapshotId = (string)(await export.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+
+        var start = DateTimeOffset.UtcNow;
+        var backup = new PgBackup
+        {
+            Id = RepositoryNames.NewBackupId(start),
+            Type = BackupType.Logical,
+            Stanza = options.Stanza,
+            Database = options.Database,
+            Server = server.Server,
+            ServerVersion = facts.Version.Split(' ').ElementAtOrDefault(1),
+            ServerVersionNumber = facts.VersionNumber,
+            SystemIdentifier = facts.SystemIdentifier,
+            StartTime = start,
+            Format = options.Format,
+            Compression = options.Compression,
+            DatabaseEncoding = facts.Encoding,
+            DatabaseCollate = facts.Collate,
+            DatabaseCtype = facts.Ctype,
+            ToolVersion = BackupRepository.ToolVersion,
+            ClientVersion = pgDump,
+        };
+        foreach (var (k, v) in options.Labels ?? new Dictionary<string, string>()) backup.Labels[k] = v;
+        context.Log($"Backup {backup.Id}: {options.Format} dump of '{options.Database}' on {server.Server} (PostgreSQL {backup.ServerVersion}) into {repository.Location}, snapshot {snapshotId}.");
+
+        try
+        {
+            var counting = PgServer.CountTableRowsAsync(snapshotConnection, ct);
+            var meter = new ProgressMeter(context, $"Backup of database '{options.Database}'", facts.DatabaseSizeBytes) { Status = "pg_dump" };
+            if (options.Format == DumpFormat.Directory)
+                backup.Files.AddRange(await DumpDirectoryAsync(repository, connection, pgDump, snapshotId, backup, options, meter, context).ConfigureAwait(false));
+            else
+                backup.Files.Add(await DumpToStreamAsync(repository, connection, pgDump, snapshotId, backup, options, meter, context).ConfigureAwait(false));
+            backup.TableRowCounts = await counting.ConfigureAwait(false);
+            await snapshot.RollbackAsync(ct).ConfigureAwait(false);
+            backup.EndTime = DateTimeOffset.UtcNow;
+            await repository.WriteManifestAsync(backup, ct).ConfigureAwait(false);
+            context.Log($"Backup {backup.Id} committed: {backup.SizeBytes:N0} bytes dumped, {backup.StoredBytes:N0} stored, {backup.TableRowCounts.Count} tables counted, in {backup.Duration.TotalSeconds:F1} s.");
+            return backup;
+        }
+        catch
+        {
+            await repository.DeleteUncommittedAsync(backup.Stanza, backup.Id, CancellationToken.None).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static void ValidateCompression(LogicalBackupOptions options, ServerFacts facts)
+    {
+        if (options.Format != DumpFormat.Plain && options.Compression is CompressionKind.Zstd or CompressionKind.Lz4 && facts.MajorVersion < 16)
+        {
+            // Custom and directory archives are compressed by pg_dump itself so that stock pg_restore reads them.
+            throw new PgBackupException(FailureKind.InvalidArgument,
+                $"{options.Format} dumps are compressed by pg_dump, which supports {options.Compression} from PostgreSQL 16 on (the server is {facts.MajorVersion}). Use -Compression Gzip or None, or -Format Plain.",
+                options.Compression);
+        }
+        if (options.Jobs > 1 && options.Format != DumpFormat.Directory)
+            throw new PgBackupException(FailureKind.InvalidArgument, "-Jobs above 1 needs -Format Directory: only directory dumps are written by parallel pg_dump workers.", options.Jobs);
+    }
+
+    private static string PgDumpCompression(LogicalBackupOptions options) => options.Compression switch
+    {
+        CompressionKind.None => "0",
+        CompressionKind.Gzip => options.CompressionLevel is int l ? $"gzip:{l}" : "gzip",
+        CompressionKind.Zstd => options.CompressionLevel is int l ? $"zstd:{l}" : "zstd",
+        CompressionKind.Lz4 => options.CompressionLevel is int l ? $"lz4:{l}" : "lz4",
+        _ => "0",
+    };
+
+    private static async Task<PgBackupFile> DumpToStreamAsync(BackupRepository repository, PgConnectionInfo connection, string pgDump,
+        string snapshotId, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        bool plain = options.Format == DumpFormat.Plain;
+        // Plain SQL is compressed by us (so it stays a .sql.gz that gunzip reads); custom archives by pg_dump (so pg_restore reads them).
+        var encoding = plain ? options.Compression : CompressionKind.None;
+        string fileName = plain ? "database.sql" + Compression.FileExtension(encoding) : "database.dump";
+        var args = new List<string> { "--no-password", "--snapshot=" + snapshotId, "-F", plain ? "p" : "c" };
+        if (!plain) args.AddRange(["-Z", PgDumpCompression(options)]);
+        args.AddRange(["-d", connection.ToLibpqDatabaseArgument()]);
+        context.Log($"Running {pgDump} {string.Join(' ', args)} -h {connection.Host} -p {connection.Port} -U {connection.Username}");
+
+        string key = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
+        await using var dump = PgToolProcess.Start(pgDump, connection, args);
+        await using var writer = await repository.Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
+        var stored = new HashingStream(writer, leaveOpen: true);
+        var compressor = Compression.CreateCompressor(stored, encoding, options.CompressionLevel, leaveOpen: true);
+        var raw = new HashingStream(compressor, leaveOpen: true);
+        bool completed = false;
+        try
+        {
+            var buffer = new byte[CopyBufferSize];
+            int n;
+            while ((n = await dump.StandardOutput.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            {
+                await raw.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                meter.Add(n);
+            }
+            await dump.WaitForSuccessAsync(ct).ConfigureAwait(false);
+            await compressor.DisposeAsync().ConfigureAwait(false);
+            await writer.CommitAsync(ct).ConfigureAwait(false);
+            completed = true;
+        }
+        catch (IOException e) when (!ct.IsCancellationRequested)
+        {
+            dump.Kill();
+            throw new PgBackupException(FailureKind.OperationFailed, $"Writing {key} to {repository.Location} failed: {e.Message}", key, e);
+        }
+        finally
+        {
+            // On failure the compressor may fail again while flushing; the first error is the one that matters.
+            try { await compressor.DisposeAsync().ConfigureAwait(false); }
+            catch (Exception) when (!completed) { }
+        }
+        meter.Report();
+        return new PgBackupFile
+        {
+            Name = fileName, Bytes = raw.Length, Sha256 = raw.Sha256Hex, StoredBytes = stored.Length, StoredSha256 = stored.Sha256Hex, Encoding = encoding,
+        };
+    }
+
+    private static async Task<List<PgBackupFile>> DumpDirectoryAsync(BackupRepository repository, PgConnectionInfo connection, string pgDump,
+        string snapshotId, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        const string dirName = "database.dir";
+        var folder = repository.Store.TryGetLocalPath(BackupRepository.BackupFileKey(backup.Stanza, backup.Id, dirName))
+            ?? throw new PgBackupException(FailureKind.InvalidArgument, "-Format Directory needs a file-system repository; use -Format Custom for object stores.", repository.Location);
+        Directory.CreateDirectory(Path.GetDirectoryName(folder)!);
+        var args = new List<string> { "--no-password", "--snapshot=" + snapshotId, "-F", "d", "-j", options.Jobs.ToString(), "-Z", PgDumpCompression(options), "-f", folder, "-d", connection.ToLibpqDatabaseArgument() };
+        context.Log($"Running {pgDump} {string.Join(' ', args)}");
+        await using (var dump = PgToolProcess.Start(pgDump, connection, args, redirectStdout: false))
+            await dump.WaitForSuccessAsync(ct).ConfigureAwait(false);
+
+        meter.Status = "checksums";
+        var files = new List<PgBackupFile>();
+        foreach (var path in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            await using var hashing = new HashingStream(File.OpenRead(path));
+            await hashing.CopyToAsync(Stream.Null, ct).ConfigureAwait(false);
+            meter.Add(hashing.Length);
+            string name = dirName + "/" + Path.GetRelativePath(folder, path).Replace(Path.DirectorySeparatorChar, '/');
+            files.Add(new PgBackupFile { Name = name, Bytes = hashing.Length, Sha256 = hashing.Sha256Hex, StoredBytes = hashing.Length, StoredSha256 = hashing.Sha256Hex, Encoding = CompressionKind.None });
+        }
+        return files;
+    }
+}

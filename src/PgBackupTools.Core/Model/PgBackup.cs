@@ -1,0 +1,66 @@
+using System.Text.Json.Serialization;
+using PgBackupTools.Core.Streams;
+
+namespace PgBackupTools;
+
+[JsonConverter(typeof(JsonStringEnumConverter<BackupType>))]
+public enum BackupType { Logical, Physical, Snapshot }
+
+[JsonConverter(typeof(JsonStringEnumConverter<DumpFormat>))]
+public enum DumpFormat { Plain, Custom, Directory }
+
+/// <summary>
+/// One backup as its manifest records it: everything a restore or an audit needs. This is also the object the
+/// cmdlets write and take from the pipeline. It exists only if its manifest exists in the repository.
+/// </summary>
+public sealed class PgBackup
+{
+    public int ManifestVersion { get; set; } = 1;
+    public string Id { get; set; } = "";
+    public BackupType Type { get; set; }
+    public string Stanza { get; set; } = "";
+    public string? Database { get; set; }
+    public string Server { get; set; } = "";
+    public string? ServerVersion { get; set; }
+    public int ServerVersionNumber { get; set; }
+    public string? SystemIdentifier { get; set; }
+    public DateTimeOffset StartTime { get; set; }
+    public DateTimeOffset EndTime { get; set; }
+    public DumpFormat? Format { get; set; }
+    [JsonConverter(typeof(JsonStringEnumConverter<CompressionKind>))]
+    public CompressionKind Compression { get; set; }
+    public string? DatabaseEncoding { get; set; }
+    public string? DatabaseCollate { get; set; }
+    public string? DatabaseCtype { get; set; }
+    public List<PgBackupFile> Files { get; set; } = [];
+    public SortedDictionary<string, long> TableRowCounts { get; set; } = new(StringComparer.Ordinal);
+    public string? ClientVersion { get; set; }
+    public string ToolVersion { get; set; } = "";
+    public SortedDictionary<string, string> Labels { get; set; } = new(StringComparer.Ordinal);
+
+    [JsonIgnore] public TimeSpan Duration => EndTime - StartTime;
+    /// <summary>Bytes of the backup as PostgreSQL produced them (before compression).</summary>
+    [JsonIgnore] public long SizeBytes => Files.Sum(f => f.Bytes);
+    /// <summary>Bytes the repository holds for it.</summary>
+    [JsonIgnore] public long StoredBytes => Files.Sum(f => f.StoredBytes);
+    /// <summary>The repository the backup was read from or written to.</summary>
+    [JsonIgnore] public string Repository { get; set; } = "";
+
+    public override string ToString() => $"{Id} ({Type} {Database ?? Stanza})";
+}
+
+/// <summary>One stored file of a backup, with sizes and SHA-256 before and after compression.</summary>
+public sealed class PgBackupFile
+{
+    /// <summary>Path relative to the backup's folder, '/'-separated.</summary>
+    public string Name { get; set; } = "";
+    public long Bytes { get; set; }
+    public string? Sha256 { get; set; }
+    public long StoredBytes { get; set; }
+    public string StoredSha256 { get; set; } = "";
+    /// <summary>The transform this tool applied when storing (pg_dump's own compression inside a custom archive is not one).</summary>
+    [JsonConverter(typeof(JsonStringEnumConverter<CompressionKind>))]
+    public CompressionKind Encoding { get; set; }
+
+    public override string ToString() => Name;
+}

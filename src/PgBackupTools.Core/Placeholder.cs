@@ -1,1 +1,0 @@
-namespace PgBackupTools.Core; internal static class Placeholder {}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using Npgsql;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Postgres;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Restore;
+
+namespace PgBackupTools.Core.Verify;
+
+/// <summary>
+/// Proves a backup. Always: every stored file's SHA-256 against the manifest. With a restore: the backup restored
+/// into a scratch database, every table's row count compared with the count recorded at backup time, the extra
+/// queries run, the scratch database dropped. The restore's wall time is the measured RTO.
+/// </summary>
+public static class BackupTestJob
+{
+    public static async Task<PgBackupTestResult> RunAsync(BackupRepository repository, PgBackup backup, PgConnectionInfo? server,
+        bool restore, IReadOnlyList<string> queries, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        var result = new PgBackupTestResult
+        {
+            BackupId = backup.Id, Database = backup.Database, Type = backup.Type, StartTime = DateTimeOffset.UtcNow, Repository = repository.Location,
+        };
+        var clock = Stopwatch.StartNew();
+        var meter = new ProgressMeter(context, $"Test of backup {backup.Id}", backup.StoredBytes) { Status = "verifying checksums" };
+        foreach (var file in backup.Files)
+        {
+            var actual = await BackupFileReader.HashStoredAsync(repository, backup, file, meter.Add, ct).ConfigureAwait(false);
+            result.Checks.Add(new PgBackupCheck { Kind = "Checksum", Name = file.Name, Expected = file.StoredSha256, Actual = actual, Passed = actual == file.StoredSha256 });
+        }
+        result.Duration = clock.Elapsed;
+        if (result.Checks.Any(c => !c.Passed))
+        {
+            var bad = result.Checks.First(c => !c.Passed);
+            result.Error = $"Checksum mismatch in '{BackupRepository.BackupFileKey(backup.Stanza, backup.Id, bad.Name)}': the stored bytes differ from the manifest.";
+            return result;
+        }
+        if (restore)
+        {
+            if (server is null)
+                throw new PgBackupException(FailureKind.InvalidArgument, "-Restore needs a server to restore into: give -Host/-Port or set PGHOST/PGPORT.");
+            await RestoreAndCheckAsync(repository, backup, server, queries, result, context).ConfigureAwait(false);
+        }
+        result.Passed = result.Error is null && result.Checks.All(c => c.Passed);
+        return result;
+    }
+
+    private static async Task RestoreAndCheckAsync(BackupRepository repository, PgBackup backup, PgConnectionInfo server,
+        IReadOnlyList<string> queries, PgBackupTestResult result, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        string scratch = "pgbt_test_" + Guid.NewGuid().ToString("N")[..12];
+        result.ScratchDatabase = scratch;
+        try
+        {
+            var restored = await LogicalRestoreJob.RunAsync(repository, backup, server, new LogicalRestoreOptions { TargetDatabase = scratch }, context).ConfigureAwait(false);
+            result.Restored = true;
+            result.Duration = restored.Duration;
+            await using var connection = await PgServer.OpenAsync(server.WithDatabase(scratch), ct).ConfigureAwait(false);
+            var counts = await PgServer.CountTableRowsAsync(connection, ct).ConfigureAwait(false);
+            foreach (var table in backup.TableRowCounts.Keys.Union(counts.Keys).Order(StringComparer.Ordinal))
+            {
+                long? expected = backup.TableRowCounts.TryGetValue(table, out var e) ? e : null;
+                long? actual = counts.TryGetValue(table, out var a) ? a : null;
+                result.Checks.Add(new PgBackupCheck
+                {
+                    Kind = "RowCount", Name = table, Expected = expected?.ToString() ?? "(absent)", Actual = actual?.ToString() ?? "(absent)", Passed = expected == actual,
+                });
+            }
+            foreach (var query in queries) result.Checks.Add(await RunQueryCheckAsync(connection, query, ct).ConfigureAwait(false));
+        }
+        catch (PgBackupException e)
+        {
+            result.Error = e.Message;
+        }
+        finally
+        {
+            await using var admin = await PgServer.OpenAsync(server.WithDatabase("postgres"), CancellationToken.None).ConfigureAwait(false);
+            await LogicalRestoreJob.DropQuietlyAsync(admin, scratch, context).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A query passes when it runs and its first value is neither NULL, false nor zero.</summary>
+    private static async Task<PgBackupCheck> RunQueryCheckAsync(NpgsqlConnection connection, string query, CancellationToken ct)
+    {
+        var check = new PgBackupCheck { Kind = "Query", Name = query, Expected = "a true, non-zero, non-null first value" };
+        try
+        {
+            await using var cmd = new NpgsqlCommand(query, connection);
+            var value = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
+            check.Actual = value is null or DBNull ? "NULL" : Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture);
+            check.Passed = value switch
+            {
+                null or DBNull => false,
+                bool b => b,
+                short or int or long or decimal or double or float => Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture) != 0,
+                _ => true,
+            };
+        }
+        catch (PostgresException e)
+        {
+            check.Actual = "error: " + e.MessageText;
+            check.Passed = false;
+        }
+        return check;
+    }
+}

@@ -1,0 +1,53 @@
+using System.Management.Automation;
+using PgBackupTools.Core;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Infrastructure;
+
+namespace PgBackupTools.Cmdlets;
+
+/// <summary>Lists the backups of a repository, from their manifests only.</summary>
+[Cmdlet(VerbsCommon.Get, "PgBackup")]
+[OutputType(typeof(PgBackup))]
+public sealed class GetPgBackupCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Repository { get; set; } = "";
+
+    [Parameter]
+    [SupportsWildcards]
+    public string[]? Database { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? Stanza { get; set; }
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string[]? Id { get; set; }
+
+    [Parameter]
+    public BackupType? Type { get; set; }
+
+    /// <summary>Only the newest backup of each database (logical) or stanza (physical).</summary>
+    [Parameter]
+    public SwitchParameter Latest { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        RunOrThrow(Repository, async context =>
+        {
+            foreach (var id in Id ?? []) RepositoryNames.ValidateBackupId(id);
+            var repository = await BackupRepository.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: false, context.CancellationToken);
+            var backups = await repository.ListBackupsAsync(Stanza, context);
+            var patterns = Database?.Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();
+            IEnumerable<PgBackup> selected = backups
+                .Where(b => Id is null || Id.Contains(b.Id, StringComparer.Ordinal))
+                .Where(b => Type is null || b.Type == Type)
+                .Where(b => patterns is null || b.Database is not null && patterns.Any(p => p.IsMatch(b.Database)));
+            if (Latest)
+                selected = selected.GroupBy(b => (b.Stanza, b.Type, b.Database)).Select(g => g.MaxBy(b => b.StartTime)!).OrderBy(b => b.StartTime);
+            foreach (var backup in selected) PostObject(backup);
+        });
+    }
+}

@@ -1,0 +1,48 @@
+using System.Management.Automation;
+using PgBackupTools.Core.Postgres;
+
+namespace PgBackupTools.Infrastructure;
+
+/// <summary>
+/// The connection parameters every cmdlet that talks to a server shares. What is not given comes from the
+/// connection string, then the PG* environment variables and ~/.pgpass, as with psql.
+/// </summary>
+public abstract class PgConnectedCmdlet : PgCmdlet
+{
+    /// <summary>Server host name, IP address or Unix socket directory (PGHOST).</summary>
+    [Parameter]
+    [Alias("Host", "Server")]
+    [ValidateNotNullOrEmpty]
+    public string? HostName { get; set; }
+
+    /// <summary>Server port (PGPORT, default 5432).</summary>
+    [Parameter]
+    [ValidateRange(1, 65535)]
+    public int? Port { get; set; }
+
+    /// <summary>Role to connect as (PGUSER, default the OS user).</summary>
+    [Parameter]
+    [Alias("User")]
+    [ValidateNotNullOrEmpty]
+    public string? Username { get; set; }
+
+    /// <summary>Role and password. The password reaches child processes only through a private passfile.</summary>
+    [Parameter]
+    [Credential]
+    public PSCredential? Credential { get; set; }
+
+    /// <summary>A libpq ('host=... dbname=...'), URI ('postgresql://...') or Npgsql ('Host=...;') connection string.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? ConnectionString { get; set; }
+
+    protected bool ConnectionGiven => HostName is not null || Port is not null || ConnectionString is not null;
+
+    protected PgConnectionInfo ResolveConnection(string? database = null) => PgConnectionInfo.Resolve(
+        host: HostName,
+        port: Port,
+        username: Username ?? (Credential is null || Credential == PSCredential.Empty ? null : Credential.UserName),
+        password: Credential is null || Credential == PSCredential.Empty ? null : Credential.GetNetworkCredential().Password,
+        database: database,
+        connectionString: ConnectionString);
+}

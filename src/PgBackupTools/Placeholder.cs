@@ -1,1 +1,0 @@
-namespace PgBackupTools; internal static class Placeholder {}

@@ -1,1 +1,0 @@
-namespace PgBackupTools.TestKit; internal static class Placeholder {}
