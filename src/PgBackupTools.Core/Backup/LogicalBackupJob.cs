@@ -24,7 +24,8 @@ public static class LogicalBackupJob
         await using var snapshotConnection = await PgServer.OpenAsync(connection, ct).ConfigureAwait(false);
         var facts = await PgServer.GetFactsAsync(snapshotConnection, ct).ConfigureAwait(false);
         string pgDump = PgClientTools.Find("pg_dump", facts.MajorVersion);
-        ValidateCompression(options, facts);
+        int pgDumpVersion = PgClientTools.MajorVersionOf(pgDump);
+        ValidateCompression(options, pgDumpVersion);
 
         await using var snapshot = await snapshotConnection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
         await using (var ro = new NpgsqlCommand("SET TRANSACTION READ ONLY", snapshotConnection, snapshot)) await ro.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -60,9 +61,9 @@ public static class LogicalBackupJob
             var counting = PgServer.CountTableRowsAsync(snapshotConnection, ct);
             var meter = new ProgressMeter(context, $"Backup of database '{options.Database}'", facts.DatabaseSizeBytes) { Status = "pg_dump" };
             if (options.Format == DumpFormat.Directory)
-                backup.Files.AddRange(await DumpDirectoryAsync(repository, connection, pgDump, snapshotId, backup, options, meter, context).ConfigureAwait(false));
+                backup.Files.AddRange(await DumpDirectoryAsync(repository, connection, pgDump, snapshotId, pgDumpVersion, backup, options, meter, context).ConfigureAwait(false));
             else
-                backup.Files.Add(await DumpToStreamAsync(repository, connection, pgDump, snapshotId, backup, options, meter, context).ConfigureAwait(false));
+                backup.Files.Add(await DumpToStreamAsync(repository, connection, pgDump, snapshotId, pgDumpVersion, backup, options, meter, context).ConfigureAwait(false));
             backup.TableRowCounts = await counting.ConfigureAwait(false);
             await snapshot.RollbackAsync(ct).ConfigureAwait(false);
             backup.EndTime = DateTimeOffset.UtcNow;
@@ -77,22 +78,24 @@ public static class LogicalBackupJob
         }
     }
 
-    private static void ValidateCompression(LogicalBackupOptions options, ServerFacts facts)
+    private static void ValidateCompression(LogicalBackupOptions options, int pgDumpVersion)
     {
-        if (options.Format != DumpFormat.Plain && options.Compression is CompressionKind.Zstd or CompressionKind.Lz4 && facts.MajorVersion < 16)
+        if (options.Format != DumpFormat.Plain && options.Compression is CompressionKind.Zstd or CompressionKind.Lz4 && pgDumpVersion < 16)
         {
             // Custom and directory archives are compressed by pg_dump itself so that stock pg_restore reads them.
             throw new PgBackupException(FailureKind.InvalidArgument,
-                $"{options.Format} dumps are compressed by pg_dump, which supports {options.Compression} from PostgreSQL 16 on (the server is {facts.MajorVersion}). Use -Compression Gzip or None, or -Format Plain.",
+                $"{options.Format} dumps are compressed by pg_dump, which supports {options.Compression} from version 16 on (this pg_dump is {pgDumpVersion}). Use -Compression Gzip or None, or -Format Plain.",
                 options.Compression);
         }
         if (options.Jobs > 1 && options.Format != DumpFormat.Directory)
             throw new PgBackupException(FailureKind.InvalidArgument, "-Jobs above 1 needs -Format Directory: only directory dumps are written by parallel pg_dump workers.", options.Jobs);
     }
 
-    private static string PgDumpCompression(LogicalBackupOptions options) => options.Compression switch
+    /// <summary>pg_dump's -Z value: a bare level before version 16, "method[:level]" from 16 on.</summary>
+    private static string PgDumpCompression(LogicalBackupOptions options, int pgDumpVersion) => options.Compression switch
     {
         CompressionKind.None => "0",
+        CompressionKind.Gzip when pgDumpVersion < 16 => (options.CompressionLevel ?? 6).ToString(),
         CompressionKind.Gzip => options.CompressionLevel is int l ? $"gzip:{l}" : "gzip",
         CompressionKind.Zstd => options.CompressionLevel is int l ? $"zstd:{l}" : "zstd",
         CompressionKind.Lz4 => options.CompressionLevel is int l ? $"lz4:{l}" : "lz4",
@@ -100,7 +103,7 @@ public static class LogicalBackupJob
     };
 
     private static async Task<PgBackupFile> DumpToStreamAsync(BackupRepository repository, PgConnectionInfo connection, string pgDump,
-        string snapshotId, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context)
+        string snapshotId, int pgDumpVersion, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context)
     {
         var ct = context.CancellationToken;
         bool plain = options.Format == DumpFormat.Plain;
@@ -108,7 +111,7 @@ public static class LogicalBackupJob
         var encoding = plain ? options.Compression : CompressionKind.None;
         string fileName = plain ? "database.sql" + Compression.FileExtension(encoding) : "database.dump";
         var args = new List<string> { "--no-password", "--snapshot=" + snapshotId, "-F", plain ? "p" : "c" };
-        if (!plain) args.AddRange(["-Z", PgDumpCompression(options)]);
+        if (!plain) args.AddRange(["-Z", PgDumpCompression(options, pgDumpVersion)]);
         args.AddRange(["-d", connection.ToLibpqDatabaseArgument()]);
         context.Log($"Running {pgDump} {string.Join(' ', args)} -h {connection.Host} -p {connection.Port} -U {connection.Username}");
 
@@ -152,14 +155,14 @@ public static class LogicalBackupJob
     }
 
     private static async Task<List<PgBackupFile>> DumpDirectoryAsync(BackupRepository repository, PgConnectionInfo connection, string pgDump,
-        string snapshotId, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context)
+        string snapshotId, int pgDumpVersion, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context)
     {
         var ct = context.CancellationToken;
         const string dirName = "database.dir";
         var folder = repository.Store.TryGetLocalPath(BackupRepository.BackupFileKey(backup.Stanza, backup.Id, dirName))
             ?? throw new PgBackupException(FailureKind.InvalidArgument, "-Format Directory needs a file-system repository; use -Format Custom for object stores.", repository.Location);
         Directory.CreateDirectory(Path.GetDirectoryName(folder)!);
-        var args = new List<string> { "--no-password", "--snapshot=" + snapshotId, "-F", "d", "-j", options.Jobs.ToString(), "-Z", PgDumpCompression(options), "-f", folder, "-d", connection.ToLibpqDatabaseArgument() };
+        var args = new List<string> { "--no-password", "--snapshot=" + snapshotId, "-F", "d", "-j", options.Jobs.ToString(), "-Z", PgDumpCompression(options, pgDumpVersion), "-f", folder, "-d", connection.ToLibpqDatabaseArgument() };
         context.Log($"Running {pgDump} {string.Join(' ', args)}");
         await using (var dump = PgToolProcess.Start(pgDump, connection, args, redirectStdout: false))
             await dump.WaitForSuccessAsync(ct).ConfigureAwait(false);

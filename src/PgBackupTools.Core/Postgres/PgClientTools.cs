@@ -27,6 +27,17 @@ public static class PgClientTools
         throw NotFound(tool, "in /usr/lib/postgresql/*/bin or on PATH");
     }
 
+    /// <summary>The major version of a client program, from its --version ("pg_dump (PostgreSQL) 15.18" gives 15).</summary>
+    public static int MajorVersionOf(string toolPath)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(toolPath, "--version") { RedirectStandardOutput = true, UseShellExecute = false };
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        string text = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        var match = System.Text.RegularExpressions.Regex.Match(text, @"\)\s+(\d+)");
+        return match.Success ? int.Parse(match.Groups[1].Value) : throw new PgBackupException(FailureKind.NotInstalled, $"Cannot tell the version of {toolPath} from '{text.Trim()}'.", toolPath);
+    }
+
     private static IEnumerable<string> CandidateDirectories(int? serverMajorVersion)
     {
         const string debianRoot = "/usr/lib/postgresql";

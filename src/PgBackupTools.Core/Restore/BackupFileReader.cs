@@ -30,13 +30,20 @@ public static class BackupFileReader
             catch (Exception e) when (e is not OperationCanceledException and not PgBackupException)
             {
                 // A damaged compressed stream fails to decode before the checksum can tell: report it as what it is.
-                await stored.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
-                var actual = stored.Sha256Hex;
-                if (actual != file.StoredSha256) throw new ChecksumMismatchException(key, file.StoredSha256, actual);
+                await ThrowIfStoredBytesDifferAsync(stored, file, key, cancellationToken).ConfigureAwait(false);
                 throw new PgBackupException(FailureKind.InvalidData, $"'{key}' cannot be decoded ({e.Message}) although its checksum matches.", key, e);
             }
             if (n == 0) break;
-            await destination.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await destination.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException)
+            {
+                // The consumer (psql, pg_restore) gave up; if it choked on damaged bytes, the damage is the cause to report.
+                await ThrowIfStoredBytesDifferAsync(stored, file, key, cancellationToken).ConfigureAwait(false);
+                throw;
+            }
             onBytes?.Invoke(n);
         }
         // Drain anything after the compressed stream's end so the stored hash covers the whole object.
@@ -45,6 +52,13 @@ public static class BackupFileReader
         if (storedHash != file.StoredSha256) throw new ChecksumMismatchException(key, file.StoredSha256, storedHash);
         if (file.Sha256 is not null && raw.Sha256Hex != file.Sha256) throw new ChecksumMismatchException(key + " (decoded)", file.Sha256, raw.Sha256Hex);
         return raw.Length;
+    }
+
+    private static async Task ThrowIfStoredBytesDifferAsync(HashingStream stored, PgBackupFile file, string key, CancellationToken cancellationToken)
+    {
+        await stored.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
+        var actual = stored.Sha256Hex;
+        if (actual != file.StoredSha256) throw new ChecksumMismatchException(key, file.StoredSha256, actual);
     }
 
     /// <summary>Reads every stored byte of <paramref name="file"/> and compares its SHA-256 with the manifest; returns the actual hash.</summary>
