@@ -123,7 +123,14 @@ public sealed class RepositoryEncryption
     }
 
     /// <summary>Serializes to JSON through the source-generated context (Native AOT safe).</summary>
-    public string ToJson() => JsonSerializer.Serialize(this, EncryptionJsonContext.Default.RepositoryEncryption);
+    public string ToJson() => JsonSerializer.Serialize(this, ReadableJson.RepositoryEncryption);
+
+    // Base64 holds '+' and '/'; the default encoder would write '+' as \u002B. This is a file, not HTML.
+    private static readonly EncryptionJsonContext ReadableJson = new(new JsonSerializerOptions
+    {
+        WriteIndented = true,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
 
     /// <summary>Reads parameters serialized by <see cref="ToJson"/>; <see cref="Unlock"/> validates them.</summary>
     public static RepositoryEncryption FromJson(string json) =>

@@ -85,6 +85,15 @@ public sealed class RepositoryEncryptionTests
     }
 
     [Fact]
+    public void Base64_is_written_plainly_not_escaped()
+    {
+        string json = new RepositoryEncryption { Iterations = 1, Salt = "ab+/cd==", KeyCheck = "++//" }.ToJson();
+
+        Assert.Contains("\"salt\": \"ab+/cd==\"", json);
+        Assert.Contains("\"keyCheck\": \"++//\"", json);
+    }
+
+    [Fact]
     public void Key_check_and_key_id_follow_the_documented_derivation()
     {
         byte[] passphrase = Encoding.UTF8.GetBytes("pässphrase");
