@@ -32,6 +32,7 @@ public sealed class DecryptingStream : Stream
     private bool _headerRead;
     private bool _finished;
     private EncryptedDataException? _failure;
+    private bool _readFailed;
     private bool _disposed;
 
     /// <param name="inner">The ciphertext, read sequentially from its current position.</param>
@@ -258,11 +259,19 @@ public sealed class DecryptingStream : Stream
     private int Fill(Span<byte> buffer)
     {
         int total = 0;
-        while (total < buffer.Length)
+        try
         {
-            int n = _inner.Read(buffer[total..]);
-            if (n == 0) break;
-            total += n;
+            while (total < buffer.Length)
+            {
+                int n = _inner.Read(buffer[total..]);
+                if (n == 0) break;
+                total += n;
+            }
+        }
+        catch
+        {
+            _readFailed = true; // a partly read chunk: the position in the input is lost
+            throw;
         }
         return total;
     }
@@ -270,11 +279,19 @@ public sealed class DecryptingStream : Stream
     private async ValueTask<int> FillAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         int total = 0;
-        while (total < buffer.Length)
+        try
         {
-            int n = await _inner.ReadAsync(buffer[total..], cancellationToken).ConfigureAwait(false);
-            if (n == 0) break;
-            total += n;
+            while (total < buffer.Length)
+            {
+                int n = await _inner.ReadAsync(buffer[total..], cancellationToken).ConfigureAwait(false);
+                if (n == 0) break;
+                total += n;
+            }
+        }
+        catch
+        {
+            _readFailed = true;
+            throw;
         }
         return total;
     }
@@ -291,6 +308,8 @@ public sealed class DecryptingStream : Stream
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_failure is not null)
             throw new EncryptedDataException(_failure.Reason, _failure.ChunkIndex, _failure.Message);
+        if (_readFailed)
+            throw new IOException("An earlier read from the encrypted input failed or was cancelled; this DecryptingStream cannot continue.");
     }
 
     private void Release()

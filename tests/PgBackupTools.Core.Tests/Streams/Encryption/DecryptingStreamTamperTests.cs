@@ -326,4 +326,38 @@ public sealed class DecryptingStreamTamperTests
         Assert.Equal(EncryptedDataReason.UnsupportedVersion, failure!.Reason);
         Assert.Contains("version 2", failure.Message);
     }
+
+    [Fact]
+    public async Task A_cancelled_read_cannot_be_resumed_out_of_step()
+    {
+        using var key = NewKey();
+        var source = new PausingStream(EncryptedFile(key), pauseAt: ChunkOffset(1) + 10);
+        await using var decrypting = new DecryptingStream(source, key);
+        var buffer = new byte[SmallChunk];
+        Assert.Equal(SmallChunk, await decrypting.ReadAsync(buffer));
+        using var cancellation = new CancellationTokenSource();
+
+        ValueTask<int> pending = decrypting.ReadAsync(buffer, cancellation.Token);
+        cancellation.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await pending);
+        await Assert.ThrowsAsync<IOException>(async () => await decrypting.ReadAsync(buffer));
+    }
+
+    /// <summary>Serves bytes up to <c>pauseAt</c>, then waits once for cancellation, then serves the rest.</summary>
+    private sealed class PausingStream(byte[] data, int pauseAt) : MemoryStream(data)
+    {
+        private bool _paused;
+
+        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            if (!_paused && Position >= pauseAt)
+            {
+                _paused = true;
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+            if (!_paused) buffer = buffer[..(int)Math.Min(buffer.Length, pauseAt - Position)];
+            return await base.ReadAsync(buffer, cancellationToken);
+        }
+    }
 }
