@@ -52,8 +52,11 @@ public sealed class RepositoryEncryption
     {
         get
         {
-            byte[] check = DecodeBase64(KeyCheck, "keyCheck");
-            return check.Length >= EncryptionFormat.KeyIdSize ? EncryptionFormat.ToHex(check.AsSpan(0, EncryptionFormat.KeyIdSize)) : "";
+            // A display property never throws: damaged parameters give "" here and fail in Unlock.
+            Span<byte> check = stackalloc byte[EncryptionFormat.KeyCheckSize];
+            return Convert.TryFromBase64String(KeyCheck ?? "", check, out int length) && length == EncryptionFormat.KeyCheckSize
+                ? EncryptionFormat.ToHex(check[..EncryptionFormat.KeyIdSize])
+                : "";
         }
     }
 
