@@ -341,7 +341,7 @@ public sealed class DecryptingStreamTamperTests
         cancellation.Cancel();
 
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await pending);
-        await Assert.ThrowsAsync<IOException>(async () => await decrypting.ReadAsync(buffer));
+        await Assert.ThrowsAsync<IOException>(async () => await decrypting.ReadAtLeastAsync(buffer, SmallChunk));
     }
 
     /// <summary>Serves bytes up to <c>pauseAt</c>, then waits once for cancellation, then serves the rest.</summary>
