@@ -1,0 +1,28 @@
+using System.Security;
+
+namespace PgBackupTools.Core.Streams.Encryption;
+
+/// <summary>
+/// The passphrase does not match the repository's key check. Thrown before any data is read or
+/// written. The message names where the passphrase came from (when known), never the passphrase.
+/// </summary>
+public sealed class WrongPassphraseException : SecurityException
+{
+    internal WrongPassphraseException(string? passphraseSource, bool empty)
+        : base(BuildMessage(passphraseSource, empty))
+    {
+        PassphraseSource = passphraseSource;
+    }
+
+    /// <summary>Where the passphrase came from, e.g. "environment variable PGBT_PASSPHRASE"; null when not known.</summary>
+    public string? PassphraseSource { get; }
+
+    private static string BuildMessage(string? source, bool empty)
+    {
+        string which = source is null ? "The passphrase" : $"The passphrase from {source}";
+        string problem = empty ? "is empty, so it cannot match" : "does not match";
+        return $"{which} {problem} this repository's key check: it is not the passphrase the repository was " +
+               "created with. Nothing was read or written. Supply the repository's passphrase and try again; " +
+               "without it the encrypted backups cannot be read.";
+    }
+}
