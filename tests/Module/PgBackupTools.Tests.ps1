@@ -1,0 +1,239 @@
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $ModulePath -Force
+    $script:cluster = Start-TestCluster
+    $script:server = @{ HostName = $cluster.Host; Port = $cluster.Port; Username = 'postgres' }
+    $script:db = New-AuditDatabase -Cluster $cluster -Rows 5000
+}
+
+AfterAll {
+    if ($script:cluster) { $script:cluster.Dispose() }
+}
+
+Describe 'The module' {
+    It 'exports exactly the cmdlets its manifest lists, each with an OutputType' {
+        $manifest = Import-PowerShellDataFile $ModulePath
+        $exported = (Get-Command -Module PgBackupTools).Name | Sort-Object
+        $exported | Should -Be ($manifest.CmdletsToExport | Sort-Object)
+        foreach ($name in $exported) {
+            (Get-Command $name).OutputType | Should -Not -BeNullOrEmpty -Because "$name must declare what it writes"
+        }
+    }
+
+    It 'uses approved verbs only' {
+        $approved = (Get-Verb).Verb
+        foreach ($cmd in Get-Command -Module PgBackupTools) { $approved | Should -Contain $cmd.Verb }
+    }
+}
+
+Describe 'Invoke-PgBackup | Test-PgBackup -Restore' {
+    BeforeAll { $script:repo = New-TestDirectory }
+    AfterAll { Remove-Item -Recurse -Force $repo -ErrorAction SilentlyContinue }
+
+    It 'backs up, and the piped backup passes a real test restore' {
+        $result = Invoke-PgBackup -Repository $repo -Database $db @server | Test-PgBackup -Restore -Query 'SELECT count(*) = 5000 FROM audit_events' @server
+        $result.Passed | Should -BeTrue
+        $result.Restored | Should -BeTrue
+        ($result.Checks | Where-Object Kind -eq 'RowCount').Count | Should -Be 3
+        ($result.Checks | Where-Object Kind -eq 'Query').Passed | Should -BeTrue
+        $cluster.Psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'pgbt_%'") | Should -Be '0'
+    }
+
+    It 'writes a PgBackup with the stored .sql.gz, its checksum and the row counts' {
+        $backup = Invoke-PgBackup -Repository $repo -Database $db @server
+        $backup | Should -BeOfType ([PgBackupTools.PgBackup])
+        $backup.Files[0].Name | Should -Be 'database.sql.gz'
+        $backup.TableRowCounts['public.audit_events'] | Should -Be 5000
+        $stored = Join-Path $repo "backups/main/$($backup.Id)/database.sql.gz"
+        (Get-FileHash $stored -Algorithm SHA256).Hash.ToLower() | Should -Be $backup.Files[0].StoredSha256
+        $backup.Repository | Should -Be $repo
+    }
+
+    It 'takes database names from the pipeline, one PgBackup each' {
+        $other = New-AuditDatabase -Cluster $cluster -Rows 10
+        $backups = $db, $other | Invoke-PgBackup -Repository $repo @server
+        $backups.Database | Should -Be @($db, $other)
+    }
+
+    It 'says what runs with -Verbose' {
+        $verbose = Invoke-PgBackup -Repository $repo -Database $db @server -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
+        ($verbose.Message -join "`n") | Should -Match 'pg_dump'
+    }
+}
+
+Describe 'Get-PgBackup' {
+    BeforeAll {
+        $script:repo = New-TestDirectory
+        $script:first = Invoke-PgBackup -Repository $repo -Database $db @server
+        $script:second = Invoke-PgBackup -Repository $repo -Database $db -Format Custom @server
+        $script:otherDb = New-AuditDatabase -Cluster $cluster -Rows 10
+        $script:third = Invoke-PgBackup -Repository $repo -Database $otherDb @server
+    }
+    AfterAll { Remove-Item -Recurse -Force $repo -ErrorAction SilentlyContinue }
+
+    It 'lists every backup oldest first from the manifests' {
+        (Get-PgBackup -Repository $repo).Id | Should -Be @($first.Id, $second.Id, $third.Id)
+    }
+
+    It 'filters by database with wildcards, by id, and -Latest keeps the newest per database' {
+        (Get-PgBackup -Repository $repo -Database 'audit_*').Count | Should -Be 3
+        (Get-PgBackup -Repository $repo -Database $otherDb).Id | Should -Be $third.Id
+        (Get-PgBackup -Repository $repo -Id $first.Id).Id | Should -Be $first.Id
+        (Get-PgBackup -Repository $repo -Latest).Id | Should -Be @($second.Id, $third.Id)
+    }
+
+    It 'refuses a backup id with ../ and a repository that does not exist' {
+        { Get-PgBackup -Repository $repo -Id '../../etc' -ErrorAction Stop } | Should -Throw -ExpectedMessage "*not a valid backup id*"
+        $err = { Get-PgBackup -Repository (Join-Path $repo 'nope') -ErrorAction Stop } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match 'no PgBackupTools repository'
+        $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'binds Repository from the pipeline by property name' {
+        ([pscustomobject]@{ Repository = $repo } | Get-PgBackup).Count | Should -Be 3
+    }
+}
+
+Describe 'Restore-PgDatabase' {
+    BeforeAll {
+        $script:repo = New-TestDirectory
+        $script:backup = Invoke-PgBackup -Repository $repo -Database $db -Format Custom @server
+    }
+    AfterAll { Remove-Item -Recurse -Force $repo -ErrorAction SilentlyContinue }
+
+    It 'restores a backup from the pipeline into a new database' {
+        $result = Get-PgBackup -Repository $repo -Latest | Restore-PgDatabase -TargetDatabase restored_one -Jobs 2 -Force @server
+        $result | Should -BeOfType ([PgBackupTools.PgRestoreResult])
+        $cluster.Psql('SELECT count(*) FROM audit_events', 'restored_one') | Should -Be '5000'
+    }
+
+    It 'with -WhatIf restores nothing' {
+        $backup | Restore-PgDatabase -TargetDatabase whatif_target -WhatIf @server
+        $cluster.Psql("SELECT count(*) FROM pg_database WHERE datname = 'whatif_target'") | Should -Be '0'
+    }
+
+    It 'refuses to replace an existing database without -Force and leaves it untouched' {
+        $existing = New-AuditDatabase -Cluster $cluster -Rows 7
+        $err = { $backup | Restore-PgDatabase -TargetDatabase $existing -Confirm:$false -ErrorAction Stop @server } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match 'already exists.*-Force'
+        $err.CategoryInfo.Category | Should -Be 'ResourceExists'
+        $cluster.Psql('SELECT count(*) FROM audit_events', $existing) | Should -Be '7'
+        $backup | Restore-PgDatabase -TargetDatabase $existing -Force @server | Select-Object -ExpandProperty Replaced | Should -BeTrue
+        $cluster.Psql('SELECT count(*) FROM audit_events', $existing) | Should -Be '5000'
+    }
+}
+
+Describe 'Damage and bad input' {
+    BeforeAll { $script:repo = New-TestDirectory }
+    AfterAll { Remove-Item -Recurse -Force $repo -ErrorAction SilentlyContinue }
+
+    It 'a flipped byte fails Test-PgBackup and Restore-PgDatabase, naming the file, and restores nothing' {
+        $backup = Invoke-PgBackup -Repository $repo -Database $db @server
+        $file = Join-Path $repo "backups/main/$($backup.Id)/database.sql.gz"
+        $bytes = [IO.File]::ReadAllBytes($file)
+        $bytes[[int]($bytes.Length / 3)] = $bytes[[int]($bytes.Length / 3)] -bxor 0x10
+        [IO.File]::WriteAllBytes($file, $bytes)
+
+        $result = $backup | Test-PgBackup -Restore -ErrorVariable testErrors -ErrorAction SilentlyContinue @server
+        $result.Passed | Should -BeFalse
+        $testErrors[0].Exception.Message | Should -Match 'database\.sql\.gz'
+
+        $err = { $backup | Restore-PgDatabase -TargetDatabase damaged_target -Force -ErrorAction Stop @server } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match 'Checksum mismatch.*database\.sql\.gz'
+        $err.CategoryInfo.Category | Should -Be 'InvalidData'
+        $cluster.Psql("SELECT count(*) FROM pg_database WHERE datname = 'damaged_target' OR datname LIKE 'pgbt_%'") | Should -Be '0'
+    }
+
+    It 'an unknown database is an ObjectNotFound error that names it, and other databases still run' {
+        $out = Invoke-PgBackup -Repository $repo -Database 'no_such_db', $db -ErrorVariable errs -ErrorAction SilentlyContinue @server
+        $out.Database | Should -Be $db
+        $errs[0].Exception.Message | Should -Match "'no_such_db' does not exist"
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+    }
+
+    It 'an unreachable server is a ConnectionError' {
+        $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
+        $err = { Invoke-PgBackup -Repository $repo -Database x -HostName 127.0.0.1 -Port $port -Username postgres -ErrorAction Stop } | Should -Throw -PassThru
+        $err.CategoryInfo.Category | Should -Be 'ConnectionError'
+        $err.Exception.Message | Should -Match "127.0.0.1:$port"
+    }
+
+    It 'a missing pg_dump is a NotInstalled error that says what to install' {
+        $empty = New-TestDirectory
+        $env:PGBACKUPTOOLS_PGBIN = $empty
+        try {
+            $err = { Invoke-PgBackup -Repository $repo -Database $db -ErrorAction Stop @server } | Should -Throw -PassThru
+            $err.CategoryInfo.Category | Should -Be 'NotInstalled'
+            $err.Exception.Message | Should -Match 'pg_dump was not found.*postgresql-client'
+        }
+        finally { Remove-Item Env:PGBACKUPTOOLS_PGBIN; Remove-Item $empty }
+    }
+
+    It 'a repository path that is a file is refused before anything runs' {
+        $file = Join-Path $repo 'a-file'
+        Set-Content $file 'x'
+        $err = { Invoke-PgBackup -Repository $file -Database $db -ErrorAction Stop @server } | Should -Throw -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -Match 'is a file'
+    }
+
+    It 'nothing above left a listed backup except the good ones' {
+        (Get-PgBackup -Repository $repo).Database | Sort-Object -Unique | Should -Be $db
+    }
+}
+
+Describe 'Credentials' {
+    It 'a role with a password backs up through -Credential and the password never reaches a command line' {
+        $password = 'pw-' + [guid]::NewGuid().ToString('N')
+        $cluster.Psql("CREATE ROLE pester_user LOGIN PASSWORD '$password'; GRANT pg_read_all_data TO pester_user;") | Out-Null
+        $credential = [pscredential]::new('pester_user', (ConvertTo-SecureString $password -AsPlainText -Force))
+        $repo = New-TestDirectory
+        $big = New-AuditDatabase -Cluster $cluster -Rows 60000
+        $job = Start-ThreadJob -ScriptBlock {
+            $seen = [System.Collections.Generic.List[string]]::new()
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while ([DateTime]::UtcNow -lt $deadline -and -not (Test-Path "$using:repo/stop")) {
+                foreach ($proc in Get-ChildItem /proc -Directory -ErrorAction SilentlyContinue | Where-Object Name -match '^\d+$') {
+                    try { $cmd = [IO.File]::ReadAllText("$($proc.FullName)/cmdline").Replace([char]0, ' ') } catch { continue }
+                    if ($cmd -match 'pg_dump') { $seen.Add($cmd) }
+                }
+            }
+            $seen
+        }
+        try {
+            $backup = Invoke-PgBackup -Repository $repo -Database $big -HostName $cluster.Host -Port $cluster.Port -Credential $credential -Verbose 4>&1
+        }
+        finally { Set-Content "$repo/stop" '' }
+        $cmdlines = Receive-Job $job -Wait -AutoRemoveJob
+        $cmdlines | Should -Not -BeNullOrEmpty -Because 'the watcher must have seen pg_dump run'
+        ($cmdlines -join "`n") | Should -Not -Match $password
+        ($backup | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n" | Should -Not -Match $password
+        ($backup | Where-Object { $_ -is [PgBackupTools.PgBackup] }).TableRowCounts['public.audit_events'] | Should -Be 60000
+        Get-ChildItem $repo -Recurse -File | ForEach-Object { Get-Content $_.FullName -Raw -AsByteStream } |
+            ForEach-Object { [Text.Encoding]::UTF8.GetString($_) } | Should -Not -Match $password
+        Remove-Item -Recurse -Force $repo
+    }
+}
+
+Describe 'A backup killed with SIGKILL halfway' {
+    It 'leaves nothing Get-PgBackup lists, and the next backup succeeds' {
+        $repo = New-TestDirectory
+        $big = New-AuditDatabase -Cluster $cluster -Rows 400000
+        $script = "Import-Module '$ModulePath'; Invoke-PgBackup -Repository '$repo' -Database '$big' -HostName $($cluster.Host) -Port $($cluster.Port) -Username postgres"
+        $psi = [Diagnostics.ProcessStartInfo]::new((Join-Path $PSHOME 'pwsh'))
+        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $script) { $psi.ArgumentList.Add($a) }
+        $proc = [Diagnostics.Process]::Start($psi)
+        $deadline = [DateTime]::UtcNow.AddSeconds(60)
+        while ([DateTime]::UtcNow -lt $deadline -and -not (Get-ChildItem $repo -Recurse -File -Force -Filter '*.pgbt-tmp-*' | Where-Object Length -gt 1MB)) {
+            Start-Sleep -Milliseconds 50
+        }
+        Get-ChildItem $repo -Recurse -File -Force -Filter '*.pgbt-tmp-*' | Should -Not -BeNullOrEmpty -Because 'the backup must be halfway when killed'
+        & kill -KILL $proc.Id
+        $proc.WaitForExit()
+        Get-PgBackup -Repository $repo | Should -BeNullOrEmpty
+        $next = Invoke-PgBackup -Repository $repo -Database $big @server
+        (Get-PgBackup -Repository $repo).Id | Should -Be $next.Id
+        ($next | Test-PgBackup).Passed | Should -BeTrue
+        Remove-Item -Recurse -Force $repo
+    }
+}
