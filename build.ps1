@@ -41,7 +41,12 @@ function Invoke-Build {
     Invoke-Native dotnet @('publish', (Join-Path $root 'src/PgBackupTools/PgBackupTools.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly', '-o', $moduleOut)
     Get-ChildItem $moduleOut -Filter '*.pdb' | Remove-Item
     Copy-Item (Join-Path $root 'PgBackupTools.psd1') $moduleOut
-    Copy-Item (Join-Path $root 'module/*') $moduleOut -Recurse
+    Copy-Item (Join-Path $root 'module/*') $moduleOut -Recurse -Exclude 'help'
+    # The help is generated in a child process so this session never loads the module's assemblies.
+    $pwsh = Join-Path $PSHOME 'pwsh'
+    Invoke-Native $pwsh @('-NoProfile', '-NonInteractive', '-File', (Join-Path $root 'tools/New-ModuleHelp.ps1'),
+        '-ModuleManifest', (Join-Path $moduleOut 'PgBackupTools.psd1'), '-HelpSource', (Join-Path $root 'module/help'),
+        '-OutFile', (Join-Path $moduleOut 'en-US/PgBackupTools.dll-Help.xml'))
     Write-Host "Module built: $moduleOut"
 }
 

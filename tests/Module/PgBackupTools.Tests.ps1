@@ -20,6 +20,21 @@ Describe 'The module' {
         }
     }
 
+    It 'has full help for every cmdlet: synopsis, every parameter described, two examples, one a pipeline' {
+        foreach ($cmd in Get-Command -Module PgBackupTools) {
+            $help = Get-Help $cmd.Name -Full
+            $help.Synopsis | Should -Not -Match "^\s*$($cmd.Name)" -Because "$($cmd.Name) needs a real synopsis, not the generated syntax"
+            @($help.Examples.Example).Count | Should -BeGreaterOrEqual 2
+            (@($help.Examples.Example).Code -match '\|').Count | Should -BeGreaterOrEqual 1
+            $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
+            foreach ($name in $cmd.Parameters.Keys | Where-Object { $common -notcontains $_ }) {
+                $p = $help.Parameters.Parameter | Where-Object Name -eq $name
+                ($p.Description.Text -join '') | Should -Not -BeNullOrEmpty -Because "-$name of $($cmd.Name) needs help"
+            }
+        }
+        Get-Help about_PgBackupTools | Should -Not -BeNullOrEmpty
+    }
+
     It 'uses approved verbs only' {
         $approved = (Get-Verb).Verb
         foreach ($cmd in Get-Command -Module PgBackupTools) { $approved | Should -Contain $cmd.Verb }

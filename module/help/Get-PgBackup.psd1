@@ -1,0 +1,30 @@
+@{
+    Synopsis    = "Lists the backups in a repository, read from their manifests."
+    Description = @'
+Reads the manifest of every committed backup (a backup without a manifest never finished and does not exist) and
+writes PgBackup objects, oldest first, that pipe into Restore-PgDatabase and Test-PgBackup. A manifest that cannot
+be read is reported as a warning and skipped.
+'@
+    Parameters  = @{
+        Repository = 'The repository directory. Also bound from the pipeline by property name (a PgBackup or any object with a Repository property).'
+        Database   = 'Only backups of these databases; wildcards allowed.'
+        Stanza     = 'Only backups of this stanza.'
+        Id         = 'Only the backups with these ids.'
+        Type       = 'Only Logical, Physical or Snapshot backups.'
+        Latest     = 'Only the newest backup of each database (logical) or stanza (physical).'
+    }
+    Examples    = @(
+        @{
+            Code    = 'Get-PgBackup -Repository /srv/pgbackup'
+            Remarks = 'Lists every backup in the repository as a table.'
+        }
+        @{
+            Code    = "Get-PgBackup -Repository /srv/pgbackup -Database app -Latest | Restore-PgDatabase -TargetDatabase app_copy -Force"
+            Remarks = 'Restores the newest backup of app into a new database app_copy.'
+        }
+        @{
+            Code    = "Get-PgBackup -Repository /srv/pgbackup | Where-Object StartTime -gt (Get-Date).AddDays(-7) | Format-List"
+            Remarks = 'Shows every detail of the last week''s backups: files with their SHA-256, row counts, server and versions.'
+        }
+    )
+}

@@ -1,0 +1,43 @@
+@{
+    Synopsis    = 'Backs up PostgreSQL databases into a repository and writes one PgBackup per database.'
+    Description = @'
+Runs pg_dump inside a snapshot that PgBackupTools exports from its own REPEATABLE READ transaction and streams the
+dump straight into the repository: compressed on both cores, with the SHA-256 of the raw and the stored bytes
+computed on the way. In the same snapshot it counts every table's rows, so the manifest records exactly what the
+dump holds and Test-PgBackup -Restore can compare it. The manifest is written last: a backup that is interrupted
+(Ctrl+C, a killed process, a full disk) leaves no manifest and is never listed or restored.
+
+Plain + Gzip is the default: the stored file is a database.sql.gz that 'gunzip -c database.sql.gz | psql' restores
+by hand. Custom dumps are stored as pg_dump wrote them (database.dump, for pg_restore); Directory dumps run
+pg_dump -j in parallel. Passwords reach pg_dump only through a private passfile, never through its arguments.
+'@
+    Parameters  = @{
+        Repository       = 'The repository: a directory path (created, with its repository.json, if missing).'
+        Database         = 'The databases to back up. Accepts names from the pipeline, and objects with a Name, DatabaseName or datname property.'
+        Format           = 'Plain (SQL, compressed by PgBackupTools; the default), Custom (pg_dump -Fc, compressed by pg_dump) or Directory (pg_dump -Fd, parallel with -Jobs).'
+        Compression      = 'Gzip (the default; output gunzip reads), Zstd, Lz4 or None. For Custom and Directory dumps pg_dump compresses, and needs version 16 for Zstd and Lz4.'
+        CompressionLevel = "The codec's level (gzip 1-9, zstd 1-22). The default favours speed with a sane ratio."
+        Jobs             = 'Parallel pg_dump workers for -Format Directory.'
+        Stanza           = 'The group of backups in the repository, usually one per cluster (default: main).'
+        Label            = 'A hashtable of labels stored in the manifest, for example @{ reason = "before upgrade" }.'
+        HostName         = 'Server host name, IP address or Unix socket directory (alias -Host; default: PGHOST, then the local socket, then localhost).'
+        Port             = 'Server port (default: PGPORT, then 5432).'
+        Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user).'
+        Credential       = 'Role and password as a PSCredential (for example from Get-Credential or Get-AutomationPSCredential). Without it, PGPASSWORD or ~/.pgpass are used, as with psql.'
+        ConnectionString = "A libpq ('host=db port=5432 dbname=app'), URI ('postgresql://user@db:5432/app') or Npgsql ('Host=db;Database=app') connection string; explicit parameters win over it."
+    }
+    Examples    = @(
+        @{
+            Code    = "Invoke-PgBackup -Repository /srv/pgbackup -Database app -HostName db1 -Username backup"
+            Remarks = 'Backs up the database app from db1 as database.sql.gz into /srv/pgbackup; the password comes from ~/.pgpass or PGPASSWORD.'
+        }
+        @{
+            Code    = "'app', 'billing' | Invoke-PgBackup -Repository /srv/pgbackup -Format Custom | Test-PgBackup -Restore"
+            Remarks = 'Backs up two databases as custom dumps and proves each one at once by restoring it into a scratch database and comparing every row count.'
+        }
+        @{
+            Code    = "Invoke-PgBackup -Repository D:\pgbackup -Database app -Compression Zstd -Credential (Get-Credential backup) -Label @{ ticket = 'CHG-1234' }"
+            Remarks = 'A zstd-compressed plain dump with a password typed at the prompt and a label kept in the manifest.'
+        }
+    )
+}
