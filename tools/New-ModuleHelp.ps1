@@ -14,6 +14,7 @@ Import-Module $ModuleManifest -Force
 $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
 $problems = [System.Collections.Generic.List[string]]::new()
 function X([string]$text) { [System.Security.SecurityElement]::Escape($text) }
+function TypeName([type]$type) { $inner = [Nullable]::GetUnderlyingType($type); if ($inner) { $inner.Name } else { $type.Name } }
 function Paras([string]$text) { ($text -split "`r?`n`r?`n" | ForEach-Object { "<maml:para>$(X ($_ -replace "`r?`n", ' '))</maml:para>" }) -join '' }
 
 $sb = [System.Text.StringBuilder]::new()
@@ -37,7 +38,7 @@ foreach ($cmd in Get-Command -Module PgBackupTools -CommandType Cmdlet | Sort-Ob
         foreach ($p in $set.Parameters | Where-Object { $common -notcontains $_.Name }) {
             $position = if ($p.Position -ge 0) { $p.Position } else { 'named' }
             [void]$sb.Append("<command:parameter required=`"$($p.IsMandatory.ToString().ToLower())`" position=`"$position`"><maml:name>$($p.Name)</maml:name>")
-            if ($p.ParameterType -ne [switch]) { [void]$sb.Append("<command:parameterValue required=`"true`">$(X $p.ParameterType.Name)</command:parameterValue>") }
+            if ($p.ParameterType -ne [switch]) { [void]$sb.Append("<command:parameterValue required=`"true`">$(X (TypeName $p.ParameterType))</command:parameterValue>") }
             [void]$sb.Append('</command:parameter>')
         }
         [void]$sb.AppendLine('</command:syntaxItem>')
@@ -51,7 +52,7 @@ foreach ($cmd in Get-Command -Module PgBackupTools -CommandType Cmdlet | Sort-Ob
         $aliases = if ($p.Aliases.Count) { $p.Aliases -join ', ' } else { 'none' }
         [void]$sb.Append("<command:parameter required=`"$($attr.IsMandatory.ToString().ToLower())`" globbing=`"false`" pipelineInput=`"$pipelineText`" position=`"$position`" aliases=`"$(X $aliases)`"><maml:name>$($p.Name)</maml:name>")
         [void]$sb.Append("<maml:description>$(Paras $help.Parameters[$p.Name])</maml:description>")
-        if ($p.ParameterType -ne [switch]) { [void]$sb.Append("<command:parameterValue required=`"true`">$(X $p.ParameterType.Name)</command:parameterValue>") }
+        if ($p.ParameterType -ne [switch]) { [void]$sb.Append("<command:parameterValue required=`"true`">$(X (TypeName $p.ParameterType))</command:parameterValue>") }
         [void]$sb.AppendLine("<dev:type><maml:name>$(X $p.ParameterType.FullName)</maml:name></dev:type></command:parameter>")
     }
     [void]$sb.AppendLine('</command:parameters><command:returnValues>')
