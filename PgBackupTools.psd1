@@ -8,6 +8,8 @@
     Description          = 'Backup and recovery for PostgreSQL: logical dumps streamed into a verified repository, checksums on every byte, and test restores that prove a backup.'
     PowerShellVersion    = '7.4'
     CompatiblePSEditions = @('Core')
+    # The types cmdlets take and write; everything else loads privately (see ModuleInitializer.cs).
+    RequiredAssemblies   = @('PgBackupTools.Model.dll')
     FormatsToProcess     = @('PgBackupTools.format.ps1xml')
     CmdletsToExport      = @(
         'Invoke-PgBackup'

@@ -38,8 +38,13 @@ function Invoke-Native {
 function Invoke-Build {
     Invoke-Native dotnet @('build', (Join-Path $root 'PgBackupTools.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly')
     if (Test-Path $moduleOut) { Remove-Item -Recurse -Force $moduleOut }
-    Invoke-Native dotnet @('publish', (Join-Path $root 'src/PgBackupTools/PgBackupTools.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly', '-o', $moduleOut)
-    Get-ChildItem $moduleOut -Filter '*.pdb' | Remove-Item
+    $dependencies = Join-Path $moduleOut 'dependencies'
+    Invoke-Native dotnet @('publish', (Join-Path $root 'src/PgBackupTools/PgBackupTools.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly', '-o', $dependencies)
+    Get-ChildItem $dependencies -Filter '*.pdb' | Remove-Item
+    # Only the cmdlets and the types they take and write stay beside the manifest; its dependencies load in a private AssemblyLoadContext
+    # (src/PgBackupTools/Infrastructure/ModuleInitializer.cs), so they never clash with other modules' versions.
+    Move-Item (Join-Path $dependencies 'PgBackupTools.dll'), (Join-Path $dependencies 'PgBackupTools.Model.dll') $moduleOut
+    Remove-Item (Join-Path $dependencies 'PgBackupTools.deps.json')
     Copy-Item (Join-Path $root 'PgBackupTools.psd1') $moduleOut
     Copy-Item (Join-Path $root 'module/*') $moduleOut -Recurse -Exclude 'help'
     # The help is generated in a child process so this session never loads the module's assemblies.
@@ -52,7 +57,7 @@ function Invoke-Build {
 
 function Import-Pester {
     $pester = Get-ChildItem (Join-Path $root 'tools/packages/pester') -Filter Pester.psd1 -Recurse -ErrorAction SilentlyContinue | Select-Object -First 1
-    if (-not $pester) {
+    if (-not $pester -or -not (Test-Path (Join-Path $root 'tools/packages/npgsql'))) {
         Invoke-Native dotnet @('restore', (Join-Path $root 'tools/tools.proj'), '--nologo', '-v', 'q')
         $pester = Get-ChildItem (Join-Path $root 'tools/packages/pester') -Filter Pester.psd1 -Recurse | Select-Object -First 1
     }

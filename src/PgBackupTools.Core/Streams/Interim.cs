@@ -3,8 +3,6 @@ using System.IO.Compression;
 using System.Security.Cryptography;
 namespace PgBackupTools.Core.Streams;
 
-public enum CompressionKind { None, Gzip, Zstd, Lz4 }
-
 public static class Compression
 {
     public static Stream CreateCompressor(Stream output, CompressionKind kind, int? level = null, bool leaveOpen = false) => kind switch

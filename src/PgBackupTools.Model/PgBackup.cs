@@ -1,5 +1,4 @@
 using System.Text.Json.Serialization;
-using PgBackupTools.Core.Streams;
 
 namespace PgBackupTools;
 
@@ -27,7 +26,6 @@ public sealed class PgBackup
     public DateTimeOffset StartTime { get; set; }
     public DateTimeOffset EndTime { get; set; }
     public DumpFormat? Format { get; set; }
-    [JsonConverter(typeof(JsonStringEnumConverter<CompressionKind>))]
     public CompressionKind Compression { get; set; }
     public string? DatabaseEncoding { get; set; }
     public string? DatabaseCollate { get; set; }
@@ -59,7 +57,6 @@ public sealed class PgBackupFile
     public long StoredBytes { get; set; }
     public string StoredSha256 { get; set; } = "";
     /// <summary>The transform this tool applied when storing (pg_dump's own compression inside a custom archive is not one).</summary>
-    [JsonConverter(typeof(JsonStringEnumConverter<CompressionKind>))]
     public CompressionKind Encoding { get; set; }
 
     public override string ToString() => Name;
