@@ -35,6 +35,12 @@ Describe 'The module' {
         Get-Help about_PgBackupTools | Should -Not -BeNullOrEmpty
     }
 
+    It 'keeps every cmdlet signature as recorded in CommandSignatures.json (regenerate it only for an intended change)' {
+        $expected = Get-Content (Join-Path $PSScriptRoot 'CommandSignatures.json') -Raw
+        $actual = & (Join-Path $RepoRoot 'tools/Export-CommandSignature.ps1') -ModuleManifest $ModulePath | Out-String
+        ($actual.Trim() -replace "`r") | Should -Be ($expected.Trim() -replace "`r")
+    }
+
     It 'uses approved verbs only' {
         $approved = (Get-Verb).Verb
         foreach ($cmd in Get-Command -Module PgBackupTools) { $approved | Should -Contain $cmd.Verb }
