@@ -110,6 +110,14 @@ Describe 'Get-PgBackup' {
         $err.CategoryInfo.Category | Should -Be 'ObjectNotFound'
     }
 
+    It 'tab-completes backup ids, databases and stanzas from the repository, and recent repositories' {
+        $complete = { param($line) (TabExpansion2 -inputScript $line -cursorColumn $line.Length).CompletionMatches.ListItemText }
+        & $complete "Get-PgBackup -Repository '$repo' -Id " | Should -Be @($third.Id, $second.Id, $first.Id)
+        & $complete "Get-PgBackup -Repository '$repo' -Database " | Sort-Object | Should -Be (@($db, $otherDb) | Sort-Object)
+        & $complete "Get-PgBackup -Repository '$repo' -Stanza " | Should -Be 'main'
+        & $complete "Get-PgBackup -Repository $($repo.Substring(0, $repo.Length - 3))" | Should -Contain $repo
+    }
+
     It 'binds Repository from the pipeline by property name' {
         ([pscustomobject]@{ Repository = $repo } | Get-PgBackup).Count | Should -Be 3
     }

@@ -10,18 +10,22 @@ namespace PgBackupTools.Cmdlets;
 [OutputType(typeof(PgBackup))]
 public sealed class GetPgBackupCommand : PgCmdlet
 {
+    [ArgumentCompleter(typeof(RepositoryCompleter))]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
 
+    [ArgumentCompleter(typeof(BackupDatabaseCompleter))]
     [Parameter]
     [SupportsWildcards]
     public string[]? Database { get; set; }
 
+    [ArgumentCompleter(typeof(StanzaCompleter))]
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string? Stanza { get; set; }
 
+    [ArgumentCompleter(typeof(BackupIdCompleter))]
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string[]? Id { get; set; }
@@ -39,6 +43,7 @@ public sealed class GetPgBackupCommand : PgCmdlet
         {
             foreach (var id in Id ?? []) RepositoryNames.ValidateBackupId(id);
             var repository = await BackupRepository.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: false, context.CancellationToken);
+            RecentRepositories.Remember(repository.Location);
             var backups = await repository.ListBackupsAsync(Stanza, context);
             var patterns = Database?.Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();
             IEnumerable<PgBackup> selected = backups

@@ -12,6 +12,7 @@ namespace PgBackupTools.Cmdlets;
 [OutputType(typeof(PgBackup))]
 public sealed class InvokePgBackupCommand : PgConnectedCmdlet
 {
+    [ArgumentCompleter(typeof(RepositoryCompleter))]
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
@@ -35,6 +36,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     [ValidateRange(1, 64)]
     public int Jobs { get; set; } = 1;
 
+    [ArgumentCompleter(typeof(StanzaCompleter))]
     [Parameter]
     [ValidateNotNullOrEmpty]
     public string Stanza { get; set; } = "main";
@@ -48,6 +50,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     {
         RunOrThrow(Repository, async context =>
             _repository = await BackupRepository.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: true, context.CancellationToken));
+        RecentRepositories.Remember(_repository!.Location);
     }
 
     protected override void ProcessRecord()
