@@ -14,6 +14,8 @@
         'Get-PgBackup'
         'Restore-PgDatabase'
         'Test-PgBackup'
+        'Protect-PgBackupFile'
+        'Unprotect-PgBackupFile'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
