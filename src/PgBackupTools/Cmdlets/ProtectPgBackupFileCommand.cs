@@ -6,7 +6,7 @@ using PgBackupTools.Infrastructure;
 namespace PgBackupTools.Cmdlets;
 
 /// <summary>
-/// Encrypts files with a passphrase (AES-256-GCM, docs/encryption-format.md section 6): the replacement for
+/// Encrypts files with a passphrase (AES-256-GCM, docs/encryption-format.md section 5): the replacement for
 /// 'openssl enc -aes-256-cbc -k', with the passphrase off the command line and every byte authenticated.
 /// Writes &lt;file&gt;.enc unless -Destination says otherwise, atomically, and never overwrites without -Force.
 /// </summary>

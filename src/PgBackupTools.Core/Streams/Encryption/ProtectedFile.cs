@@ -6,7 +6,7 @@ namespace PgBackupTools.Core.Streams.Encryption;
 /// <summary>
 /// A standalone encrypted file (what Protect-/Unprotect-PgBackupFile write and read), decryptable with nothing
 /// but its passphrase: a small self-describing prefix that carries the KDF parameters, then a format-1 encrypted
-/// file (docs/encryption-format.md, section 6):
+/// file (docs/encryption-format.md, section 5):
 /// <code>"PGBT-PBE" || 0x01 || uint32 length L || L bytes of JSON (the "encryption" object of repository.json) || format-1 file</code>
 /// Both directions are atomic (temp file, fsync, rename) and never overwrite unless told to.
 /// </summary>
