@@ -16,6 +16,8 @@
         'Get-PgBackup'
         'Restore-PgDatabase'
         'Test-PgBackup'
+        'Protect-PgBackupFile'
+        'Unprotect-PgBackupFile'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

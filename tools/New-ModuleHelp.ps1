@@ -13,6 +13,7 @@ $ErrorActionPreference = 'Stop'
 Import-Module $ModuleManifest -Force
 $common = [System.Management.Automation.PSCmdlet]::CommonParameters + [System.Management.Automation.PSCmdlet]::OptionalCommonParameters
 $problems = [System.Collections.Generic.List[string]]::new()
+$shared = Import-PowerShellDataFile (Join-Path $HelpSource '_Shared.psd1')
 function X([string]$text) { [System.Security.SecurityElement]::Escape($text) }
 function TypeName([type]$type) { $inner = [Nullable]::GetUnderlyingType($type); if ($inner) { $inner.Name } else { $type.Name } }
 function Paras([string]$text) { ($text -split "`r?`n`r?`n" | ForEach-Object { "<maml:para>$(X ($_ -replace "`r?`n", ' '))</maml:para>" }) -join '' }
@@ -24,6 +25,7 @@ foreach ($cmd in Get-Command -Module PgBackupTools -CommandType Cmdlet | Sort-Ob
     $sourceFile = Join-Path $HelpSource "$($cmd.Name).psd1"
     if (-not (Test-Path $sourceFile)) { $problems.Add("$($cmd.Name): no help source $sourceFile"); continue }
     $help = Import-PowerShellDataFile $sourceFile
+    foreach ($key in $shared.Keys) { if (-not $help.Parameters.ContainsKey($key)) { $help.Parameters[$key] = $shared[$key] } }
     if (@($help.Examples).Count -lt 2) { $problems.Add("$($cmd.Name): fewer than two examples") }
     if (-not (@($help.Examples).Code -match '\|')) { $problems.Add("$($cmd.Name): no example with a pipeline") }
     $params = $cmd.Parameters.Values | Where-Object { $common -notcontains $_.Name }

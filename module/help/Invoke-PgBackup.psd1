@@ -20,11 +20,6 @@ pg_dump -j in parallel. Passwords reach pg_dump only through a private passfile,
         Jobs             = 'Parallel pg_dump workers for -Format Directory.'
         Stanza           = 'The group of backups in the repository, usually one per cluster (default: main).'
         Label            = 'A hashtable of labels stored in the manifest, for example @{ reason = "before upgrade" }.'
-        HostName         = 'Server host name, IP address or Unix socket directory (alias -Host; default: PGHOST, then the local socket, then localhost).'
-        Port             = 'Server port (default: PGPORT, then 5432).'
-        Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user).'
-        Credential       = 'Role and password as a PSCredential (for example from Get-Credential or Get-AutomationPSCredential). Without it, PGPASSWORD or ~/.pgpass are used, as with psql.'
-        ConnectionString = "A libpq ('host=db port=5432 dbname=app'), URI ('postgresql://user@db:5432/app') or Npgsql ('Host=db;Database=app') connection string; explicit parameters win over it."
     }
     Examples    = @(
         @{

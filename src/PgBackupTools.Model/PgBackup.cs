@@ -27,6 +27,10 @@ public sealed class PgBackup
     public DateTimeOffset EndTime { get; set; }
     public DumpFormat? Format { get; set; }
     public CompressionKind Compression { get; set; }
+    /// <summary>The cipher every data file is encrypted with ("aes-256-gcm"), or null when the backup is not encrypted.</summary>
+    public string? Encryption { get; set; }
+    /// <summary>The public id of the repository key that encrypted it (docs/encryption-format.md); never key material.</summary>
+    public string? EncryptionKeyId { get; set; }
     public string? DatabaseEncoding { get; set; }
     public string? DatabaseCollate { get; set; }
     public string? DatabaseCtype { get; set; }
@@ -47,7 +51,7 @@ public sealed class PgBackup
     public override string ToString() => $"{Id} ({Type} {Database ?? Stanza})";
 }
 
-/// <summary>One stored file of a backup, with sizes and SHA-256 before and after compression.</summary>
+/// <summary>One stored file of a backup, with sizes and SHA-256 before compression and as stored (after compression and encryption).</summary>
 public sealed class PgBackupFile
 {
     /// <summary>Path relative to the backup's folder, '/'-separated.</summary>
@@ -58,6 +62,8 @@ public sealed class PgBackupFile
     public string StoredSha256 { get; set; } = "";
     /// <summary>The transform this tool applied when storing (pg_dump's own compression inside a custom archive is not one).</summary>
     public CompressionKind Encoding { get; set; }
+    /// <summary>True if the stored bytes are the compressed content encrypted (format 1, name ends in ".enc"); StoredSha256 is of the encrypted bytes.</summary>
+    public bool Encrypted { get; set; }
 
     public override string ToString() => Name;
 }

@@ -4,6 +4,7 @@ using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Streams;
+using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Core.Backup;
 
@@ -26,6 +27,16 @@ public static class LogicalBackupJob
         string pgDump = PgClientTools.Find("pg_dump", facts.MajorVersion);
         int pgDumpVersion = PgClientTools.MajorVersionOf(pgDump);
         ValidateCompression(options, pgDumpVersion);
+        EncryptionKey? key = repository.IsEncrypted ? repository.RequireKey() : null;
+        if (key is not null && options.Format == DumpFormat.Directory)
+        {
+            // pg_dump writes a directory archive's files itself and pg_restore reads them itself (it seeks and runs
+            // workers on them), so they could only be encrypted afterwards and decrypted to plaintext files again for
+            // every restore. Refused rather than half-protected.
+            throw new PgBackupException(FailureKind.InvalidArgument,
+                $"The repository at {repository.Location} is encrypted, and -Format Directory cannot be encrypted (pg_dump and pg_restore read and write its files directly). Use -Format Custom or Plain.",
+                options.Format);
+        }
 
         await using var snapshot = await snapshotConnection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
         await using (var ro = new NpgsqlCommand("SET TRANSACTION READ ONLY", snapshotConnection, snapshot)) await ro.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
@@ -47,6 +58,8 @@ public static class LogicalBackupJob
             StartTime = start,
             Format = options.Format,
             Compression = options.Compression,
+            Encryption = key is null ? null : repository.Encryption!.Cipher,
+            EncryptionKeyId = key?.KeyId,
             DatabaseEncoding = facts.Encoding,
             DatabaseCollate = facts.Collate,
             DatabaseCtype = facts.Ctype,
@@ -110,6 +123,8 @@ public static class LogicalBackupJob
         // Plain SQL is compressed by us (so it stays a .sql.gz that gunzip reads); custom archives by pg_dump (so pg_restore reads them).
         var encoding = plain ? options.Compression : CompressionKind.None;
         string fileName = plain ? "database.sql" + Compression.FileExtension(encoding) : "database.dump";
+        EncryptionKey? encryptionKey = repository.IsEncrypted ? repository.RequireKey() : null;
+        if (encryptionKey is not null) fileName += BackupRepository.EncryptedExtension;
         var args = new List<string> { "--no-password", "--snapshot=" + snapshotId, "-F", plain ? "p" : "c" };
         if (!plain) args.AddRange(["-Z", PgDumpCompression(options, pgDumpVersion)]);
         args.AddRange(["-d", connection.ToLibpqDatabaseArgument()]);
@@ -119,7 +134,10 @@ public static class LogicalBackupJob
         await using var dump = PgToolProcess.Start(pgDump, connection, args);
         await using var writer = await repository.Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
         var stored = new HashingStream(writer, leaveOpen: true);
-        var compressor = Compression.CreateCompressor(stored, encoding, options.CompressionLevel, leaveOpen: true);
+        // raw hash -> compressor -> [encryptor] -> stored hash -> store: compress first (ciphertext does not compress),
+        // and hash what is actually stored so Test-PgBackup can check it without the key.
+        Stream? encryptor = encryptionKey is null ? null : new EncryptingStream(stored, encryptionKey, leaveOpen: true);
+        var compressor = Compression.CreateCompressor(encryptor ?? stored, encoding, options.CompressionLevel, leaveOpen: true);
         var raw = new HashingStream(compressor, leaveOpen: true);
         bool completed = false;
         try
@@ -133,6 +151,7 @@ public static class LogicalBackupJob
             }
             await dump.WaitForSuccessAsync(ct).ConfigureAwait(false);
             await compressor.DisposeAsync().ConfigureAwait(false);
+            if (encryptor is not null) await encryptor.DisposeAsync().ConfigureAwait(false); // writes the final chunk
             await writer.CommitAsync(ct).ConfigureAwait(false);
             completed = true;
         }
@@ -146,11 +165,15 @@ public static class LogicalBackupJob
             // On failure the compressor may fail again while flushing; the first error is the one that matters.
             try { await compressor.DisposeAsync().ConfigureAwait(false); }
             catch (Exception) when (!completed) { }
+            // An aborted encryptor still seals its output on dispose; harmless, as the object is never committed.
+            try { if (encryptor is not null) await encryptor.DisposeAsync().ConfigureAwait(false); }
+            catch (Exception) when (!completed) { }
         }
         meter.Report();
         return new PgBackupFile
         {
             Name = fileName, Bytes = raw.Length, Sha256 = raw.Sha256Hex, StoredBytes = stored.Length, StoredSha256 = stored.Sha256Hex, Encoding = encoding,
+            Encrypted = encryptionKey is not null,
         };
     }
 

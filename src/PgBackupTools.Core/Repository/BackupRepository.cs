@@ -1,50 +1,181 @@
 using System.Text.Json;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Storage;
+using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Core.Repository;
 
 /// <summary>
 /// The repository layout of DESIGN.md over any store:
 /// repository.json, backups/&lt;stanza&gt;/&lt;id&gt;/... and backups/&lt;stanza&gt;/&lt;id&gt;/manifest.json (written last: the commit point).
+/// An encrypted repository also holds the unlocked master key (<see cref="Key"/>) until it is disposed, and beside each
+/// manifest a manifest.json.hmac that authenticates it (HMAC-SHA256 under a key derived from the master key).
 /// </summary>
-public sealed class BackupRepository
+public sealed class BackupRepository : IDisposable
 {
     public const string InfoKey = "repository.json";
     public const string ManifestName = "manifest.json";
+    public const string ManifestHmacName = "manifest.json.hmac";
+    /// <summary>Appended to the name of every file stored encrypted.</summary>
+    public const string EncryptedExtension = ".enc";
     public static string ToolVersion { get; } = typeof(BackupRepository).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private static ReadOnlySpan<byte> ManifestHmacInfo => "pgbt manifest hmac v1"u8;
 
     public IObjectStore Store { get; }
     public string Location => Store.Location;
 
+    /// <summary>The public encryption parameters from repository.json; null for an unencrypted repository.</summary>
+    public RepositoryEncryption? Encryption { get; private set; }
+
+    /// <summary>True if the repository's data is encrypted.</summary>
+    public bool IsEncrypted => Encryption is not null;
+
+    /// <summary>The master key, when the repository is encrypted and was opened with its passphrase.</summary>
+    public EncryptionKey? Key { get; private set; }
+
     private BackupRepository(IObjectStore store) => Store = store;
+
+    /// <summary>Zeroes the master key.</summary>
+    public void Dispose()
+    {
+        Key?.Dispose();
+        Key = null;
+    }
 
     /// <summary>
     /// Opens the repository at <paramref name="location"/> (a directory path). With <paramref name="create"/> a missing
-    /// repository is created; without it a missing one is an error that says how to create it.
+    /// repository is created (encrypted if a passphrase is given); without it a missing one is an error that says how to create it.
     /// </summary>
-    public static async Task<BackupRepository> OpenAsync(string location, bool create, CancellationToken cancellationToken)
+    /// <param name="passphrase">
+    /// The passphrase of an encrypted repository, or of the new one to create. When null, the environment variable
+    /// <see cref="RepositoryPassphrase.DefaultVariable"/> is used if set. A passphrase for an existing unencrypted
+    /// repository is an error (a default-variable one only draws a warning). A wrong one throws
+    /// <see cref="WrongPassphraseException"/> before anything else is read or written.
+    /// </param>
+    /// <param name="keyRequired">
+    /// False when the caller only reads manifests (listing): an encrypted repository then opens without a passphrase,
+    /// though one that is given explicitly is still checked.
+    /// </param>
+    public static async Task<BackupRepository> OpenAsync(string location, bool create, CancellationToken cancellationToken,
+        PassphraseSource? passphrase = null, bool keyRequired = true, OperationContext? context = null)
     {
         if (string.IsNullOrWhiteSpace(location))
             throw new PgBackupException(FailureKind.InvalidArgument, "No repository given: pass -Repository with a directory path.");
+        context ??= OperationContext.None;
+        bool implicitPassphrase = false;
+        if (passphrase is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(RepositoryPassphrase.DefaultVariable)))
+        {
+            passphrase = PassphraseSource.FromEnvironmentVariable(RepositoryPassphrase.DefaultVariable);
+            implicitPassphrase = true;
+        }
+
         var store = new FileSystemStore(location);
         var repository = new BackupRepository(store);
-        var info = await repository.TryReadInfoAsync(cancellationToken).ConfigureAwait(false);
-        if (info is null)
+        try
         {
-            if (!create)
-                throw new PgBackupException(FailureKind.NotFound,
-                    $"There is no PgBackupTools repository at {store.Location} (no {InfoKey}). Invoke-PgBackup -Repository '{store.Location}' creates one.", store.Location);
-            store.EnsureRoot();
-            await repository.WriteInfoAsync(cancellationToken).ConfigureAwait(false);
+            var info = await repository.TryReadInfoAsync(cancellationToken).ConfigureAwait(false);
+            if (info is null)
+            {
+                if (!create)
+                    throw new PgBackupException(FailureKind.NotFound,
+                        $"There is no PgBackupTools repository at {store.Location} (no {InfoKey}). Invoke-PgBackup -Repository '{store.Location}' creates one.", store.Location);
+                info = new RepositoryInfo { Created = DateTimeOffset.UtcNow, CreatedBy = "PgBackupTools " + ToolVersion };
+                if (passphrase is not null)
+                {
+                    var (parameters, key) = CreateKey(passphrase, store.Location);
+                    info.Encryption = parameters;
+                    repository.Key = key;
+                    context.Log($"Creating an encrypted repository at {store.Location} (key id {key.KeyId}, passphrase from {passphrase.Description}).");
+                }
+                store.EnsureRoot();
+                var written = await repository.WriteInfoAsync(info, cancellationToken).ConfigureAwait(false);
+                if (!ReferenceEquals(written, info))
+                {
+                    // Another process created it first: open what it wrote, as if it had been there all along.
+                    repository.Dispose();
+                    info = written;
+                }
+                else
+                {
+                    repository.Encryption = info.Encryption;
+                    return repository;
+                }
+            }
+            if (info.Format > RepositoryInfo.CurrentFormat)
+            {
+                throw new PgBackupException(FailureKind.InvalidData,
+                    $"The repository at {store.Location} has format {info.Format}; this PgBackupTools {ToolVersion} reads format {RepositoryInfo.CurrentFormat}. Update the module.", store.Location);
+            }
+            repository.Encryption = info.Encryption;
+            if (info.Encryption is null)
+            {
+                if (passphrase is not null && !implicitPassphrase)
+                    throw new PgBackupException(FailureKind.InvalidArgument,
+                        $"The repository at {store.Location} is not encrypted, so the passphrase from {passphrase.Description} would not be used. " +
+                        "Leave out the passphrase for this repository; to encrypt backups, create a new repository with a passphrase.", store.Location);
+                if (passphrase is not null)
+                    context.Warn($"The environment variable {RepositoryPassphrase.DefaultVariable} is set, but the repository at {store.Location} is not encrypted: its backups are stored unencrypted.");
+                return repository;
+            }
+            if (passphrase is null)
+            {
+                if (!keyRequired) return repository;
+                throw new PgBackupException(FailureKind.InvalidArgument,
+                    $"The repository at {store.Location} is encrypted and no passphrase was given. {RepositoryPassphrase.HowToGiveOne}", store.Location);
+            }
+            if (!keyRequired && implicitPassphrase) return repository; // listing: no need to spend a KDF run
+            repository.Key = UnlockKey(passphrase, info.Encryption, store.Location);
+            context.Log($"Unlocked the encrypted repository at {store.Location} (key id {repository.Key.KeyId}) with the passphrase from {passphrase.Description}.");
+            return repository;
         }
-        else if (info.Format > RepositoryInfo.CurrentFormat)
+        catch
         {
-            throw new PgBackupException(FailureKind.InvalidData,
-                $"The repository at {store.Location} has format {info.Format}; this PgBackupTools {ToolVersion} reads format {RepositoryInfo.CurrentFormat}. Update the module.", store.Location);
+            repository.Dispose();
+            throw;
         }
-        return repository;
     }
+
+    private static (RepositoryEncryption, EncryptionKey) CreateKey(PassphraseSource passphrase, string location)
+    {
+        try
+        {
+            return passphrase.CreateRepositoryKey();
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw PassphraseUnusable(passphrase, location, e);
+        }
+    }
+
+    private static EncryptionKey UnlockKey(PassphraseSource passphrase, RepositoryEncryption parameters, string location)
+    {
+        try
+        {
+            return passphrase.Unlock(parameters);
+        }
+        catch (WrongPassphraseException)
+        {
+            throw;
+        }
+        catch (NotSupportedException e)
+        {
+            throw new PgBackupException(FailureKind.NotInstalled, $"The repository at {location} cannot be unlocked: {e.Message}", location, e);
+        }
+        catch (InvalidDataException e)
+        {
+            throw new PgBackupException(FailureKind.InvalidData, $"The repository at {location} cannot be unlocked: {e.Message}", location, e);
+        }
+        catch (Exception e) when (e is InvalidOperationException or IOException or UnauthorizedAccessException or ArgumentException)
+        {
+            throw PassphraseUnusable(passphrase, location, e);
+        }
+    }
+
+    // The source's messages name the variable or file, never the value.
+    private static PgBackupException PassphraseUnusable(PassphraseSource passphrase, string location, Exception e) =>
+        new(e is UnauthorizedAccessException ? FailureKind.PermissionDenied : FailureKind.InvalidArgument,
+            $"The passphrase for the repository at {location} could not be read from {passphrase.Description}: {e.Message}", location, e);
 
     private async Task<RepositoryInfo?> TryReadInfoAsync(CancellationToken cancellationToken)
     {
@@ -64,20 +195,26 @@ public sealed class BackupRepository
         }
     }
 
-    private async Task WriteInfoAsync(CancellationToken cancellationToken)
+    /// <summary>Writes repository.json unless it exists; returns what the repository holds afterwards.</summary>
+    private async Task<RepositoryInfo> WriteInfoAsync(RepositoryInfo info, CancellationToken cancellationToken)
     {
-        var info = new RepositoryInfo { Created = DateTimeOffset.UtcNow, CreatedBy = "PgBackupTools " + ToolVersion };
         try
         {
             await using var writer = await Store.CreateAsync(InfoKey, overwrite: false, cancellationToken).ConfigureAwait(false);
             await JsonSerializer.SerializeAsync(writer, info, RepositoryJsonContext.Default.RepositoryInfo, cancellationToken).ConfigureAwait(false);
             await writer.CommitAsync(cancellationToken).ConfigureAwait(false);
+            return info;
         }
         catch (ObjectAlreadyExistsException)
         {
-            // Another process created it first: same outcome.
+            return await TryReadInfoAsync(cancellationToken).ConfigureAwait(false)
+                ?? throw new PgBackupException(FailureKind.OperationFailed, $"{InfoKey} in {Store.Location} appeared and vanished while creating the repository; try again.", Store.Location);
         }
     }
+
+    /// <summary>The key of an encrypted repository; a clear error if it was opened without one (listing only).</summary>
+    public EncryptionKey RequireKey() => Key ?? throw new PgBackupException(FailureKind.InvalidArgument,
+        $"The repository at {Location} is encrypted and was opened without its passphrase. {RepositoryPassphrase.HowToGiveOne}", Location);
 
     public static string BackupFolder(string stanza, string id) =>
         StorageKey.Combine("backups", RepositoryNames.ValidateStanza(stanza), RepositoryNames.ValidateBackupId(id));
@@ -86,10 +223,75 @@ public sealed class BackupRepository
 
     public async Task WriteManifestAsync(PgBackup backup, CancellationToken cancellationToken)
     {
+        byte[] json = JsonSerializer.SerializeToUtf8Bytes(backup, RepositoryJsonContext.Default.PgBackup);
+        if (Key is not null)
+        {
+            // The HMAC first: the manifest is the commit point, so a committed manifest always has its HMAC.
+            await using var hmacWriter = await Store.CreateAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestHmacName), overwrite: false, cancellationToken).ConfigureAwait(false);
+            await hmacWriter.WriteAsync(System.Text.Encoding.ASCII.GetBytes(ManifestHmacHex(json) + "\n"), cancellationToken).ConfigureAwait(false);
+            await hmacWriter.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
         await using var writer = await Store.CreateAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestName), overwrite: false, cancellationToken).ConfigureAwait(false);
-        await JsonSerializer.SerializeAsync(writer, backup, RepositoryJsonContext.Default.PgBackup, cancellationToken).ConfigureAwait(false);
+        await writer.WriteAsync(json, cancellationToken).ConfigureAwait(false);
         await writer.CommitAsync(cancellationToken).ConfigureAwait(false);
         backup.Repository = Location;
+    }
+
+    private string ManifestHmacHex(ReadOnlySpan<byte> manifest)
+    {
+        Span<byte> hmacKey = stackalloc byte[32];
+        try
+        {
+            RequireKey().DeriveSubkey(ManifestHmacInfo, hmacKey);
+            return Convert.ToHexString(System.Security.Cryptography.HMACSHA256.HashData(hmacKey, manifest)).ToLowerInvariant();
+        }
+        finally
+        {
+            System.Security.Cryptography.CryptographicOperations.ZeroMemory(hmacKey);
+        }
+    }
+
+    /// <summary>
+    /// The manifest of <paramref name="backup"/> as the repository holds it, for a restore or a test. In an encrypted
+    /// repository it is re-read and its HMAC checked with the key, so a swapped or edited manifest (or an object edited
+    /// on its way down the pipeline) is refused; elsewhere <paramref name="backup"/> is returned as it is.
+    /// </summary>
+    public async Task<PgBackup> GetAuthenticatedBackupAsync(PgBackup backup, CancellationToken cancellationToken)
+    {
+        if (!IsEncrypted) return backup;
+        RequireKey();
+        string manifestKey = BackupFileKey(backup.Stanza, backup.Id, ManifestName);
+        byte[] json, hmac;
+        try
+        {
+            json = await ReadAllAsync(manifestKey, cancellationToken).ConfigureAwait(false);
+            hmac = await ReadAllAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestHmacName), cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectNotFoundException e)
+        {
+            throw new PgBackupException(FailureKind.InvalidData,
+                $"The manifest of backup {backup.Id} in the encrypted repository {Location} cannot be authenticated: {e.Message} is missing. " +
+                "It was not written by this repository's key, or was removed; do not trust this backup.", manifestKey, e);
+        }
+        string expected = ManifestHmacHex(json);
+        string actual = System.Text.Encoding.ASCII.GetString(hmac).Trim();
+        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+                System.Text.Encoding.ASCII.GetBytes(expected), System.Text.Encoding.ASCII.GetBytes(actual)))
+            throw new PgBackupException(FailureKind.InvalidData,
+                $"The manifest of backup {backup.Id} in {Location} fails authentication: it was edited or replaced after the backup, " +
+                "or was written with another key. Do not trust this backup; restore from another one.", manifestKey);
+        var authentic = JsonSerializer.Deserialize(json, RepositoryJsonContext.Default.PgBackup)
+            ?? throw new PgBackupException(FailureKind.InvalidData, $"The manifest {manifestKey} is empty.", manifestKey);
+        authentic.Repository = Location;
+        return authentic;
+    }
+
+    private async Task<byte[]> ReadAllAsync(string key, CancellationToken cancellationToken)
+    {
+        await using var stream = await Store.OpenReadAsync(key, cancellationToken).ConfigureAwait(false);
+        using var buffer = new MemoryStream();
+        await stream.CopyToAsync(buffer, cancellationToken).ConfigureAwait(false);
+        return buffer.ToArray();
     }
 
     private async Task<PgBackup> ReadManifestAsync(string key, CancellationToken cancellationToken)

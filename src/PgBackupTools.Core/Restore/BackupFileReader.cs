@@ -1,6 +1,7 @@
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Streams;
+using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Core.Restore;
 
@@ -18,7 +19,9 @@ public static class BackupFileReader
         string key = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, file.Name);
         await using var source = await repository.Store.OpenReadAsync(key, cancellationToken).ConfigureAwait(false);
         var stored = new HashingStream(source, leaveOpen: true);
-        var raw = new HashingStream(Compression.CreateDecompressor(stored, file.Encoding, leaveOpen: true));
+        // stored hash -> [decryptor: authenticates every chunk] -> decompressor -> raw hash.
+        Stream encoded = file.Encrypted ? new DecryptingStream(stored, repository.RequireKey(), leaveOpen: true) : stored;
+        var raw = new HashingStream(Compression.CreateDecompressor(encoded, file.Encoding, leaveOpen: true));
         var buffer = new byte[1 << 20];
         while (true)
         {
@@ -29,8 +32,11 @@ public static class BackupFileReader
             }
             catch (Exception e) when (e is not OperationCanceledException and not PgBackupException)
             {
-                // A damaged compressed stream fails to decode before the checksum can tell: report it as what it is.
+                // A damaged compressed or encrypted stream fails to decode before the checksum can tell: report it as what it is.
                 await ThrowIfStoredBytesDifferAsync(stored, file, key, cancellationToken).ConfigureAwait(false);
+                if (e is EncryptedDataException)
+                    throw new PgBackupException(FailureKind.InvalidData,
+                        $"'{key}' fails decryption although its checksum matches the manifest: {e.Message} Do not trust this backup.", key, e);
                 throw new PgBackupException(FailureKind.InvalidData, $"'{key}' cannot be decoded ({e.Message}) although its checksum matches.", key, e);
             }
             if (n == 0) break;

@@ -21,6 +21,17 @@ public static class LogicalRestoreJob
             throw new PgBackupException(FailureKind.InvalidArgument, $"Backup {backup.Id} is a {backup.Type} backup; restoring it into a database needs a logical backup.", backup.Id);
         if (string.IsNullOrEmpty(options.TargetDatabase))
             throw new PgBackupException(FailureKind.InvalidArgument, "Give -TargetDatabase: the name the restored database gets.");
+        // In an encrypted repository, restore what the authenticated manifest says, not what the pipeline brought.
+        backup = await repository.GetAuthenticatedBackupAsync(backup, ct).ConfigureAwait(false);
+        bool encrypted = backup.Files.Any(f => f.Encrypted);
+        if (encrypted && options.Jobs > 1)
+        {
+            // Parallel pg_restore needs a seekable file on disk, so it would need the whole archive decrypted to a
+            // plaintext temp file: a full unprotected copy of the database that a crash could leave behind (Laws 3, 4).
+            // An encrypted archive is streamed through pg_restore's standard input instead, which allows one job.
+            throw new PgBackupException(FailureKind.InvalidArgument,
+                $"Backup {backup.Id} is encrypted; it is restored by streaming it through pg_restore, which allows only one job. Leave out -Jobs (or use -Jobs 1).", options.Jobs);
+        }
 
         var maintenance = server.WithDatabase("postgres");
         await using var admin = await PgServer.OpenAsync(maintenance, ct).ConfigureAwait(false);
@@ -112,7 +123,9 @@ public static class LogicalRestoreJob
         string pgRestore = PgClientTools.Find("pg_restore", facts.MajorVersion);
         var args = new List<string> { "--no-password", "--exit-on-error", "-d", target.ToLibpqDatabaseArgument() };
         string archiveName = backup.Format == DumpFormat.Directory ? "database.dir" : backup.Files.Single().Name;
-        string? localPath = repository.Store.TryGetLocalPath(BackupRepository.BackupFileKey(backup.Stanza, backup.Id, archiveName));
+        // An encrypted archive cannot be handed to pg_restore as a file: it is decrypted on its way into stdin.
+        string? localPath = backup.Files.Any(f => f.Encrypted) ? null
+            : repository.Store.TryGetLocalPath(BackupRepository.BackupFileKey(backup.Stanza, backup.Id, archiveName));
         if (localPath is not null)
         {
             // pg_restore reads the archive itself (it seeks, and -j needs a file), so every checksum is proven first.

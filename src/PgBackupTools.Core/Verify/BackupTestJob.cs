@@ -18,6 +18,7 @@ public static class BackupTestJob
         bool restore, IReadOnlyList<string> queries, OperationContext context)
     {
         var ct = context.CancellationToken;
+        backup = await repository.GetAuthenticatedBackupAsync(backup, ct).ConfigureAwait(false);
         var result = new PgBackupTestResult
         {
             BackupId = backup.Id, Database = backup.Database, Type = backup.Type, StartTime = DateTimeOffset.UtcNow, Repository = repository.Location,

@@ -5,10 +5,13 @@ using PgBackupTools.Infrastructure;
 
 namespace PgBackupTools.Cmdlets;
 
-/// <summary>Lists the backups of a repository, from their manifests only.</summary>
+/// <summary>
+/// Lists the backups of a repository, from their manifests only: an encrypted repository lists without its
+/// passphrase. A passphrase given anyway is checked (a quick way to test one) and otherwise unused.
+/// </summary>
 [Cmdlet(VerbsCommon.Get, "PgBackup")]
 [OutputType(typeof(PgBackup))]
-public sealed class GetPgBackupCommand : PgCmdlet
+public sealed class GetPgBackupCommand : PgRepositoryCmdlet
 {
     [ArgumentCompleter(typeof(RepositoryCompleter))]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
@@ -42,7 +45,7 @@ public sealed class GetPgBackupCommand : PgCmdlet
         RunOrThrow(Repository, async context =>
         {
             foreach (var id in Id ?? []) RepositoryNames.ValidateBackupId(id);
-            var repository = await BackupRepository.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: false, context.CancellationToken);
+            var repository = await OpenRepositoryAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: false, context, keyRequired: false);
             RecentRepositories.Remember(repository.Location);
             var backups = await repository.ListBackupsAsync(Stanza, context);
             var patterns = Database?.Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();

@@ -7,7 +7,10 @@ using PgBackupTools.Infrastructure;
 
 namespace PgBackupTools.Cmdlets;
 
-/// <summary>Backs up databases into a repository and writes one PgBackup per database.</summary>
+/// <summary>
+/// Backs up databases into a repository and writes one PgBackup per database. A new repository created with a
+/// passphrase is encrypted; an encrypted one needs its passphrase, which is checked before anything is written.
+/// </summary>
 [Cmdlet(VerbsLifecycle.Invoke, "PgBackup")]
 [OutputType(typeof(PgBackup))]
 public sealed class InvokePgBackupCommand : PgConnectedCmdlet
@@ -49,7 +52,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     protected override void BeginProcessing()
     {
         RunOrThrow(Repository, async context =>
-            _repository = await BackupRepository.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: true, context.CancellationToken));
+            _repository = await OpenRepositoryAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: true, context));
         RecentRepositories.Remember(_repository!.Location);
     }
 

@@ -37,7 +37,7 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
             return;
         RunForItem(Backup, async context =>
         {
-            var repository = await BackupRepository.OpenAsync(Backup.Repository, create: false, context.CancellationToken);
+            var repository = await OpenRepositoryAsync(Backup.Repository, create: false, context);
             var result = await LogicalRestoreJob.RunAsync(repository, Backup, connection,
                 new LogicalRestoreOptions { TargetDatabase = target, Replace = Force, Jobs = Jobs }, context);
             PostObject(result);

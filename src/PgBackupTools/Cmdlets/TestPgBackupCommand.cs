@@ -28,7 +28,7 @@ public sealed class TestPgBackupCommand : PgConnectedCmdlet
         var connection = BackupServer.Resolve(Backup, ResolveConnection(), ConnectionGiven);
         RunForItem(Backup, async context =>
         {
-            var repository = await BackupRepository.OpenAsync(Backup.Repository, create: false, context.CancellationToken);
+            var repository = await OpenRepositoryAsync(Backup.Repository, create: false, context);
             var result = await BackupTestJob.RunAsync(repository, Backup, connection, Restore, Query, context);
             PostObject(result);
             if (!result.Passed)

@@ -73,7 +73,7 @@ internal static class Completion
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-            var repository = BackupRepository.OpenAsync(location, create: false, timeout.Token).GetAwaiter().GetResult();
+            var repository = BackupRepository.OpenAsync(location, create: false, timeout.Token, passphrase: null, keyRequired: false).GetAwaiter().GetResult();
             return repository.ListBackupsAsync(null, new OperationContext { CancellationToken = timeout.Token }).GetAwaiter().GetResult();
         }
         catch (Exception e) when (e is not OutOfMemoryException)

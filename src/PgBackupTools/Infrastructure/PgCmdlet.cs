@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Management.Automation;
 using PgBackupTools.Core;
 using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Infrastructure;
 
@@ -133,7 +134,16 @@ public abstract class PgCmdlet : PSCmdlet
             };
             return new ErrorRecord(pg, pg.GetType().Name + "," + pg.Kind, category, target ?? pg.Target);
         }
-        return new ErrorRecord(exception, exception.GetType().Name, ErrorCategory.NotSpecified, target);
+        return exception switch
+        {
+            // The message names where the passphrase came from, never the passphrase.
+            WrongPassphraseException => new ErrorRecord(exception, "WrongPassphrase", ErrorCategory.SecurityError, target),
+            EncryptedDataException => new ErrorRecord(exception, "EncryptedDataException," + ((EncryptedDataException)exception).Reason, ErrorCategory.InvalidData, target),
+            FileNotFoundException or DirectoryNotFoundException => new ErrorRecord(exception, exception.GetType().Name, ErrorCategory.ObjectNotFound, target),
+            UnauthorizedAccessException => new ErrorRecord(exception, exception.GetType().Name, ErrorCategory.PermissionDenied, target),
+            InvalidDataException => new ErrorRecord(exception, exception.GetType().Name, ErrorCategory.InvalidData, target),
+            _ => new ErrorRecord(exception, exception.GetType().Name, ErrorCategory.NotSpecified, target),
+        };
     }
 
     /// <summary>Runs work whose failure ends this one item (WriteError) but not the pipeline.</summary>

@@ -7,7 +7,7 @@ namespace PgBackupTools.Infrastructure;
 /// The connection parameters every cmdlet that talks to a server shares. What is not given comes from the
 /// connection string, then the PG* environment variables and ~/.pgpass, as with psql.
 /// </summary>
-public abstract class PgConnectedCmdlet : PgCmdlet
+public abstract class PgConnectedCmdlet : PgRepositoryCmdlet
 {
     /// <summary>Server host name, IP address or Unix socket directory (PGHOST).</summary>
     [Parameter]

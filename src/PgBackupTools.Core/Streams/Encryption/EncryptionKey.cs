@@ -45,6 +45,16 @@ public sealed class EncryptionKey : IDisposable
         }
     }
 
+    /// <summary>A key for another purpose (e.g. manifest authentication): HKDF-SHA256(master, salt empty, <paramref name="info"/>).</summary>
+    internal void DeriveSubkey(ReadOnlySpan<byte> info, Span<byte> subkey)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            HKDF.DeriveKey(HashAlgorithmName.SHA256, _master, subkey, ReadOnlySpan<byte>.Empty, info);
+        }
+    }
+
     internal void ComputeKeyCheck(Span<byte> keyCheck)
     {
         lock (_gate)

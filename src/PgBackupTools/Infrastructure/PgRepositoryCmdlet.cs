@@ -1,0 +1,78 @@
+using System.Management.Automation;
+using System.Security;
+using PgBackupTools.Core;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Streams.Encryption;
+
+namespace PgBackupTools.Infrastructure;
+
+/// <summary>
+/// The passphrase parameters every cmdlet that reads or writes encrypted data shares, and the repositories it opened
+/// (unlocked once per invocation, however many objects come down the pipeline; keys zeroed when it ends).
+/// At most one of -Passphrase, -PassphraseVariable, -PassphraseFile; with none, the environment variable
+/// PGBACKUPTOOLS_PASSPHRASE is used if set. The passphrase itself never leaves this process and never appears in
+/// arguments, objects or messages.
+/// </summary>
+public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
+{
+    /// <summary>The repository passphrase, e.g. from Read-Host -AsSecureString.</summary>
+    [Parameter]
+    [ValidateNotNull]
+    public SecureString? Passphrase { get; set; }
+
+    /// <summary>The name of an environment variable that holds the passphrase (its value never goes on a command line).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PassphraseVariable { get; set; }
+
+    /// <summary>A file that holds the passphrase (one trailing newline ignored); on Unix it must be readable only by its owner.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? PassphraseFile { get; set; }
+
+    private readonly Dictionary<string, BackupRepository> _repositories = new(StringComparer.Ordinal);
+
+    /// <summary>True if one of the passphrase parameters was given.</summary>
+    protected bool PassphraseGiven => Passphrase is not null || PassphraseVariable is not null || PassphraseFile is not null;
+
+    /// <summary>The passphrase the parameters name, or null if none was given (the core then tries PGBACKUPTOOLS_PASSPHRASE).</summary>
+    protected PassphraseSource? GetPassphraseSource()
+    {
+        int given = (Passphrase is null ? 0 : 1) + (PassphraseVariable is null ? 0 : 1) + (PassphraseFile is null ? 0 : 1);
+        if (given > 1)
+            throw new PgBackupException(FailureKind.InvalidArgument, "Give only one of -Passphrase, -PassphraseVariable and -PassphraseFile.");
+        if (Passphrase is not null) return PassphraseSource.FromSecureString(Passphrase);
+        if (PassphraseVariable is not null) return PassphraseSource.FromEnvironmentVariable(PassphraseVariable);
+        if (PassphraseFile is not null) return PassphraseSource.FromKeyFile(GetUnresolvedProviderPathFromPSPath(PassphraseFile));
+        return null;
+    }
+
+    /// <summary>The passphrase the parameters name, else PGBACKUPTOOLS_PASSPHRASE; a clear error if there is none.</summary>
+    protected PassphraseSource RequirePassphraseSource() =>
+        GetPassphraseSource()
+        ?? (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(RepositoryPassphrase.DefaultVariable))
+            ? throw new PgBackupException(FailureKind.InvalidArgument, $"No passphrase given. {RepositoryPassphrase.HowToGiveOne}")
+            : PassphraseSource.FromEnvironmentVariable(RepositoryPassphrase.DefaultVariable));
+
+    /// <summary>Opens (and for an encrypted repository unlocks) <paramref name="location"/>, once per invocation of this cmdlet.</summary>
+    protected async Task<BackupRepository> OpenRepositoryAsync(string location, bool create, OperationContext context, bool keyRequired = true)
+    {
+        if (_repositories.TryGetValue(location, out var open)) return open;
+        var repository = await BackupRepository.OpenAsync(location, create, context.CancellationToken, GetPassphraseSource(), keyRequired, context);
+        _repositories[location] = repository;
+        return repository;
+    }
+
+    /// <summary>PowerShell calls this when the pipeline ends, also when it was stopped (where EndProcessing is skipped).</summary>
+    public void Dispose()
+    {
+        DisposeKeys();
+        foreach (var repository in _repositories.Values) repository.Dispose();
+        _repositories.Clear();
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Zeroes keys a derived cmdlet holds itself.</summary>
+    protected virtual void DisposeKeys() { }
+}
