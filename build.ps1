@@ -102,6 +102,9 @@ function Invoke-Package {
     $target = Join-Path $packageRoot "PgBackupTools/$version"
     New-Item -ItemType Directory -Force $target | Out-Null
     Copy-Item (Join-Path $moduleOut '*') $target -Recurse
+    # Azure Automation refuses modules with paths of 140 characters or more.
+    $long = Get-ChildItem $packageRoot -Recurse -File | Where-Object { [IO.Path]::GetRelativePath($packageRoot, $_.FullName).Length -ge 140 }
+    if ($long) { throw "Paths too long for Azure Automation: $($long.FullName -join ', ')" }
     $zip = Join-Path $out "PgBackupTools-$version.zip"
     if (Test-Path $zip) { Remove-Item $zip }
     # Azure Automation imports a zip whose top folder is the module name.

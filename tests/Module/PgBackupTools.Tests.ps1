@@ -41,6 +41,17 @@ Describe 'The module' {
         ($actual.Trim() -replace "`r") | Should -Be ($expected.Trim() -replace "`r")
     }
 
+    It 'has the manifest fields a gallery and Azure Automation need' {
+        $manifest = Test-ModuleManifest $ModulePath
+        $manifest.Description | Should -Not -BeNullOrEmpty
+        $manifest.PowerShellVersion | Should -Be '7.4'
+        $manifest.CompatiblePSEditions | Should -Be 'Core'
+        $manifest.Tags | Should -Contain 'PostgreSQL'
+        $manifest.LicenseUri | Should -Not -BeNullOrEmpty
+        $manifest.ReleaseNotes | Should -Not -BeNullOrEmpty
+        $manifest.ExportedFormatFiles | Should -Not -BeNullOrEmpty
+    }
+
     It 'uses approved verbs only' {
         $approved = (Get-Verb).Verb
         foreach ($cmd in Get-Command -Module PgBackupTools) { $approved | Should -Contain $cmd.Verb }

@@ -57,7 +57,9 @@ Write-Host '== PgBackupTools'
 Measure-Pwsh 'pgbt-plain-gzip' "Invoke-PgBackup -Repository '$repo' -Database bench $conn | Out-Null"
 Measure-Pwsh 'pgbt-plain-zstd' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Out-Null"
 Measure-Pwsh 'pgbt-plain-zstd+test-restore' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Test-PgBackup -Restore $conn | ForEach-Object { if (-not `$_.Passed) { throw 'test restore failed' } }"
-Measure-Pwsh 'pwsh-import-module' "Get-Module PgBackupTools | Out-Null; New-Item -ItemType Directory '$repo' | Out-Null"
+# Import-Module alone, inside a fresh pwsh (goal <= 0.5 s): the median of five.
+$imports = 1..5 | ForEach-Object { [double](& $pwsh -NoProfile -NonInteractive -Command "(Measure-Command { Import-Module '$module' }).TotalSeconds") } | Sort-Object
+Add-Row 'pgbt-import-module' ([math]::Round($imports[2], 3)) '-' '-'
 
 if (-not $KeepCluster) { & bash (Join-Path $Root '../shared/bench/pgcluster.sh') stop $socket }
 
@@ -66,6 +68,7 @@ $targets = @{
     'pgbt-plain-gzip' = @('seed-pg_dump-gzip', 0.5)
     'pgbt-plain-zstd' = @('pg_dump-plain-devnull', 1.15)
 }
+$absolute = @{ 'pgbt-import-module' = 0.5 }
 Write-Host ''
 "{0,-32}{1,10}{2,16}{3,12}  {4}" -f 'name', 'seconds', 'bytes_out', 'max_rss_kb', 'target'
 foreach ($r in $rows) {
@@ -75,5 +78,6 @@ foreach ($r in $rows) {
         $ratio = $r.Seconds / $anchor.Seconds
         $target = '{0:N2}x {1} (goal <= {2}x): {3}' -f $ratio, $anchor.Name, $targets[$r.Name][1], ($(if ($ratio -le $targets[$r.Name][1]) { 'met' } else { 'NOT met' }))
     }
+    if ($absolute.ContainsKey($r.Name)) { $target = 'goal <= {0} s: {1}' -f $absolute[$r.Name], $(if ($r.Seconds -le $absolute[$r.Name]) { 'met' } else { 'NOT met' }) }
     "{0,-32}{1,10:N2}{2,16}{3,12}  {4}" -f $r.Name, $r.Seconds, $r.Bytes, $r.RssKb, $target
 }
