@@ -52,6 +52,16 @@ Describe 'The module' {
         $manifest.ExportedFormatFiles | Should -Not -BeNullOrEmpty
     }
 
+    It 'has a table and a list view for every type of its own that a cmdlet writes' {
+        $types = (Get-Command -Module PgBackupTools).OutputType.Type | Where-Object Namespace -eq 'PgBackupTools' | Select-Object -Unique
+        $types | Should -Not -BeNullOrEmpty
+        foreach ($type in $types + [PgBackupTools.PgBackupCheck]) {
+            $controls = (Get-FormatData -TypeName $type.FullName).FormatViewDefinition.Control | ForEach-Object { $_.GetType().Name }
+            $controls | Should -Contain 'TableControl' -Because "$($type.Name) needs a table view"
+            $controls | Should -Contain 'ListControl' -Because "$($type.Name) needs a list view"
+        }
+    }
+
     It 'uses approved verbs only' {
         $approved = (Get-Verb).Verb
         foreach ($cmd in Get-Command -Module PgBackupTools) { $approved | Should -Contain $cmd.Verb }
