@@ -14,6 +14,7 @@
     CmdletsToExport      = @(
         'Invoke-PgBackup'
         'Get-PgBackup'
+        'Remove-PgBackup'
         'Restore-PgDatabase'
         'Test-PgBackup'
         'Protect-PgBackupFile'

@@ -287,3 +287,51 @@ Describe 'A backup killed with SIGKILL halfway' {
         Remove-Item -Recurse -Force $repo
     }
 }
+
+Describe 'Remove-PgBackup and retention' {
+    BeforeEach {
+        $script:repo = New-TestDirectory
+        $script:backups = 1..4 | ForEach-Object { Invoke-PgBackup -Repository $repo -Database $db @server }
+    }
+    AfterEach { Remove-Item -Recurse -Force $repo -ErrorAction SilentlyContinue }
+
+    It 'refuses to remove the newest backup unless -Force names it, and removes the others from the pipeline' {
+        $removed = Get-PgBackup -Repository $repo | Remove-PgBackup -Confirm:$false -PassThru -ErrorVariable errs -ErrorAction SilentlyContinue
+        $removed.Id | Should -Be $backups[0..2].Id
+        $errs.Count | Should -Be 1
+        $errs[0].FullyQualifiedErrorId | Should -Match 'NewestBackupKept'
+        (Get-PgBackup -Repository $repo).Id | Should -Be $backups[3].Id
+        Test-Path (Join-Path $repo "backups/main/$($backups[0].Id)") | Should -BeFalse
+        $backups[3] | Remove-PgBackup -Force
+        Get-PgBackup -Repository $repo | Should -BeNullOrEmpty
+    }
+
+    It '-WhatIf removes nothing and names exactly the set a real run removes' {
+        # ShouldProcess writes "What if:" to the host, so read it from a child pwsh's output as a user would see it.
+        $whatIf = & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command "Import-Module '$ModulePath'; Remove-PgBackup -Repository '$repo' -KeepLast 2 -WhatIf" | Out-String
+        $whatIf | Should -Match 'What if: .*Remove backup \(beyond the newest 2\)'
+        (Get-PgBackup -Repository $repo).Count | Should -Be 4
+        $removed = Remove-PgBackup -Repository $repo -KeepLast 2 -Force -PassThru
+        $removed.Id | Should -Be $backups[0..1].Id
+        foreach ($id in $backups.Id) {
+            if ($removed.Id -contains $id) { $whatIf | Should -Match $id } else { $whatIf | Should -Not -Match $id }
+        }
+        (Get-PgBackup -Repository $repo).Id | Should -Be $backups[2..3].Id
+    }
+
+    It 'Invoke-PgBackup -KeepLast runs the policy after a successful backup, for the databases it backed up' {
+        $other = New-AuditDatabase -Cluster $cluster -Rows 10
+        $otherBackups = 1..2 | ForEach-Object { Invoke-PgBackup -Repository $repo -Database $other @server }
+        $new = Invoke-PgBackup -Repository $repo -Database $db -KeepLast 2 @server
+        (Get-PgBackup -Repository $repo -Database $db).Id | Should -Be @($backups[3].Id, $new.Id)
+        (Get-PgBackup -Repository $repo -Database $other).Id | Should -Be $otherBackups.Id
+    }
+
+    It 'a policy run cleans up the remains of a removal that was interrupted after the manifest went' {
+        Remove-Item (Join-Path $repo "backups/main/$($backups[0].Id)/manifest.json")
+        (Get-PgBackup -Repository $repo).Count | Should -Be 3
+        Remove-PgBackup -Repository $repo -KeepLast 10 -GracePeriod 0:0:0 -Force
+        Test-Path (Join-Path $repo "backups/main/$($backups[0].Id)") | Should -BeFalse
+        (Get-PgBackup -Repository $repo).Count | Should -Be 3
+    }
+}

@@ -2,6 +2,7 @@ using System.Collections;
 using System.Management.Automation;
 using PgBackupTools.Core.Backup;
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Retention;
 using PgBackupTools.Core.Streams;
 using PgBackupTools.Infrastructure;
 
@@ -11,7 +12,7 @@ namespace PgBackupTools.Cmdlets;
 /// Backs up databases into a repository and writes one PgBackup per database. A new repository created with a
 /// passphrase is encrypted; an encrypted one needs its passphrase, which is checked before anything is written.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "PgBackup")]
+[Cmdlet(VerbsLifecycle.Invoke, "PgBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(PgBackup))]
 public sealed class InvokePgBackupCommand : PgConnectedCmdlet
 {
@@ -47,7 +48,18 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     [Parameter]
     public Hashtable? Label { get; set; }
 
+    /// <summary>After the backups succeeded, remove the backups of the same databases that are older than this many days (the newest before the window stays).</summary>
+    [Parameter]
+    [ValidateRange(0, 36500)]
+    public int? RetentionDays { get; set; }
+
+    /// <summary>After the backups succeeded, keep at least this many newest backups of each database.</summary>
+    [Parameter]
+    [ValidateRange(1, 100000)]
+    public int? KeepLast { get; set; }
+
     private BackupRepository? _repository;
+    private readonly List<PgBackup> _succeeded = [];
 
     protected override void BeginProcessing()
     {
@@ -70,11 +82,35 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
                 Stanza = Stanza,
                 Labels = Label?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? ""),
             };
+            if (!ShouldProcess($"database '{database}'", $"Back up into {_repository!.Location}")) continue;
             RunForItem(database, async context =>
             {
                 var connection = ResolveConnection(database);
-                PostObject(await LogicalBackupJob.RunAsync(_repository!, connection, options, context));
+                var backup = await LogicalBackupJob.RunAsync(_repository!, connection, options, context);
+                _succeeded.Add(backup);
+                PostObject(backup);
             });
         }
+    }
+
+    protected override void EndProcessing()
+    {
+        if (RetentionDays is not null || KeepLast is not null) ApplyRetention();
+        base.EndProcessing();
+    }
+
+    /// <summary>The retention policy, over the groups (stanza, database) that got a new backup in this run only.</summary>
+    private void ApplyRetention()
+    {
+        var policy = new RetentionPolicy { RetentionDays = RetentionDays, KeepLast = KeepLast };
+        var groups = _succeeded.Select(RetentionPlanner.GroupOf).ToHashSet();
+        IReadOnlyList<RetentionDecision> decisions = [];
+        RunOrThrow(Repository, async context =>
+        {
+            policy.Validate();
+            var backups = (await _repository!.ListBackupsAsync(Stanza, context)).Where(b => groups.Contains(RetentionPlanner.GroupOf(b)));
+            decisions = RetentionPlanner.Plan(backups, policy, DateTimeOffset.UtcNow);
+        });
+        foreach (var removal in decisions.Where(d => !d.Keep)) RemoveBackup(_repository!, removal.Backup, removal.Reason, force: false, passThru: false);
     }
 }

@@ -3,6 +3,7 @@ using System.Security;
 using PgBackupTools.Core;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Retention;
 using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Infrastructure;
@@ -63,6 +64,25 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
         _repositories[location] = repository;
         return repository;
     }
+
+    /// <summary>Removes one backup after ShouldProcess (or -Force), manifest first; writes it with -PassThru.</summary>
+    protected void RemoveBackup(BackupRepository repository, PgBackup backup, string reason, bool force, bool passThru)
+    {
+        if (!Confirmed(force, $"{backup.Id} ({Describe(backup)}, started {backup.StartTime.UtcDateTime:u})", $"Remove backup ({reason})")) return;
+        RunForItem(backup, async context =>
+        {
+            await BackupRemover.RemoveAsync(repository, backup, context.CancellationToken);
+            context.Log($"Removed backup {backup.Id} from {repository.Location} ({reason}).");
+            if (passThru) PostObject(backup);
+        });
+    }
+
+    /// <summary>-WhatIf always wins; -Force skips the question.</summary>
+    protected bool Confirmed(bool force, string target, string action) =>
+        force && !MyInvocation.BoundParameters.ContainsKey("WhatIf") || ShouldProcess(target, action);
+
+    protected static string Describe(PgBackup backup) =>
+        backup.Type == BackupType.Logical ? $"database '{backup.Database}' in stanza '{backup.Stanza}'" : $"{backup.Type.ToString().ToLowerInvariant()} backups of stanza '{backup.Stanza}'";
 
     /// <summary>PowerShell calls this when the pipeline ends, also when it was stopped (where EndProcessing is skipped).</summary>
     public void Dispose()

@@ -1,0 +1,35 @@
+@{
+    Synopsis    = 'Removes backups: the ones piped in, or those a retention policy does not keep. Never the newest unless named with -Force.'
+    Description = @'
+With PgBackup objects from the pipeline it removes those backups; the newest backup of a database (logical) or
+stanza (physical) is refused unless -Force is given. With -Repository and a policy it removes what the policy
+does not keep, judged per database and stanza, newest first: the newest always stays; the newest -KeepLast stay
+whatever their age; every backup inside the -RetentionDays window stays, and so does the newest one before the
+window, without which the start of the window could not be restored.
+
+A removal deletes the manifest first, so an interrupted removal leaves no listed backup that cannot be restored;
+the remains of unfinished or half-removed backups older than -GracePeriod are cleaned up by the next policy run.
+-WhatIf lists exactly what would go (with the reason), -Verbose says why each kept backup stays.
+'@
+    Parameters  = @{
+        Backup        = 'The backups to remove, from Get-PgBackup through the pipeline.'
+        Repository    = 'The repository to apply the retention policy to.'
+        RetentionDays = 'Keep every backup that started within this many days, and the newest one before them.'
+        KeepLast      = 'Keep at least this many newest backups of each database or stanza, whatever their age (a minimum redundancy that a time policy cannot break).'
+        Stanza        = 'Apply the policy to this stanza only.'
+        Database      = 'Apply the policy to these databases only; wildcards allowed.'
+        GracePeriod   = 'How old the remains of an unfinished or half-removed backup (a folder without a manifest) must be before they are removed (default: 1 day). Keep it longer than your longest backup.'
+        Force         = 'Remove without asking, and allow removing the newest backup of a group when it is named from the pipeline. -WhatIf still wins.'
+        PassThru      = 'Write each removed PgBackup.'
+    }
+    Examples    = @(
+        @{
+            Code    = 'Remove-PgBackup -Repository /srv/pgbackup -RetentionDays 30 -KeepLast 7 -WhatIf'
+            Remarks = 'Shows which backups a 30-day window with at least seven backups per database would remove, and why.'
+        }
+        @{
+            Code    = "Get-PgBackup -Repository /srv/pgbackup -Database app_staging | Where-Object StartTime -lt (Get-Date).AddDays(-7) | Remove-PgBackup -Force -PassThru"
+            Remarks = 'Removes the staging database''s backups older than a week without asking, listing what went; its newest backup stays unless it is among them.'
+        }
+    )
+}
