@@ -14,6 +14,10 @@
         'Get-PgBackup'
         'Restore-PgDatabase'
         'Test-PgBackup'
+        'Send-PgWalSegment'
+        'Receive-PgWalSegment'
+        'Test-PgWalArchive'
+        'Enable-PgWalArchiving'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

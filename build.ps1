@@ -39,6 +39,10 @@ function Invoke-Build {
     Invoke-Native dotnet @('build', (Join-Path $root 'PgBackupTools.sln'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly')
     if (Test-Path $moduleOut) { Remove-Item -Recurse -Force $moduleOut }
     Invoke-Native dotnet @('publish', (Join-Path $root 'src/PgBackupTools/PgBackupTools.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly', '-o', $moduleOut)
+    # pgbt-wal, the archive_command/restore_command entry point: Native AOT (milliseconds to start) into bin/.
+    $walOut = Join-Path $moduleOut 'bin'
+    Invoke-Native dotnet @('publish', (Join-Path $root 'src/PgBackupTools.Wal/PgBackupTools.Wal.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly', '-o', $walOut)
+    Get-ChildItem $walOut -Include '*.pdb', '*.dbg' -Recurse | Remove-Item
     Get-ChildItem $moduleOut -Filter '*.pdb' | Remove-Item
     Copy-Item (Join-Path $root 'PgBackupTools.psd1') $moduleOut
     Copy-Item (Join-Path $root 'module/*') $moduleOut -Recurse -Exclude 'help'
