@@ -173,56 +173,83 @@ public sealed class WalArchive
                 source.Position = 0;
             }
 
-            // 2. The raw checksum: it decides 'identical' without decompressing the archived copy.
-            byte[] sha;
-            long size;
-            using (var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
-            {
-                var buffer = new byte[BufferSize];
-                size = 0;
-                int read;
-                while ((read = await source.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
-                {
-                    hash.AppendData(buffer, 0, read);
-                    size += read;
-                }
-                sha = hash.GetHashAndReset();
-            }
-            var wanted = new WalObjectHeader(options.Compression, size, sha);
-
-            // 3. Already archived? (the common re-push after a crash or a lost archive_command status)
+            // 2. Already archived? (the common re-push after a crash or a lost archive_command status): one hash of
+            //    the file against the archived header; nothing is compressed or written.
             var existing = await FindAsync(name, ct).ConfigureAwait(false);
             if (existing is not null)
-                return Compare(name, existing.Value.Key, existing.Value.Header, wanted, existing.Value.StoredBytes, started);
+            {
+                var (sha, size) = await HashAsync(source, ct).ConfigureAwait(false);
+                return Compare(name, existing.Value.Key, existing.Value.Header, new WalObjectHeader(options.Compression, size, sha), existing.Value.StoredBytes, started);
+            }
 
-            // 4. Write header + compressed body; commit with no-overwrite, so of two racing pushes only one wins.
+            // 3. Write header + compressed body; commit with no-overwrite, so of two racing pushes only one wins.
             string key = KeyOf(name, options.Compression);
-            source.Position = 0;
+            int? level = options.Level ?? DefaultLevel(options.Compression);
+            WalObjectHeader wanted;
             try
             {
                 await using var writer = await Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
-                await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
-                var reread = new HashingStream(source, leaveOpen: true);
-                await using (var compressor = Compression.CreateCompressor(writer, options.Compression, options.Level ?? DefaultLevel(options.Compression), leaveOpen: true))
+                if (source.Length <= InMemoryLimit)
                 {
-                    await reread.CopyToAsync(compressor, BufferSize, ct).ConfigureAwait(false);
+                    // archive_command is on PostgreSQL's critical path: read the segment once and hash it while it is
+                    // compressed (two cores, two tasks). The header goes first, so the body waits in memory: at most
+                    // two segments' worth (16 MiB by default), bounded by InMemoryLimit.
+                    var raw = new byte[source.Length];
+                    await source.ReadExactlyAsync(raw, ct).ConfigureAwait(false);
+                    var hashing = Task.Run(() => SHA256.HashData(raw), ct);
+                    var body = new MemoryStream(raw.Length / 2);
+                    await using (var compressor = Compression.CreateCompressor(body, options.Compression, level, leaveOpen: true))
+                        await compressor.WriteAsync(raw, ct).ConfigureAwait(false);
+                    wanted = new WalObjectHeader(options.Compression, raw.Length, await hashing.ConfigureAwait(false));
+                    await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
+                    await writer.WriteAsync(body.GetBuffer().AsMemory(0, (int)body.Length), ct).ConfigureAwait(false);
                 }
-                // The file must not change between the hash and the copy (PostgreSQL never rewrites a segment it
-                // handed to archive_command; if something else did, nothing is committed).
-                if (reread.Length != size || reread.Sha256Hex != wanted.Sha256Hex)
-                    throw new PgBackupException(FailureKind.InvalidData, $"'{full}' changed while it was being archived; nothing was stored. PostgreSQL will retry.", full);
+                else
+                {
+                    // Larger segments (wal_segment_size up to 1 GiB) stream twice: hash, then compress while re-hashing.
+                    var (sha, size) = await HashAsync(source, ct).ConfigureAwait(false);
+                    wanted = new WalObjectHeader(options.Compression, size, sha);
+                    source.Position = 0;
+                    await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
+                    var reread = new HashingStream(source, leaveOpen: true);
+                    await using (var compressor = Compression.CreateCompressor(writer, options.Compression, level, leaveOpen: true))
+                        await reread.CopyToAsync(compressor, BufferSize, ct).ConfigureAwait(false);
+                    // PostgreSQL never rewrites a segment it handed to archive_command; if something else did, nothing is committed.
+                    if (reread.Length != size || reread.Sha256Hex != wanted.Sha256Hex)
+                        throw new PgBackupException(FailureKind.InvalidData, $"'{full}' changed while it was being archived; nothing was stored. PostgreSQL will retry.", full);
+                }
                 await writer.CommitAsync(ct).ConfigureAwait(false);
             }
             catch (ObjectAlreadyExistsException)
             {
+                source.Position = 0;
+                var (sha, size) = await HashAsync(source, ct).ConfigureAwait(false);
                 var raced = await FindAsync(name, ct).ConfigureAwait(false)
                     ?? throw new PgBackupException(FailureKind.OperationFailed, $"{key} was reported existing but cannot be read.", key);
-                return Compare(name, raced.Key, raced.Header, wanted, raced.StoredBytes, started);
+                return Compare(name, raced.Key, raced.Header, new WalObjectHeader(options.Compression, size, sha), raced.StoredBytes, started);
             }
+            long size0 = wanted.RawSize;
             var stored = await Store.GetInfoAsync(key, ct).ConfigureAwait(false);
-            context.Log($"Archived {name} as {key} ({size} → {stored?.Size} bytes).");
+            context.Log($"Archived {name} as {key} ({size0} → {stored?.Size} bytes).");
             return Describe(name, key, wanted, stored?.Size ?? 0, alreadyArchived: false, started);
         }
+    }
+
+    /// <summary>Segments up to this size are pushed from memory in one read (see PushAsync).</summary>
+    private const long InMemoryLimit = 64L << 20;
+
+    private static async Task<(byte[] Sha256, long Size)> HashAsync(Stream source, CancellationToken ct)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[BufferSize];
+        long size = 0;
+        int read;
+        while ((read = await source.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+        {
+            hash.AppendData(buffer, 0, read);
+            size += read;
+        }
+        return (hash.GetHashAndReset(), size);
     }
 
     private static int? DefaultLevel(CompressionKind kind) => kind == CompressionKind.Zstd ? 1 : null;

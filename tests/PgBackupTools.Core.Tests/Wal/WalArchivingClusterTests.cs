@@ -12,6 +12,7 @@ public sealed class WalArchivingClusterTests(ClusterFixture fixture) : IDisposab
     private readonly TempDirectory _temp = new();
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // chmod, runuser: the test clusters are Linux-only
     public async Task PostgreSQL_archives_through_pgbt_wal_keeps_its_WAL_while_the_repository_is_unwritable_and_catches_up()
     {
         string repoPath = Path.Combine(_temp.Path, "repo");
