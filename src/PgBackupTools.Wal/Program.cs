@@ -10,11 +10,14 @@ namespace PgBackupTools.Wal;
 /// pgbt-wal: archive_command / restore_command for PostgreSQL over the PgBackupTools core.
 /// Exit codes: 0 done; 1 not in the archive (get; quiet, PostgreSQL asks for such files as a matter of course);
 /// 2 failed (one line on stderr, which PostgreSQL writes to its log); 3 refused: a different file of that name is
-/// already archived, or the file is from another cluster; 64 usage.
+/// already archived, or the file is from another cluster; 64 usage; 126: get found the archived file damaged.
+/// PostgreSQL takes any non-zero exit of restore_command as "not archived" and ends recovery there (a standby goes
+/// on polling) — except exit codes above 125, which abort recovery. A damaged archived segment must stop recovery,
+/// not silently end it early and fork a new timeline over the loss, so that case alone exits 126.
 /// </summary>
 public static class Program
 {
-    private const int Ok = 0, NotFound = 1, Failed = 2, Refused = 3, Usage = 64;
+    private const int Ok = 0, NotFound = 1, Failed = 2, Refused = 3, Usage = 64, Damaged = 126;
 
     private const string Help = """
         pgbt-wal push <wal-file> --repo <dir> [--stanza main] [--compression zstd|gzip|none] [--level N]
@@ -23,7 +26,8 @@ public static class Program
 
           postgresql.conf:  archive_command = '/path/pgbt-wal push %p --repo /srv/pgbackup'
                             restore_command = '/path/pgbt-wal get %f %p --repo /srv/pgbackup'
-        Exit codes: 0 ok, 1 not in the archive (get), 2 failed, 3 refused (different content or another cluster), 64 usage.
+        Exit codes: 0 ok, 1 not in the archive (get), 2 failed, 3 refused (different content or another cluster), 64 usage,
+        126 damaged in the archive (get; PostgreSQL then stops recovery instead of ending it early).
         """;
 
     public static async Task<int> Main(string[] args)
@@ -40,7 +44,8 @@ public static class Program
         catch (PgBackupException e)
         {
             await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
-            return e is WalConflictException or WalWrongClusterException ? Refused : Failed;
+            if (e is WalConflictException or WalWrongClusterException) return Refused;
+            return args.Length > 0 && args[0] == "get" && e.Kind == FailureKind.InvalidData ? Damaged : Failed;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {

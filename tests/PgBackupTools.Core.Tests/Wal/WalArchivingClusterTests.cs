@@ -59,16 +59,16 @@ public sealed class WalArchivingClusterTests(ClusterFixture fixture) : IDisposab
 
         // WAL of another cluster is refused by this stanza, through the entry point: exit 3, one line on stderr.
         var foreign = WalTestSegments.CopyCompleted(fixture.Cluster, _temp.Path, 1)[0];
-        var (code, stderr) = RunEntryPoint("push", foreign, "--repo", repoPath);
+        var (code, stderr) = WalTestSegments.RunEntryPoint("push", foreign, "--repo", repoPath);
         Assert.Equal(3, code);
         Assert.Contains("system identifier", stderr);
         await Assert.ThrowsAsync<WalWrongClusterException>(() => archive.PushAsync(foreign, new WalPushOptions(), OperationContext.None));
 
         // restore_command semantics: a missing file exits 1 quietly; a present one is written.
-        (code, stderr) = RunEntryPoint("get", "00000009.history", Path.Combine(_temp.Path, "x"), "--repo", repoPath);
+        (code, stderr) = WalTestSegments.RunEntryPoint("get", "00000009.history", Path.Combine(_temp.Path, "x"), "--repo", repoPath);
         Assert.Equal(1, code);
         Assert.Equal("", stderr);
-        (code, stderr) = RunEntryPoint("get", first[0], dest, "--repo", repoPath);
+        (code, stderr) = WalTestSegments.RunEntryPoint("get", first[0], dest, "--repo", repoPath);
         Assert.True(code == 0, stderr);
     }
 
@@ -96,16 +96,6 @@ public sealed class WalArchivingClusterTests(ClusterFixture fixture) : IDisposab
                 throw new TimeoutException($"Timed out waiting for {what}: {cluster.Psql("SELECT row_to_json(a) FROM pg_stat_archiver a")}\n{File.ReadAllText(cluster.LogFile)}");
             Thread.Sleep(200);
         }
-    }
-
-    private static (int Code, string Stderr) RunEntryPoint(params string[] args)
-    {
-        var psi = new ProcessStartInfo(WalTestSegments.EntryPoint) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        string stderr = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, stderr);
     }
 
     public void Dispose() => _temp.Dispose();

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.TestKit;
 
@@ -33,5 +34,15 @@ internal static class WalTestSegments
             if (!string.IsNullOrEmpty(env)) return env;
             return Path.Combine(AppContext.BaseDirectory, "pgbt-wal");
         }
+    }
+
+    public static (int Code, string Stderr) RunEntryPoint(params string[] args)
+    {
+        var psi = new ProcessStartInfo(EntryPoint) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stderr);
     }
 }
