@@ -326,14 +326,14 @@ public sealed class WalArchive
         PgWalSegment result;
         if (spool is not null && WalSpool.TryServe(spool, name.Name, header, destination))
         {
-            result = Describe(name, key, header, storedBytes, alreadyArchived: true, started);
+            result = Describe(name, key, header, storedBytes, alreadyArchived: false, started);
             result.Prefetched = true;
             context.Log($"Served {name} from the prefetch spool {spool}.");
         }
         else
         {
             await FetchToFileAsync(key, header, destination, ct).ConfigureAwait(false);
-            result = Describe(name, key, header, storedBytes, alreadyArchived: true, started);
+            result = Describe(name, key, header, storedBytes, alreadyArchived: false, started);
         }
         result.Destination = destination;
 

@@ -183,5 +183,48 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.False(fromStart.Passed);
     }
 
+    [Fact]
+    public async Task Of_two_concurrent_pushes_of_one_name_with_different_bytes_exactly_one_wins()
+    {
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var bytes = File.ReadAllBytes(segment);
+        bytes[^1] ^= 1;
+        var other = Path.Combine(Dir("other"), Path.GetFileName(segment));
+        File.WriteAllBytes(other, bytes);
+        for (int round = 0; round < 5; round++)
+        {
+            var archive = new WalArchive(await WalTestSegments.NewRepositoryAsync(Dir("race" + round)), "main");
+            var a = Task.Run(() => archive.PushAsync(segment, new WalPushOptions(), OperationContext.None));
+            var b = Task.Run(() => archive.PushAsync(other, new WalPushOptions(), OperationContext.None));
+            var outcomes = await Task.WhenAll(Outcome(a), Outcome(b));
+            var winner = Assert.Single(outcomes, o => o.Segment is not null).Segment!;
+            Assert.IsType<WalConflictException>(Assert.Single(outcomes, o => o.Error is not null).Error);
+            var fetched = Path.Combine(Dir("dst" + round), "X");
+            await archive.GetAsync(winner.Name, fetched, new WalGetOptions(), OperationContext.None);
+            Assert.Equal(winner.Sha256, Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(fetched))).ToLowerInvariant());
+        }
+
+        static async Task<(PgWalSegment? Segment, Exception? Error)> Outcome(Task<PgWalSegment> push)
+        {
+            try { return (await push, null); }
+            catch (Exception e) { return (null, e); }
+        }
+    }
+
+    [Fact]
+    public async Task History_and_backup_label_files_are_archived_under_their_timeline_and_fetched_back()
+    {
+        var archive = await NewArchiveAsync();
+        WalTestSegments.CopyCompleted(fixture.Cluster, Dir("seg"), 1).ForEach(s => archive.PushAsync(s, new WalPushOptions(), OperationContext.None).GetAwaiter().GetResult());
+        var history = Path.Combine(Dir("src"), "00000002.history");
+        File.WriteAllText(history, "1\t0/3000000\tno recovery target specified\n");
+        var pushed = await archive.PushAsync(history, new WalPushOptions(), OperationContext.None);
+        Assert.Equal("wal/main/00000002/00000002.history.zst", pushed.Key);
+        Assert.True((await archive.PushAsync(history, new WalPushOptions(), OperationContext.None)).AlreadyArchived);
+        var dest = Path.Combine(Dir("dst"), "RECOVERYHISTORY");
+        Assert.NotNull(await archive.GetAsync("00000002.history", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
+        Assert.Equal(File.ReadAllBytes(history), File.ReadAllBytes(dest));
+    }
+
     public void Dispose() => _temp.Dispose();
 }
