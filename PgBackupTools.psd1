@@ -19,6 +19,10 @@
         'Test-PgBackup'
         'Protect-PgBackupFile'
         'Unprotect-PgBackupFile'
+        'Send-PgWalSegment'
+        'Receive-PgWalSegment'
+        'Test-PgWalArchive'
+        'Enable-PgWalArchiving'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -45,6 +45,10 @@ function Invoke-Build {
     # (src/PgBackupTools/Infrastructure/ModuleInitializer.cs), so they never clash with other modules' versions.
     Move-Item (Join-Path $dependencies 'PgBackupTools.dll'), (Join-Path $dependencies 'PgBackupTools.Model.dll') $moduleOut
     Remove-Item (Join-Path $dependencies 'PgBackupTools.deps.json')
+    # pgbt-wal, the archive_command/restore_command entry point: Native AOT (milliseconds to start) into bin/.
+    $walOut = Join-Path $moduleOut 'bin'
+    Invoke-Native dotnet @('publish', (Join-Path $root 'src/PgBackupTools.Wal/PgBackupTools.Wal.csproj'), '-c', $Configuration, '--nologo', '-v', 'q', '-clp:ErrorsOnly', '-o', $walOut)
+    Get-ChildItem $walOut -Include '*.pdb', '*.dbg' -Recurse | Remove-Item
     Copy-Item (Join-Path $root 'PgBackupTools.psd1') $moduleOut
     Copy-Item (Join-Path $root 'module/*') $moduleOut -Recurse -Exclude 'help'
     # The help is generated in a child process so this session never loads the module's assemblies.

@@ -27,6 +27,13 @@ Import-Module '$ModulePath'
         Remove-Item -Recurse -Force $repo
     }
 
+    It 'cmdlets reference only the core, the model and the framework, so no dependency is needed before the private context resolves it' {
+        Import-Module $ModulePath
+        $references = (Get-Command Invoke-PgBackup).ImplementingType.Assembly.GetReferencedAssemblies().Name
+        $references | Where-Object { $_ -notmatch '^(System(\..*)?|netstandard|mscorlib|Microsoft\.Win32\..*|PgBackupTools\.(Core|Model))$' } |
+            Should -BeNullOrEmpty -Because 'a cmdlet that touches Npgsql, AWSSDK or Azure types directly fails to load beside other modules'
+    }
+
     It 'keeps third-party assemblies out of the module folder, where the default context could pick them up' {
         $moduleDir = Split-Path $ModulePath
         (Get-ChildItem $moduleDir -Filter '*.dll').Name | Sort-Object | Should -Be @('PgBackupTools.dll', 'PgBackupTools.Model.dll')

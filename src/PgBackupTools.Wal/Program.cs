@@ -1,0 +1,135 @@
+using PgBackupTools;
+using PgBackupTools.Core;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Streams;
+using PgBackupTools.Core.Wal;
+
+namespace PgBackupTools.Wal;
+
+/// <summary>
+/// pgbt-wal: archive_command / restore_command for PostgreSQL over the PgBackupTools core.
+/// Exit codes: 0 done; 1 not in the archive (get; quiet, PostgreSQL asks for such files as a matter of course);
+/// 2 failed (one line on stderr, which PostgreSQL writes to its log); 3 refused: a different file of that name is
+/// already archived, or the file is from another cluster; 64 usage; 126: get found the archived file damaged.
+/// PostgreSQL takes any non-zero exit of restore_command as "not archived" and ends recovery there (a standby goes
+/// on polling) — except exit codes above 125, which abort recovery. A damaged archived segment must stop recovery,
+/// not silently end it early and fork a new timeline over the loss, so that case alone exits 126.
+/// </summary>
+public static class Program
+{
+    private const int Ok = 0, NotFound = 1, Failed = 2, Refused = 3, Usage = 64, Damaged = 126;
+
+    private const string Help = """
+        pgbt-wal push <wal-file> --repo <dir> [--stanza main] [--compression zstd|gzip|none] [--level N]
+        pgbt-wal get <wal-name> <destination> --repo <dir> [--stanza main] [--prefetch 4]
+        pgbt-wal version
+
+          postgresql.conf:  archive_command = '/path/pgbt-wal push %p --repo /srv/pgbackup'
+                            restore_command = '/path/pgbt-wal get %f %p --repo /srv/pgbackup'
+        Exit codes: 0 ok, 1 not in the archive (get), 2 failed, 3 refused (different content or another cluster), 64 usage,
+        126 damaged in the archive (get; PostgreSQL then stops recovery instead of ending it early).
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        try
+        {
+            return await RunAsync(args).ConfigureAwait(false);
+        }
+        catch (UsageException e)
+        {
+            await Console.Error.WriteLineAsync($"pgbt-wal: {e.Message}\n{Help}").ConfigureAwait(false);
+            return Usage;
+        }
+        catch (PgBackupException e)
+        {
+            await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+            if (e is WalConflictException or WalWrongClusterException) return Refused;
+            return args.Length > 0 && args[0] == "get" && e.Kind == FailureKind.InvalidData ? Damaged : Failed;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
+        {
+            await Console.Error.WriteLineAsync($"pgbt-wal: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+            return Failed;
+        }
+    }
+
+    private static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.Out.WriteLine(Help);
+            return args.Length == 0 ? Usage : Ok;
+        }
+        var (positional, options) = Parse(args.AsSpan(1));
+        string Option(string name) => options.TryGetValue(name, out var v) ? v : throw new UsageException($"--{name} is required.");
+        string? Optional(string name) => options.GetValueOrDefault(name);
+        // Encryption hook: an encrypted repository will take its passphrase from the environment variable or key
+        // file named by --passphrase-env / --passphrase-file (or the repository's entry-point configuration),
+        // never from an argument; WalArchive.OpenAsync receives the PassphraseSource.
+        switch (args[0])
+        {
+            case "push":
+            {
+                if (positional.Count != 1) throw new UsageException("push takes one WAL file path (%p).");
+                var archive = await WalArchive.OpenAsync(Option("repo"), Optional("stanza"), CancellationToken.None).ConfigureAwait(false);
+                var push = new WalPushOptions
+                {
+                    Compression = Optional("compression") is { } c ? ParseCompression(c) : CompressionKind.Zstd,
+                    Level = Optional("level") is { } l ? ParseInt(l, "--level") : null,
+                };
+                await archive.PushAsync(positional[0], push, OperationContext.None).ConfigureAwait(false);
+                return Ok;
+            }
+            case "get":
+            {
+                if (positional.Count != 2) throw new UsageException("get takes the WAL file name (%f) and the destination path (%p).");
+                var archive = await WalArchive.OpenAsync(Option("repo"), Optional("stanza"), CancellationToken.None).ConfigureAwait(false);
+                var get = new WalGetOptions { Prefetch = Optional("prefetch") is { } p ? ParseInt(p, "--prefetch") : 4 };
+                var result = await archive.GetAsync(positional[0], positional[1], get, OperationContext.None).ConfigureAwait(false);
+                return result is null ? NotFound : Ok;
+            }
+            case "version":
+                Console.Out.WriteLine("pgbt-wal " + Core.Repository.BackupRepository.ToolVersion);
+                return Ok;
+            default:
+                throw new UsageException($"unknown command '{args[0]}'.");
+        }
+    }
+
+    private static (List<string> Positional, Dictionary<string, string> Options) Parse(ReadOnlySpan<string> args)
+    {
+        var positional = new List<string>();
+        var options = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (a.StartsWith("--", StringComparison.Ordinal))
+            {
+                string name = a[2..], value;
+                int eq = name.IndexOf('=');
+                if (eq >= 0) { value = name[(eq + 1)..]; name = name[..eq]; }
+                else if (i + 1 < args.Length) value = args[++i];
+                else throw new UsageException($"{a} needs a value.");
+                if (name is not ("repo" or "stanza" or "compression" or "level" or "prefetch")) throw new UsageException($"unknown option {a}.");
+                options[name] = value;
+            }
+            else positional.Add(a);
+        }
+        return (positional, options);
+    }
+
+    private static CompressionKind ParseCompression(string value) => value.ToLowerInvariant() switch
+    {
+        "zstd" => CompressionKind.Zstd,
+        "gzip" or "gz" => CompressionKind.Gzip,
+        "none" => CompressionKind.None,
+        _ => throw new UsageException($"--compression {value}: use zstd, gzip or none."),
+    };
+
+    private static int ParseInt(string value, string option) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n <= 64
+            ? n : throw new UsageException($"{option} {value}: give a whole number from 0 to 64.");
+
+    private sealed class UsageException(string message) : Exception(message);
+}

@@ -1,0 +1,73 @@
+using System.Management.Automation;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Postgres;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Wal;
+using PgBackupTools.Infrastructure;
+
+namespace PgBackupTools.Cmdlets;
+
+/// <summary>
+/// Turns on continuous WAL archiving into a repository: ALTER SYSTEM for wal_level, archive_mode, archive_command
+/// (the pgbt-wal entry point of this module) and archive_timeout, then pg_reload_conf(). Says whether a restart is needed.
+/// </summary>
+[Cmdlet(VerbsLifecycle.Enable, "PgWalArchiving", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[OutputType(typeof(PgWalArchivingResult))]
+public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Repository { get; set; } = "";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Stanza { get; set; } = WalArchive.DefaultStanza;
+
+    /// <summary>Seconds after which PostgreSQL switches to a new segment even if it is not full: the most WAL a lost server can take with it.</summary>
+    [Parameter]
+    [ValidateRange(0, 86400)]
+    public int ArchiveTimeout { get; set; } = 60;
+
+    /// <summary>The pgbt-wal executable archive_command runs; by default the one in this module's bin folder.</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? EntryPointPath { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        var connection = ResolveConnection();
+        string repository = GetUnresolvedProviderPathFromPSPath(Repository);
+        string entryPoint = EntryPointPath is null
+            ? System.IO.Path.Combine(System.IO.Path.GetDirectoryName(typeof(EnablePgWalArchivingCommand).Assembly.Location)!, "bin", WalCommands.EntryPointFileName)
+            : GetUnresolvedProviderPathFromPSPath(EntryPointPath);
+        RunOrThrow(connection.Server, async context =>
+        {
+            if (!File.Exists(entryPoint))
+                throw new PgBackupException(FailureKind.NotInstalled,
+                    $"The archive entry point {entryPoint} is missing: reinstall the module (build.ps1 Build publishes it into bin/), or give -EntryPointPath.", entryPoint);
+            RepositoryNames.ValidateStanza(Stanza);
+            var plan = await WalArchivingSetup.PlanAsync(connection, entryPoint, repository, Stanza, ArchiveTimeout, context.CancellationToken);
+            var changes = plan.Settings.Where(s => s.Changed).ToList();
+            if (changes.Count == 0)
+            {
+                context.Log($"{connection.Server} already archives into {repository} (stanza '{Stanza}').");
+                PostObject(plan);
+                return;
+            }
+            string description = "ALTER SYSTEM SET " + string.Join(", ", changes.Select(c => $"{c.Name} = '{c.After}' (was '{c.Before}')")) +
+                "; SELECT pg_reload_conf()" + (plan.RestartRequired ? " (then a restart is needed)" : "");
+            bool go = false;
+            var decided = new TaskCompletionSource();
+            Post(() => { go = ShouldProcess(connection.Server, description); decided.SetResult(); });
+            await decided.Task;
+            if (!go) return;
+            // The repository must exist before the first segment arrives (a push never creates one: a typo in a path
+            // must not silently become a new archive). The server's OS user must be able to write it.
+            await BackupRepository.OpenAsync(repository, create: true, context.CancellationToken);
+            await WalArchivingSetup.ApplyAsync(connection, plan, context.CancellationToken);
+            if (plan.RestartRequired)
+                context.Warn($"wal_level/archive_mode change on {connection.Server} only after a restart (pg_ctl restart / systemctl restart postgresql): WAL is not archived until then.");
+            PostObject(plan);
+        });
+    }
+}

@@ -1,0 +1,53 @@
+using System.Management.Automation;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Wal;
+using PgBackupTools.Infrastructure;
+
+namespace PgBackupTools.Cmdlets;
+
+/// <summary>Fetches WAL files from a repository's archive, verified, as restore_command does (interactive use).</summary>
+[Cmdlet(VerbsCommunications.Receive, "PgWalSegment", SupportsShouldProcess = true)]
+[OutputType(typeof(PgWalSegment))]
+public sealed class ReceivePgWalSegmentCommand : PgCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string[] Name { get; set; } = [];
+
+    /// <summary>A file path, or an existing directory to write each file into under its own name.</summary>
+    [Parameter(Mandatory = true, Position = 1)]
+    [ValidateNotNullOrEmpty]
+    public string Destination { get; set; } = "";
+
+    [Parameter(Mandatory = true)]
+    [ValidateNotNullOrEmpty]
+    public string Repository { get; set; } = "";
+
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string Stanza { get; set; } = WalArchive.DefaultStanza;
+
+    [Parameter]
+    [ValidateRange(0, 64)]
+    public int Prefetch { get; set; }
+
+    private WalArchive? _archive;
+
+    protected override void ProcessRecord()
+    {
+        foreach (var name in Name)
+        {
+            string destination = GetUnresolvedProviderPathFromPSPath(Destination);
+            if (Directory.Exists(destination)) destination = System.IO.Path.Combine(destination, name);
+            if (!ShouldProcess(destination, $"Write WAL file {name} from the archive")) continue;
+            RunForItem(name, async context =>
+            {
+                _archive ??= await WalArchive.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), Stanza, context.CancellationToken);
+                var result = await _archive.GetAsync(name, destination, new WalGetOptions { Prefetch = Prefetch }, context)
+                    ?? throw new PgBackupException(FailureKind.NotFound,
+                        $"WAL file {name} is not in stanza '{Stanza}' of {_archive.Repository.Location}. Test-PgWalArchive lists what is archived.", name);
+                PostObject(result);
+            });
+        }
+    }
+}

@@ -1,0 +1,45 @@
+using System.Management.Automation;
+using PgBackupTools.Core.Wal;
+using PgBackupTools.Infrastructure;
+
+namespace PgBackupTools.Cmdlets;
+
+/// <summary>
+/// Checks a stanza's WAL archive: continuity from the oldest archived segment of each timeline (or -StartSegment) to
+/// the newest, with every missing range named; with a server, also pg_stat_archiver (failures, age of the last archive).
+/// </summary>
+[Cmdlet(VerbsDiagnostic.Test, "PgWalArchive")]
+[OutputType(typeof(PgWalArchiveReport))]
+public sealed class TestPgWalArchiveCommand : PgConnectedCmdlet
+{
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Repository { get; set; } = "";
+
+    [Parameter(ValueFromPipelineByPropertyName = true)]
+    [ValidateNotNullOrEmpty]
+    public string Stanza { get; set; } = WalArchive.DefaultStanza;
+
+    /// <summary>Check from this segment on (e.g. the start of the oldest base backup you keep).</summary>
+    [Parameter]
+    [ValidateNotNullOrEmpty]
+    public string? StartSegment { get; set; }
+
+    protected override void ProcessRecord()
+    {
+        bool askServer = ConnectionGiven || Username is not null || Credential is not null;
+        var connection = askServer ? ResolveConnection() : null;
+        RunForItem(Repository, async context =>
+        {
+            var archive = await WalArchive.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), Stanza, context.CancellationToken);
+            context.Log($"Checking the continuity of stanza '{Stanza}' in {archive.Repository.Location}.");
+            var report = await archive.CheckContinuityAsync(StartSegment, context.CancellationToken);
+            if (connection is not null)
+            {
+                context.Log($"Reading pg_stat_archiver on {connection.Server}.");
+                (await WalArchiverStatus.ReadAsync(connection, context.CancellationToken)).ApplyTo(report);
+            }
+            PostObject(report);
+        });
+    }
+}

@@ -1,0 +1,230 @@
+using System.Security.Cryptography;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Streams;
+using PgBackupTools.Core.Wal;
+
+namespace PgBackupTools.Core.Tests.Wal;
+
+/// <summary>Push, re-push, conflict, fetch, verification, prefetch and continuity on real segments of a real cluster.</summary>
+[Collection("cluster")]
+public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+    private string Dir(string name) => Directory.CreateDirectory(Path.Combine(_temp.Path, name)).FullName;
+
+    private async Task<WalArchive> NewArchiveAsync() => new(await WalTestSegments.NewRepositoryAsync(Dir("repo")), "main");
+
+    [Fact]
+    public async Task The_long_page_header_gives_the_clusters_system_identifier_and_segment_size()
+    {
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var header = WalPageHeader.Parse(File.ReadAllBytes(segment).AsSpan(0, WalPageHeader.Length), segment);
+        Assert.Equal(fixture.Cluster.Psql("SELECT system_identifier FROM pg_control_system()"), header.SystemIdentifier.ToString());
+        Assert.Equal(16u << 20, header.SegmentSize);
+        Assert.Equal(int.Parse(fixture.Cluster.Psql("SHOW server_version_num")) / 10000, header.PostgresMajorVersion);
+    }
+
+    [Fact]
+    public async Task A_segment_pushed_twice_with_the_same_bytes_succeeds_and_with_other_bytes_is_refused_and_the_first_is_kept()
+    {
+        var archive = await NewArchiveAsync();
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var first = await archive.PushAsync(segment, new WalPushOptions(), OperationContext.None);
+        Assert.False(first.AlreadyArchived);
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(segment))).ToLowerInvariant(), first.Sha256);
+        Assert.Equal($"wal/main/00000001/{Path.GetFileName(segment)}.zst", first.Key);
+        Assert.True(first.StoredBytes < first.Bytes);
+        string stored = archive.Repository.Store.TryGetLocalPath(first.Key)!;
+        var storedBefore = File.ReadAllBytes(stored);
+
+        var again = await archive.PushAsync(segment, new WalPushOptions { Compression = CompressionKind.Gzip }, OperationContext.None);
+        Assert.True(again.AlreadyArchived);
+        Assert.Equal(first.Key, again.Key); // found under its zstd name, not pushed again as .gz
+
+        var changed = Path.Combine(Dir("other"), Path.GetFileName(segment));
+        var bytes = File.ReadAllBytes(segment);
+        bytes[bytes.Length - 100] ^= 0xFF;
+        File.WriteAllBytes(changed, bytes);
+        var conflict = await Assert.ThrowsAsync<WalConflictException>(() => archive.PushAsync(changed, new WalPushOptions(), OperationContext.None));
+        Assert.Equal(FailureKind.AlreadyExists, conflict.Kind);
+        Assert.Equal(storedBefore, File.ReadAllBytes(stored));
+        Assert.Single(Directory.GetFiles(Path.GetDirectoryName(stored)!)); // nothing beside it, no temp left
+
+        var fetched = Path.Combine(Dir("dst"), "RECOVERYXLOG");
+        Assert.NotNull(await archive.GetAsync(Path.GetFileName(segment), fetched, new WalGetOptions(), OperationContext.None));
+        Assert.Equal(File.ReadAllBytes(segment), File.ReadAllBytes(fetched));
+    }
+
+    [Theory]
+    [InlineData("../x")]
+    [InlineData("garbage")]
+    [InlineData("00000001000000000000000G")]
+    [InlineData("000000010000000000000001/../../repository.json")]
+    [InlineData("00000000.history")]
+    public async Task Bad_file_names_are_refused_by_push_and_get(string name)
+    {
+        var archive = await NewArchiveAsync();
+        var src = Path.Combine(Dir("src"), "f");
+        File.WriteAllBytes(src, new byte[100]);
+        var e1 = await Assert.ThrowsAsync<PgBackupException>(() => archive.PushAsync(Path.Combine(Path.GetDirectoryName(src)!, name), new WalPushOptions(), OperationContext.None));
+        Assert.Equal(FailureKind.InvalidArgument, e1.Kind);
+        var e2 = await Assert.ThrowsAsync<PgBackupException>(() => archive.GetAsync(name, Path.Combine(Dir("dst"), "RECOVERYXLOG"), new WalGetOptions(), OperationContext.None));
+        Assert.Equal(FailureKind.InvalidArgument, e2.Kind);
+    }
+
+    [Fact]
+    public async Task A_file_that_is_not_a_wal_segment_is_refused_even_with_a_segment_name()
+    {
+        var archive = await NewArchiveAsync();
+        var fake = Path.Combine(Dir("src"), "000000010000000000000001");
+        File.WriteAllBytes(fake, new byte[16 << 20]);
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => archive.PushAsync(fake, new WalPushOptions(), OperationContext.None));
+        Assert.Equal(FailureKind.InvalidData, e.Kind);
+        // A real segment under another segment's name (a renamed file) is refused too.
+        var real = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("real"), 1)[0];
+        File.Copy(real, fake, overwrite: true);
+        e = await Assert.ThrowsAsync<PgBackupException>(() => archive.PushAsync(fake, new WalPushOptions(), OperationContext.None));
+        Assert.Contains("renamed", e.Message);
+        Assert.Empty(await archive.ListAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Get_of_a_file_that_is_not_archived_returns_nothing_and_creates_nothing()
+    {
+        var archive = await NewArchiveAsync();
+        var dest = Path.Combine(Dir("dst"), "RECOVERYXLOG");
+        Assert.Null(await archive.GetAsync("00000002.history", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
+        Assert.Null(await archive.GetAsync("000000010000000000000042", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
+        Assert.False(File.Exists(dest));
+    }
+
+    [Theory]
+    [InlineData(CompressionKind.None)]
+    [InlineData(CompressionKind.Zstd)]
+    [InlineData(CompressionKind.Gzip)]
+    public async Task Get_verifies_the_checksum_and_a_damaged_object_creates_no_destination(CompressionKind compression)
+    {
+        var archive = await NewArchiveAsync();
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var pushed = await archive.PushAsync(segment, new WalPushOptions { Compression = compression }, OperationContext.None);
+        string stored = archive.Repository.Store.TryGetLocalPath(pushed.Key)!;
+        var bytes = File.ReadAllBytes(stored);
+        // 32 bytes, not one: a single flipped bit can land where a codec ignores it (an unused Huffman code length)
+        // and the output is then still exactly right, as the SHA-256 check rightly accepts.
+        int middle = WalObjectHeader.Length + (bytes.Length - WalObjectHeader.Length) / 2;
+        for (int i = middle; i < middle + 32; i++) bytes[i] ^= 0x5A;
+        File.WriteAllBytes(stored, bytes);
+
+        var dest = Path.Combine(Dir("dst"), "RECOVERYXLOG");
+        var e = await Assert.ThrowsAsync<WalChecksumException>(() => archive.GetAsync(pushed.Name, dest, new WalGetOptions(), OperationContext.None));
+        Assert.Equal(FailureKind.InvalidData, e.Kind);
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(dest)!));
+        // restore_command: exit 126, so PostgreSQL stops recovery instead of taking the damage for the end of the archive.
+        var (code, stderr) = WalTestSegments.RunEntryPoint("get", pushed.Name, dest, "--repo", archive.Repository.Location);
+        Assert.Equal(126, code);
+        Assert.Contains("damaged", stderr);
+        Assert.False(File.Exists(dest));
+    }
+
+    [Fact]
+    public async Task Prefetch_serves_the_next_segments_from_the_spool_and_never_a_damaged_one()
+    {
+        var archive = await NewArchiveAsync();
+        var segments = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 3);
+        foreach (var s in segments) await archive.PushAsync(s, new WalPushOptions(), OperationContext.None);
+        string pgWal = Dir("pg_wal"), dest = Path.Combine(pgWal, "RECOVERYXLOG"), spool = Path.Combine(pgWal, WalArchive.SpoolFolderName);
+        var options = new WalGetOptions { Prefetch = 4 };
+        string[] names = segments.Select(Path.GetFileName).ToArray()!;
+
+        var r0 = await archive.GetAsync(names[0], dest, options, OperationContext.None);
+        Assert.False(r0!.Prefetched);
+        Assert.Equal(File.ReadAllBytes(segments[0]), File.ReadAllBytes(dest));
+        Assert.Equal(names[1..], Directory.GetFiles(spool).Select(Path.GetFileName).Order().ToArray()); // only what exists
+
+        // Damage the spooled copy of the second: it must be fetched from the archive again, not served.
+        var spooled = Path.Combine(spool, names[1]);
+        var bytes = File.ReadAllBytes(spooled);
+        bytes[12345] ^= 1;
+        File.WriteAllBytes(spooled, bytes);
+        var r1 = await archive.GetAsync(names[1], dest, options, OperationContext.None);
+        Assert.False(r1!.Prefetched);
+        Assert.Equal(File.ReadAllBytes(segments[1]), File.ReadAllBytes(dest));
+
+        var r2 = await archive.GetAsync(names[2], dest, options, OperationContext.None);
+        Assert.True(r2!.Prefetched);
+        Assert.Equal(File.ReadAllBytes(segments[2]), File.ReadAllBytes(dest));
+        Assert.Empty(Directory.GetFiles(spool)); // consumed; nothing further is archived
+    }
+
+    [Fact]
+    public async Task The_continuity_check_names_a_segment_deleted_from_the_middle()
+    {
+        var archive = await NewArchiveAsync();
+        var segments = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 4);
+        var pushed = new List<PgWalSegment>();
+        foreach (var s in segments) pushed.Add(await archive.PushAsync(s, new WalPushOptions(), OperationContext.None));
+        var whole = await archive.CheckContinuityAsync(null, CancellationToken.None);
+        Assert.True(whole.Passed, string.Join(" ", whole.Problems));
+        Assert.Equal(4, whole.SegmentsFound);
+
+        await archive.Repository.Store.DeleteAsync(pushed[2].Key, CancellationToken.None);
+        var report = await archive.CheckContinuityAsync(null, CancellationToken.None);
+        Assert.False(report.Passed);
+        var gap = Assert.Single(report.MissingRanges);
+        Assert.Equal(pushed[2].Name, gap.First);
+        Assert.Equal(1, gap.Count);
+        Assert.Contains(report.Problems, p => p.Contains(pushed[2].Name));
+
+        // From a start before the oldest archived segment (as from a backup's start LSN), the missing head is named too.
+        await archive.Repository.Store.DeleteAsync(pushed[0].Key, CancellationToken.None);
+        Assert.Single((await archive.CheckContinuityAsync(null, CancellationToken.None)).MissingRanges);
+        var fromStart = await archive.CheckContinuityAsync(pushed[0].Name, CancellationToken.None);
+        Assert.Equal([pushed[0].Name, pushed[2].Name], fromStart.MissingRanges.Select(g => g.First).ToArray());
+        Assert.False(fromStart.Passed);
+    }
+
+    [Fact]
+    public async Task Of_two_concurrent_pushes_of_one_name_with_different_bytes_exactly_one_wins()
+    {
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var bytes = File.ReadAllBytes(segment);
+        bytes[^1] ^= 1;
+        var other = Path.Combine(Dir("other"), Path.GetFileName(segment));
+        File.WriteAllBytes(other, bytes);
+        for (int round = 0; round < 5; round++)
+        {
+            var archive = new WalArchive(await WalTestSegments.NewRepositoryAsync(Dir("race" + round)), "main");
+            var a = Task.Run(() => archive.PushAsync(segment, new WalPushOptions(), OperationContext.None));
+            var b = Task.Run(() => archive.PushAsync(other, new WalPushOptions(), OperationContext.None));
+            var outcomes = await Task.WhenAll(Outcome(a), Outcome(b));
+            var winner = Assert.Single(outcomes, o => o.Segment is not null).Segment!;
+            Assert.IsType<WalConflictException>(Assert.Single(outcomes, o => o.Error is not null).Error);
+            var fetched = Path.Combine(Dir("dst" + round), "X");
+            await archive.GetAsync(winner.Name, fetched, new WalGetOptions(), OperationContext.None);
+            Assert.Equal(winner.Sha256, Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(fetched))).ToLowerInvariant());
+        }
+
+        static async Task<(PgWalSegment? Segment, Exception? Error)> Outcome(Task<PgWalSegment> push)
+        {
+            try { return (await push, null); }
+            catch (Exception e) { return (null, e); }
+        }
+    }
+
+    [Fact]
+    public async Task History_and_backup_label_files_are_archived_under_their_timeline_and_fetched_back()
+    {
+        var archive = await NewArchiveAsync();
+        WalTestSegments.CopyCompleted(fixture.Cluster, Dir("seg"), 1).ForEach(s => archive.PushAsync(s, new WalPushOptions(), OperationContext.None).GetAwaiter().GetResult());
+        var history = Path.Combine(Dir("src"), "00000002.history");
+        File.WriteAllText(history, "1\t0/3000000\tno recovery target specified\n");
+        var pushed = await archive.PushAsync(history, new WalPushOptions(), OperationContext.None);
+        Assert.Equal("wal/main/00000002/00000002.history.zst", pushed.Key);
+        Assert.True((await archive.PushAsync(history, new WalPushOptions(), OperationContext.None)).AlreadyArchived);
+        var dest = Path.Combine(Dir("dst"), "RECOVERYHISTORY");
+        Assert.NotNull(await archive.GetAsync("00000002.history", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
+        Assert.Equal(File.ReadAllBytes(history), File.ReadAllBytes(dest));
+    }
+
+    public void Dispose() => _temp.Dispose();
+}
