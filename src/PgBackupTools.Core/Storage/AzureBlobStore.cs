@@ -79,7 +79,7 @@ public sealed class AzureBlobStore : IObjectStore
             {
                 (_, "ContainerNotFound") => (FailureKind.NotFound, $"the container '{_location.Container}' does not exist; create it first"),
                 (_, "AuthenticationFailed") => (FailureKind.PermissionDenied, "authentication failed (wrong account key, SAS token or connection string)"),
-                (403, _) => (FailureKind.PermissionDenied, $"access denied ({r.ErrorCode}); check the credentials and their permissions"),
+                (403, _) => (FailureKind.PermissionDenied, $"access denied ({r.ErrorCode}): wrong credentials (account key, SAS token or connection string), an expired SAS, or an identity without a Storage Blob Data role"),
                 (0, _) => (FailureKind.ConnectionFailed, $"the store cannot be reached ({Innermost(e).Message}). Check the endpoint and the network"),
                 _ => (FailureKind.OperationFailed, $"{r.Status} {r.ErrorCode}: {FirstLine(r.Message)}"),
             };
