@@ -18,6 +18,7 @@
         'Test-PgBackup'
         'Protect-PgBackupFile'
         'Unprotect-PgBackupFile'
+        'New-PgRepository'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

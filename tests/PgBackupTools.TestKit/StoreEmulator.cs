@@ -32,7 +32,8 @@ public abstract class StoreEmulator : IDisposable
     {
         get
         {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            // From this assembly's folder (AppContext.BaseDirectory is pwsh's own folder when Pester loads the kit).
+            var dir = new DirectoryInfo(Path.GetDirectoryName(typeof(StoreEmulator).Assembly.Location)!);
             while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "PgBackupTools.sln"))) dir = dir.Parent;
             return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("repository root not found"), "tests", "emulators");
         }
@@ -140,6 +141,24 @@ public sealed class AzuriteEmulator : StoreEmulator
 
     public string BlobEndpoint => $"{Endpoint}/{AccountName}";
     public string ConnectionString => $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={BlobEndpoint};";
+
+    /// <summary>Creates a container with one Shared Key signed REST call (so Pester needs no Azure SDK of its own).</summary>
+    public void CreateContainer(string name)
+    {
+        using var http = new HttpClient();
+        var request = new HttpRequestMessage(HttpMethod.Put, $"{BlobEndpoint}/{name}?restype=container");
+        string date = DateTime.UtcNow.ToString("R");
+        const string version = "2021-08-06";
+        request.Headers.Add("x-ms-date", date);
+        request.Headers.Add("x-ms-version", version);
+        string toSign = $"PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AccountName}/{AccountName}/{name}\nrestype:container";
+        using var hmac = new System.Security.Cryptography.HMACSHA256(Convert.FromBase64String(AccountKey));
+        string signature = Convert.ToBase64String(hmac.ComputeHash(System.Text.Encoding.UTF8.GetBytes(toSign)));
+        request.Headers.TryAddWithoutValidation("Authorization", $"SharedKey {AccountName}:{signature}");
+        var response = http.Send(request);
+        if (!response.IsSuccessStatusCode && response.StatusCode != System.Net.HttpStatusCode.Conflict)
+            throw new InvalidOperationException($"Creating container {name} in Azurite failed: {(int)response.StatusCode} {response.Content.ReadAsStringAsync().Result}");
+    }
 
     protected override string Script => "azurite/dist/src/blob/main.js";
     protected override IEnumerable<string> Arguments =>

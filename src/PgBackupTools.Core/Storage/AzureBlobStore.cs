@@ -224,7 +224,7 @@ public sealed class AzureBlobStore : IObjectStore
         }
 
         private Dictionary<string, string>? Metadata => store._options.Metadata.Count == 0 ? null : store._options.Metadata;
-        private AccessTier? Tier => store._options.AccessTier is { } t ? new AccessTier(t) : null;
+        private AccessTier? Tier => store._options.AccessTier is { } t ? new AccessTier(t) : (AccessTier?)null; // a bare null would convert through AccessTier(string)
 
         private async Task Commit<T>(Func<Task<T>> call, CancellationToken ct)
         {

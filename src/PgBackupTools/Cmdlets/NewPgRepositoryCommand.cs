@@ -107,7 +107,7 @@ public sealed class NewPgRepositoryCommand : PSCmdlet
         PgRepository repository;
         try
         {
-            var parsed = RepositoryLocation.Parse(RepositoryLocation.IsUrl(Location) ? Location : GetUnresolvedProviderPathFromPSPath(Location));
+            var parsed = RepositoryLocation.Parse(Location.Contains("://", StringComparison.Ordinal) ? Location : GetUnresolvedProviderPathFromPSPath(Location));
             repository = new PgRepository
             {
                 Location = parsed.ToString(),
