@@ -23,6 +23,7 @@
         'Receive-PgWalSegment'
         'Test-PgWalArchive'
         'Enable-PgWalArchiving'
+        'New-PgRepository'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

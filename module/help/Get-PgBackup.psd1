@@ -6,7 +6,7 @@ writes PgBackup objects, oldest first, that pipe into Restore-PgDatabase and Tes
 be read is reported as a warning and skipped.
 '@
     Parameters  = @{
-        Repository = 'The repository directory. Also bound from the pipeline by property name (a PgBackup or any object with a Repository property).'
+        Repository = 'The repository: a directory path, s3://bucket/prefix, az://account/container/prefix, or a PgRepository from New-PgRepository. Also bound from the pipeline by property name (a PgBackup or any object with a Repository property).'
         Database   = 'Only backups of these databases; wildcards allowed.'
         Stanza     = 'Only backups of this stanza.'
         Id         = 'Only the backups with these ids.'

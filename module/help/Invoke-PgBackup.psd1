@@ -12,7 +12,7 @@ by hand. Custom dumps are stored as pg_dump wrote them (database.dump, for pg_re
 pg_dump -j in parallel. Passwords reach pg_dump only through a private passfile, never through its arguments.
 '@
     Parameters  = @{
-        Repository       = 'The repository: a directory path (created, with its repository.json, if missing).'
+        Repository       = 'The repository: a directory path (created, with its repository.json, if missing), s3://bucket/prefix, az://account/container/prefix, or a PgRepository from New-PgRepository. The bucket or container must exist. -Format Directory needs a directory path.'
         Database         = 'The databases to back up. Accepts names from the pipeline, and objects with a Name, DatabaseName or datname property.'
         Format           = 'Plain (SQL, compressed by PgBackupTools; the default), Custom (pg_dump -Fc, compressed by pg_dump) or Directory (pg_dump -Fd, parallel with -Jobs).'
         Compression      = 'Gzip (the default; output gunzip reads), Zstd, Lz4 or None. For Custom and Directory dumps pg_dump compresses, and needs version 16 for Zstd and Lz4.'

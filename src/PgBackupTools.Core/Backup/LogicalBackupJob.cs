@@ -38,6 +38,15 @@ public static class LogicalBackupJob
                 options.Format);
         }
 
+        if (options.Format == DumpFormat.Directory && repository.Store.TryGetLocalPath(BackupRepository.InfoKey) is null)
+        {
+            // pg_restore seeks in and runs workers on a directory archive's files; staging a whole dump locally would
+            // break "no temp copy of a whole backup". Custom archives stream to and from object stores instead.
+            throw new PgBackupException(FailureKind.InvalidArgument,
+                $"The repository {repository.Location} is an object store, and -Format Directory needs a file-system repository (pg_dump and pg_restore read and write its files directly). Use -Format Custom, which streams.",
+                options.Format);
+        }
+
         await using var snapshot = await snapshotConnection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
         await using (var ro = new NpgsqlCommand("SET TRANSACTION READ ONLY", snapshotConnection, snapshot)) await ro.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         string snapshotId;
@@ -86,7 +95,15 @@ public static class LogicalBackupJob
         }
         catch
         {
-            await repository.DeleteUncommittedAsync(backup.Stanza, backup.Id, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await repository.DeleteUncommittedAsync(backup.Stanza, backup.Id, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception cleanup) when (cleanup is not OutOfMemoryException)
+            {
+                // The store that failed the backup may fail the cleanup too; the first failure is the one to report.
+                context.Warn($"Could not remove the unfinished backup {backup.Id} from {repository.Location} ({cleanup.Message}); it has no manifest, so it is never listed or restored.");
+            }
             throw;
         }
     }

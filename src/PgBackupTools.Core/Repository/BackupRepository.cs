@@ -41,10 +41,12 @@ public sealed class BackupRepository : IDisposable
     {
         Key?.Dispose();
         Key = null;
+        (Store as IDisposable)?.Dispose();
     }
 
     /// <summary>
-    /// Opens the repository at <paramref name="location"/> (a directory path). With <paramref name="create"/> a missing
+    /// Opens the repository at <paramref name="location"/> (a directory path, s3://bucket/prefix or az://account/container/prefix;
+    /// options beyond the URL as <see cref="ObjectStoreFactory"/> finds them). With <paramref name="create"/> a missing
     /// repository is created (encrypted if a passphrase is given); without it a missing one is an error that says how to create it.
     /// </summary>
     /// <param name="passphrase">
@@ -61,7 +63,7 @@ public sealed class BackupRepository : IDisposable
         PassphraseSource? passphrase = null, bool keyRequired = true, OperationContext? context = null)
     {
         if (string.IsNullOrWhiteSpace(location))
-            throw new PgBackupException(FailureKind.InvalidArgument, "No repository given: pass -Repository with a directory path.");
+            throw new PgBackupException(FailureKind.InvalidArgument, "No repository given: pass -Repository with a directory path, s3://bucket/prefix or az://account/container/prefix.");
         context ??= OperationContext.None;
         bool implicitPassphrase = false;
         if (passphrase is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(RepositoryPassphrase.DefaultVariable)))
@@ -70,7 +72,7 @@ public sealed class BackupRepository : IDisposable
             implicitPassphrase = true;
         }
 
-        var store = new FileSystemStore(location);
+        var store = ObjectStoreFactory.Create(location);
         var repository = new BackupRepository(store);
         try
         {
@@ -88,7 +90,7 @@ public sealed class BackupRepository : IDisposable
                     repository.Key = key;
                     context.Log($"Creating an encrypted repository at {store.Location} (key id {key.KeyId}, passphrase from {passphrase.Description}).");
                 }
-                store.EnsureRoot();
+                (store as FileSystemStore)?.EnsureRoot();
                 var written = await repository.WriteInfoAsync(info, cancellationToken).ConfigureAwait(false);
                 if (!ReferenceEquals(written, info))
                 {

@@ -110,6 +110,7 @@ public sealed class FileSystemStore : IObjectStore
     public Task DeleteAsync(string key, CancellationToken cancellationToken)
     {
         var path = PathOf(key);
+        if (!File.Exists(path)) return Task.CompletedTask; // also when its directory is missing (File.Delete would throw)
         File.Delete(path);
         SyncDirectory(Path.GetDirectoryName(path)!);
         return Task.CompletedTask;

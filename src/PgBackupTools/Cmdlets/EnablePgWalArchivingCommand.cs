@@ -15,6 +15,8 @@ namespace PgBackupTools.Cmdlets;
 [OutputType(typeof(PgWalArchivingResult))]
 public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
 {
+    [RepositoryTransformation]
+    [ArgumentCompleter(typeof(RepositoryCompleter))]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
@@ -36,7 +38,7 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
     protected override void ProcessRecord()
     {
         var connection = ResolveConnection();
-        string repository = GetUnresolvedProviderPathFromPSPath(Repository);
+        string repository = ResolveRepositoryLocation(Repository);
         string entryPoint = EntryPointPath is null
             ? System.IO.Path.Combine(System.IO.Path.GetDirectoryName(typeof(EnablePgWalArchivingCommand).Assembly.Location)!, "bin", WalCommands.EntryPointFileName)
             : GetUnresolvedProviderPathFromPSPath(EntryPointPath);

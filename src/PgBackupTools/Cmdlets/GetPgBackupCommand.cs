@@ -14,6 +14,7 @@ namespace PgBackupTools.Cmdlets;
 public sealed class GetPgBackupCommand : PgRepositoryCmdlet
 {
     [ArgumentCompleter(typeof(RepositoryCompleter))]
+    [RepositoryTransformation]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
@@ -45,7 +46,7 @@ public sealed class GetPgBackupCommand : PgRepositoryCmdlet
         RunOrThrow(Repository, async context =>
         {
             foreach (var id in Id ?? []) RepositoryNames.ValidateBackupId(id);
-            var repository = await OpenRepositoryAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: false, context, keyRequired: false);
+            var repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: false, context, keyRequired: false);
             RecentRepositories.Remember(repository.Location);
             var backups = await repository.ListBackupsAsync(Stanza, context);
             var patterns = Database?.Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();

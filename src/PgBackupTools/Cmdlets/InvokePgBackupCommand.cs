@@ -17,6 +17,7 @@ namespace PgBackupTools.Cmdlets;
 public sealed class InvokePgBackupCommand : PgConnectedCmdlet
 {
     [ArgumentCompleter(typeof(RepositoryCompleter))]
+    [RepositoryTransformation]
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
@@ -64,7 +65,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     protected override void BeginProcessing()
     {
         RunOrThrow(Repository, async context =>
-            _repository = await OpenRepositoryAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: true, context));
+            _repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: true, context));
         RecentRepositories.Remember(_repository!.Location);
     }
 

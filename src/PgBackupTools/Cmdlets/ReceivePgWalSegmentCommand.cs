@@ -8,7 +8,7 @@ namespace PgBackupTools.Cmdlets;
 /// <summary>Fetches WAL files from a repository's archive, verified, as restore_command does (interactive use).</summary>
 [Cmdlet(VerbsCommunications.Receive, "PgWalSegment", SupportsShouldProcess = true)]
 [OutputType(typeof(PgWalSegment))]
-public sealed class ReceivePgWalSegmentCommand : PgCmdlet
+public sealed class ReceivePgWalSegmentCommand : PgRepositoryCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -19,6 +19,8 @@ public sealed class ReceivePgWalSegmentCommand : PgCmdlet
     [ValidateNotNullOrEmpty]
     public string Destination { get; set; } = "";
 
+    [RepositoryTransformation]
+    [ArgumentCompleter(typeof(RepositoryCompleter))]
     [Parameter(Mandatory = true)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
@@ -42,7 +44,7 @@ public sealed class ReceivePgWalSegmentCommand : PgCmdlet
             if (!ShouldProcess(destination, $"Write WAL file {name} from the archive")) continue;
             RunForItem(name, async context =>
             {
-                _archive ??= await WalArchive.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), Stanza, context.CancellationToken);
+                _archive ??= await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken);
                 var result = await _archive.GetAsync(name, destination, new WalGetOptions { Prefetch = Prefetch }, context)
                     ?? throw new PgBackupException(FailureKind.NotFound,
                         $"WAL file {name} is not in stanza '{Stanza}' of {_archive.Repository.Location}. Test-PgWalArchive lists what is archived.", name);

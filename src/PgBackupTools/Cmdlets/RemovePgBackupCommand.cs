@@ -20,6 +20,7 @@ public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
     [ValidateNotNull]
     public PgBackup[] Backup { get; set; } = [];
 
+    [RepositoryTransformation]
     [Parameter(Mandatory = true, Position = 0, ParameterSetName = PolicySet)]
     [ArgumentCompleter(typeof(RepositoryCompleter))]
     [ValidateNotNullOrEmpty]
@@ -92,7 +93,7 @@ public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
         RunOrThrow(Repository, async context =>
         {
             policy.Validate();
-            repository = await OpenRepositoryAsync(GetUnresolvedProviderPathFromPSPath(Repository), create: false, context, keyRequired: false);
+            repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: false, context, keyRequired: false);
             var patterns = Database?.Select(d => new WildcardPattern(d, WildcardOptions.IgnoreCase)).ToList();
             var backups = (await repository.ListBackupsAsync(Stanza, context))
                 .Where(b => patterns is null || b.Database is not null && patterns.Any(p => p.IsMatch(b.Database)));

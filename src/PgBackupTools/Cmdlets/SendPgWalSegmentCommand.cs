@@ -11,13 +11,15 @@ namespace PgBackupTools.Cmdlets;
 /// </summary>
 [Cmdlet(VerbsCommunications.Send, "PgWalSegment")]
 [OutputType(typeof(PgWalSegment))]
-public sealed class SendPgWalSegmentCommand : PgCmdlet
+public sealed class SendPgWalSegmentCommand : PgRepositoryCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [Alias("FullName", "PSPath")]
     [ValidateNotNullOrEmpty]
     public string[] Path { get; set; } = [];
 
+    [RepositoryTransformation]
+    [ArgumentCompleter(typeof(RepositoryCompleter))]
     [Parameter(Mandatory = true)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
@@ -39,7 +41,7 @@ public sealed class SendPgWalSegmentCommand : PgCmdlet
             string path = GetUnresolvedProviderPathFromPSPath(item);
             RunForItem(path, async context =>
             {
-                _archive ??= await WalArchive.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), Stanza, context.CancellationToken);
+                _archive ??= await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken);
                 context.Log($"Pushing {path} into stanza '{Stanza}' of {_archive.Repository.Location}.");
                 PostObject(await _archive.PushAsync(path, new WalPushOptions { Compression = Compression }, context));
             });

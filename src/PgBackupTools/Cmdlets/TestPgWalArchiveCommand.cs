@@ -12,6 +12,8 @@ namespace PgBackupTools.Cmdlets;
 [OutputType(typeof(PgWalArchiveReport))]
 public sealed class TestPgWalArchiveCommand : PgConnectedCmdlet
 {
+    [RepositoryTransformation]
+    [ArgumentCompleter(typeof(RepositoryCompleter))]
     [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
@@ -31,7 +33,7 @@ public sealed class TestPgWalArchiveCommand : PgConnectedCmdlet
         var connection = askServer ? ResolveConnection() : null;
         RunForItem(Repository, async context =>
         {
-            var archive = await WalArchive.OpenAsync(GetUnresolvedProviderPathFromPSPath(Repository), Stanza, context.CancellationToken);
+            var archive = await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken);
             context.Log($"Checking the continuity of stanza '{Stanza}' in {archive.Repository.Location}.");
             var report = await archive.CheckContinuityAsync(StartSegment, context.CancellationToken);
             if (connection is not null)

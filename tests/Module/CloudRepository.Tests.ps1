@@ -1,0 +1,82 @@
+# Repositories in object stores through the module: s3rver and Azurite started on 127.0.0.1 by the test kit, the real
+# SDKs over HTTP, a real PostgreSQL, and the same cmdlets a user runs.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $ModulePath -Force
+    $script:cluster = Start-TestCluster
+    $script:server = @{ HostName = $cluster.Host; Port = $cluster.Port; Username = 'postgres' }
+    $script:db = New-AuditDatabase -Cluster $cluster -Rows 300
+    $script:s3 = [PgBackupTools.TestKit.S3rverEmulator]::Start([string[]]@('backups'))
+    $script:azurite = [PgBackupTools.TestKit.AzuriteEmulator]::Start()
+    $script:secret = ConvertTo-SecureString ([PgBackupTools.TestKit.S3rverEmulator]::SecretAccessKey) -AsPlainText -Force
+    $script:accountKey = ConvertTo-SecureString ([PgBackupTools.TestKit.AzuriteEmulator]::AccountKey) -AsPlainText -Force
+}
+
+AfterAll {
+    if ($script:s3) { $script:s3.Dispose() }
+    if ($script:azurite) { $script:azurite.Dispose() }
+    if ($script:cluster) { $script:cluster.Dispose() }
+}
+
+Describe 'New-PgRepository' {
+    It 'parses each kind of location and never shows a secret' {
+        $repo = New-PgRepository s3://backups/pg/prod -EndpointUrl $s3.Endpoint -AccessKeyId S3RVER -SecretAccessKey $secret -StorageClass STANDARD_IA
+        $repo.StoreKind | Should -Be 'S3'
+        $repo.Location | Should -Be 's3://backups/pg/prod'
+        "$repo" | Should -Be 's3://backups/pg/prod'
+        ($repo | Format-List | Out-String) | Should -Not -Match 'S3RVER'
+        ($repo | Format-Table | Out-String) | Should -Match 'explicit access key'
+        (New-PgRepository az://acct/cont/p).StoreKind | Should -Be 'AzureBlob'
+        (New-PgRepository $TestDrive).StoreKind | Should -Be 'FileSystem'
+    }
+
+    It 'refuses options that do not fit the store' {
+        { New-PgRepository s3://b/p -AccessTier Cool -ErrorAction Stop } | Should -Throw '*AccessTier*S3*'
+        { New-PgRepository ftp://x/y -ErrorAction Stop } | Should -Throw '*not a supported repository location*'
+    }
+}
+
+Describe 'A repository in <Name>' -ForEach @(
+    @{ Name = 'S3 (s3rver)'; Kind = 'S3' }
+    @{ Name = 'Azure Blob (Azurite)'; Kind = 'Azure' }
+) {
+    BeforeAll {
+        $prefix = 'pester-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        if ($Kind -eq 'S3') {
+            $script:repo = New-PgRepository "s3://backups/$prefix" -EndpointUrl $s3.Endpoint -AccessKeyId S3RVER -SecretAccessKey $secret
+        }
+        else {
+            $container = 'c' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+            $azurite.CreateContainer($container)
+            $script:repo = New-PgRepository "az://devstoreaccount1/$container/$prefix" -EndpointUrl $azurite.BlobEndpoint -AccountKey $accountKey
+        }
+    }
+
+    It 'backs up, lists by the location string alone, and the piped backup passes a test restore' {
+        $backup = Invoke-PgBackup -Repository $repo -Database $db -Format Custom @server
+        $backup.Repository | Should -Be $repo.Location
+        # A plain string finds the options New-PgRepository registered for this location in the session.
+        $listed = Get-PgBackup -Repository $repo.Location
+        $listed.Id | Should -Be $backup.Id
+        $result = $listed | Test-PgBackup -Restore @server
+        $result.Passed | Should -BeTrue
+        $result.Restored | Should -BeTrue
+    }
+
+    It 'a store that does not answer is a ConnectionError naming the store, and no backup is made' {
+        $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
+        $location = $repo.Location + '-down'
+        $endpoint = if ($Kind -eq 'S3') { "http://127.0.0.1:$port" } else { "http://127.0.0.1:$port/devstoreaccount1" }
+        $down = if ($Kind -eq 'S3') { New-PgRepository $location -EndpointUrl $endpoint -AccessKeyId S3RVER -SecretAccessKey $secret -MaxRetries 0 }
+                else { New-PgRepository $location -EndpointUrl $endpoint -AccountKey $accountKey -MaxRetries 0 }
+        $err = { Invoke-PgBackup -Repository $down -Database $db @server -ErrorAction Stop } | Should -Throw -PassThru
+        $err.CategoryInfo.Category | Should -Be 'ConnectionError'
+        $err.Exception.Message | Should -BeLike "*$location*cannot be reached*"
+        $err.Exception.Message | Should -Not -Match ([regex]::Escape([PgBackupTools.TestKit.AzuriteEmulator]::AccountKey))
+    }
+
+    It 'refuses a directory dump with a clear error' {
+        $err = { Invoke-PgBackup -Repository $repo -Database $db -Format Directory @server -ErrorAction Stop } | Should -Throw -PassThru
+        $err.Exception.Message | Should -BeLike '*object store*-Format Custom*'
+    }
+}

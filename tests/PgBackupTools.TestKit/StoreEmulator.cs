@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+
+namespace PgBackupTools.TestKit;
+
+/// <summary>
+/// An object-store emulator from tests/emulators/node_modules (installed by .ci/setup), started on 127.0.0.1 on a free
+/// port with a throwaway data folder, and stopped and removed on Dispose. <see cref="Stop"/> stops it early, to
+/// test a store that is down.
+/// </summary>
+public abstract class StoreEmulator : IDisposable
+{
+    private Process? _process;
+    private readonly System.Text.StringBuilder _output = new();
+    public string Host => "127.0.0.1";
+    public int Port { get; }
+    public string DataDirectory { get; }
+    public string Endpoint => $"http://{Host}:{Port}";
+
+    protected StoreEmulator(string name)
+    {
+        Port = PgTestCluster.FindFreePort();
+        DataDirectory = Path.Combine(Path.GetTempPath(), $"pgbt-{name}-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(DataDirectory);
+    }
+
+    protected abstract string Script { get; }
+    protected abstract IEnumerable<string> Arguments { get; }
+    protected virtual void Configure(ProcessStartInfo psi) { }
+
+    public static string EmulatorRoot
+    {
+        get
+        {
+            // From this assembly's folder (AppContext.BaseDirectory is pwsh's own folder when Pester loads the kit).
+            var dir = new DirectoryInfo(Path.GetDirectoryName(typeof(StoreEmulator).Assembly.Location)!);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "PgBackupTools.sln"))) dir = dir.Parent;
+            return Path.Combine(dir?.FullName ?? throw new InvalidOperationException("repository root not found"), "tests", "emulators");
+        }
+    }
+
+    protected void Launch()
+    {
+        string script = Path.Combine(EmulatorRoot, "node_modules", Script);
+        if (!File.Exists(script))
+            throw new InvalidOperationException($"{script} is missing: run 'npm ci' in tests/emulators (bash .ci/setup does).");
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(script);
+        foreach (var a in Arguments) psi.ArgumentList.Add(a);
+        Configure(psi);
+        _process = Process.Start(psi)!;
+        _process.OutputDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+        _process.ErrorDataReceived += (_, e) => { lock (_output) _output.AppendLine(e.Data); };
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"{GetType().Name} exited at start: {Output}");
+            try
+            {
+                using var client = new TcpClient();
+                client.Connect(Host, Port);
+                return;
+            }
+            catch (SocketException) { Thread.Sleep(100); }
+        }
+        Stop();
+        throw new TimeoutException($"{GetType().Name} did not listen on {Endpoint} within 60 s: {Output}");
+    }
+
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    public bool IsRunning => _process is { HasExited: false };
+
+    /// <summary>Stops the emulator (the port then refuses connections).</summary>
+    public void Stop()
+    {
+        if (_process is null) return;
+        try
+        {
+            if (!_process.HasExited) { _process.Kill(entireProcessTree: true); _process.WaitForExit(10_000); }
+        }
+        catch (InvalidOperationException) { }
+        _process.Dispose();
+        _process = null;
+    }
+
+    public void Dispose()
+    {
+        Stop();
+        try { Directory.Delete(DataDirectory, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>s3rver: a small S3 emulator. It checks request signatures (access key S3RVER, secret S3RVER), not checksums.</summary>
+public sealed class S3rverEmulator : StoreEmulator
+{
+    public const string AccessKeyId = "S3RVER";
+    public const string SecretAccessKey = "S3RVER";
+
+    private S3rverEmulator() : base("s3rver") { }
+
+    public static S3rverEmulator Start(params string[] buckets)
+    {
+        var emulator = new S3rverEmulator { _buckets = buckets };
+        emulator.Launch();
+        return emulator;
+    }
+
+    private string[] _buckets = [];
+    protected override string Script => "s3rver/bin/s3rver.js";
+    protected override IEnumerable<string> Arguments
+    {
+        get
+        {
+            string[] args = ["--address", Host, "--port", Port.ToString(), "--directory", DataDirectory, "--silent"];
+            return args.Concat(_buckets.SelectMany(b => new[] { "--configure-bucket", b }));
+        }
+    }
+
+    // s3rver's list paging signs continuation tokens with a cipher that OpenSSL 3 keeps in its legacy provider.
+    protected override void Configure(ProcessStartInfo psi) => psi.Environment["NODE_OPTIONS"] = "--openssl-legacy-provider";
+}
+
+/// <summary>Azurite's blob service. It checks Shared Key signatures of its well-known account; not CRC64 transfer checksums.</summary>
+public sealed class AzuriteEmulator : StoreEmulator
+{
+    public const string AccountName = "devstoreaccount1";
+    public const string AccountKey = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+    private AzuriteEmulator() : base("azurite") { }
+
+    public static AzuriteEmulator Start()
+    {
+        var emulator = new AzuriteEmulator();
+        emulator.Launch();
+        return emulator;
+    }
+
+    public string BlobEndpoint => $"{Endpoint}/{AccountName}";
+    public string ConnectionString => $"DefaultEndpointsProtocol=http;AccountName={AccountName};AccountKey={AccountKey};BlobEndpoint={BlobEndpoint};";
+
+    /// <summary>Creates a container with one Shared Key signed REST call (so Pester needs no Azure SDK of its own).</summary>
+    public void CreateContainer(string name)
+    {
+        using var http = new HttpClient();
+        var request = new HttpRequestMessage(HttpMethod.Put, $"{BlobEndpoint}/{name}?restype=container");
+        string date = DateTime.UtcNow.ToString("R");
+        const string version = "2021-08-06";
+        request.Headers.Add("x-ms-date", date);
+        request.Headers.Add("x-ms-version", version);
+        string toSign = $"PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AccountName}/{AccountName}/{name}\nrestype:container";
+        using var hmac = new System.Security.Cryptography.HMACSHA256(Convert.FromBase64String(AccountKey));
+        string signature = Convert.ToBase64String(hmac.ComputeHash(System.Text.Encoding.UTF8.GetBytes(toSign)));
+        request.Headers.TryAddWithoutValidation("Authorization", $"SharedKey {AccountName}:{signature}");
+        var response = http.Send(request);
+        if (!response.IsSuccessStatusCode && response.StatusCode != System.Net.HttpStatusCode.Conflict)
+            throw new InvalidOperationException($"Creating container {name} in Azurite failed: {(int)response.StatusCode} {response.Content.ReadAsStringAsync().Result}");
+    }
+
+    protected override string Script => "azurite/dist/src/blob/main.js";
+    protected override IEnumerable<string> Arguments =>
+        ["--blobHost", Host, "--blobPort", Port.ToString(), "--location", DataDirectory, "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl"];
+}
