@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using K4os.Compression.LZ4.Streams;
 using ZstdSharp;
 
@@ -31,7 +30,9 @@ public static class Compression
 
     /// <summary>
     /// A read-only stream of the decompressed bytes of <paramref name="input"/>. Gzip reads every member of a
-    /// multi-member file; zstd reads concatenated frames and fails on a truncated one.
+    /// multi-member file, zstd every frame of a concatenated file. Input that ends early (a truncated or empty file)
+    /// makes a read throw <see cref="InvalidDataException"/> rather than look like the end of the data; checksums in
+    /// the format (gzip CRC-32, zstd and lz4 content checksums) are verified.
     /// </summary>
     public static Stream CreateDecompressor(Stream input, CompressionKind kind, bool leaveOpen = false)
     {
@@ -41,9 +42,11 @@ public static class Compression
         return kind switch
         {
             CompressionKind.None => new PassThroughReader(input, leaveOpen),
-            CompressionKind.Gzip => new GZipStream(input, CompressionMode.Decompress, leaveOpen),
-            CompressionKind.Zstd => new DecompressionStream(input, bufferSize: 0, checkEndOfStream: true, leaveOpen: leaveOpen),
-            CompressionKind.Lz4 => LZ4Stream.Decode(input, settings: null, leaveOpen: leaveOpen, interactive: false),
+            CompressionKind.Gzip => new GzipDecompressor(input, leaveOpen),
+            CompressionKind.Zstd => new DecompressionStream(
+                new PassThroughReader(input, leaveOpen, rejectEmpty: true), bufferSize: 0, checkEndOfStream: true, leaveOpen: false),
+            CompressionKind.Lz4 => LZ4Stream.Decode(
+                new PassThroughReader(input, leaveOpen, rejectEmpty: true), settings: null, leaveOpen: false, interactive: false),
             _ => throw UnknownKind(kind),
         };
     }

@@ -91,6 +91,7 @@ internal abstract class CompressorStream : Stream
 
     public sealed override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested(); // nothing taken yet: the stream stays usable
         EnsureUsable();
         try
         {

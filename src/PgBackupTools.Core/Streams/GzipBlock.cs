@@ -13,7 +13,7 @@ internal sealed class GzipBlock
     private const int GzipTrailerLength = 8;
 
     private readonly MemoryStream _compressed;
-    private Task? _work;
+    private TaskCompletionSource? _done;
 
     public GzipBlock(int capacity)
     {
@@ -26,24 +26,40 @@ internal sealed class GzipBlock
     public int Length { get; set; }
     public int Free => Input.Length - Length;
 
-    /// <summary>Valid once the work completed successfully.</summary>
+    /// <summary>Valid once <see cref="Done"/> completed successfully.</summary>
     public uint Crc32 { get; private set; }
     public ReadOnlyMemory<byte> Deflate { get; private set; }
     public int CompressedBy { get; private set; }
 
-    public Task Work => _work ?? throw new InvalidOperationException("The block was not started.");
-    public bool IsStarted => _work is not null;
+    /// <summary>Completes when a worker compressed the block, or faults with the worker's exception.</summary>
+    public Task Done => _done?.Task ?? throw new InvalidOperationException("The block was not queued.");
 
-    /// <param name="onWorker">Runs on the worker before compressing: the seam tests use to inject a failure.</param>
-    public void Start(int level, Action<GzipBlock>? onWorker = null) => _work = Task.Run(() =>
+    /// <summary>Marks the block as queued for a worker.</summary>
+    public void Queue() => _done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Runs on a worker thread: compresses, then completes <see cref="Done"/> either way.</summary>
+    public void Compress(int level, Action<GzipBlock>? onWorker)
     {
-        onWorker?.Invoke(this);
-        Compress(level);
-    });
+        var done = _done!;
+        try
+        {
+            CompressedBy = Environment.CurrentManagedThreadId;
+            onWorker?.Invoke(this);
+            Compress(level);
+            done.SetResult();
+        }
+        catch (Exception e)
+        {
+            done.SetException(e);
+        }
+    }
+
+    /// <summary>Runs on a worker thread when the stream was abandoned: completes without compressing.</summary>
+    public void Skip() => _done!.TrySetCanceled();
 
     public void Reset()
     {
-        _work = null;
+        _done = null;
         Length = 0;
         Deflate = default;
     }
@@ -54,7 +70,6 @@ internal sealed class GzipBlock
     // never assumed.
     private void Compress(int level)
     {
-        CompressedBy = Environment.CurrentManagedThreadId;
         _compressed.SetLength(0);
         long flushedAt;
         using (var gzip = GzipLevel.OpenCompressor(_compressed, level))

@@ -36,18 +36,24 @@ internal sealed class Lz4Compressor : CompressorStream
     protected override ValueTask WriteCoreAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
         => _encoder.WriteAsync(buffer, cancellationToken);
 
-    protected override void FlushCore() => _encoder.Flush(); // writes the pending block, flushes the output
+    // K4os cannot end a block early: Flush pushes the complete blocks (already written) and flushes the output; up
+    // to one block (64 KiB) stays in the encoder until more data or Dispose.
+    protected override void FlushCore() => _encoder.Flush();
 
     protected override Task FlushCoreAsync(CancellationToken cancellationToken) => _encoder.FlushAsync(cancellationToken);
 
+    // K4os writes the frame header with the first data; an empty write makes sure empty input still gives a frame
+    // (0 bytes is not an lz4 file, and our decompressor rejects it as truncated).
     protected override void FinishCore()
     {
+        _encoder.Write(ReadOnlySpan<byte>.Empty);
         _encoder.Dispose(); // end mark and content checksum
         Output.Flush();
     }
 
     protected override async ValueTask FinishCoreAsync()
     {
+        await _encoder.WriteAsync(ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
         await _encoder.DisposeAsync().ConfigureAwait(false);
         await Output.FlushAsync().ConfigureAwait(false);
     }

@@ -26,6 +26,8 @@ internal sealed class ParallelGzipCompressor : CompressorStream
     private readonly int _level;
     private readonly int _blockSize;
     private readonly int _maxInFlight;
+    private readonly int _workerCount;
+    private GzipWorkers? _workers;
     private readonly Queue<GzipBlock> _inFlight = new();
     private readonly Stack<GzipBlock> _spare = new();
     private readonly HashSet<int> _workerThreads = [];
@@ -46,6 +48,7 @@ internal sealed class ParallelGzipCompressor : CompressorStream
         _blockSize = blockSize;
         if (workers == 0)
             workers = DefaultWorkers;
+        _workerCount = workers;
         // Two blocks per worker keep every worker busy while the caller waits for the oldest; the cap bounds memory
         // (each block holds about twice its size) on machines with many cores.
         _maxInFlight = Math.Clamp(2 * workers, 2, 32);
@@ -134,28 +137,20 @@ internal sealed class ParallelGzipCompressor : CompressorStream
         await Output.FlushAsync().ConfigureAwait(false);
     }
 
-    // After a failure blocks may still be compressing: wait, so no worker outlives the stream, and observe their
-    // exceptions (the first failure was already recorded).
+    // After a failure blocks may still be queued or compressing: the workers skip what is queued, and we wait for
+    // them to end, so no thread outlives the stream.
     protected override void ReleaseCore()
     {
-        foreach (var block in _inFlight)
-            block.Work.ContinueWith(static _ => { }, TaskScheduler.Default).Wait();
-        Forget();
-    }
-
-    protected override async ValueTask ReleaseCoreAsync()
-    {
-        foreach (var block in _inFlight)
-            await block.Work.ContinueWith(static _ => { }, TaskScheduler.Default).ConfigureAwait(false);
-        Forget();
-    }
-
-    private void Forget()
-    {
+        _workers?.Abandon();
+        _workers?.Dispose();
+        _workers = null;
         _inFlight.Clear();
         _spare.Clear();
         _current = null;
     }
+
+    // Only if the stream was never disposed: let the workers end.
+    ~ParallelGzipCompressor() => _workers?.Abandon();
 
     /// <summary>Copies as much of <paramref name="buffer"/> as fits into the current block; true if the block is full.</summary>
     private bool Fill(ref ReadOnlySpan<byte> buffer)
@@ -181,16 +176,17 @@ internal sealed class ParallelGzipCompressor : CompressorStream
         if (_current is not { Length: > 0 } block)
             return;
         _current = null;
-        block.Start(_level, OnWorker);
+        _workers ??= new GzipWorkers(_workerCount, _level, OnWorker);
+        _workers.Post(block);
         _inFlight.Enqueue(block);
     }
 
-    private bool HeadIsDone() => _inFlight.TryPeek(out var head) && head.Work.IsCompleted;
+    private bool HeadIsDone() => _inFlight.TryPeek(out var head) && head.Done.IsCompleted;
 
     private void WriteOldest()
     {
         var block = _inFlight.Peek();
-        block.Work.GetAwaiter().GetResult(); // rethrows the worker's exception as is
+        block.Done.GetAwaiter().GetResult(); // rethrows the worker's exception as is
         _inFlight.Dequeue();
         if (!_headerWritten)
             WriteHeader();
@@ -201,7 +197,7 @@ internal sealed class ParallelGzipCompressor : CompressorStream
     private async ValueTask WriteOldestAsync(CancellationToken cancellationToken)
     {
         var block = _inFlight.Peek();
-        await block.Work.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await block.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
         _inFlight.Dequeue();
         if (!_headerWritten)
             await WriteHeaderAsync().ConfigureAwait(false);

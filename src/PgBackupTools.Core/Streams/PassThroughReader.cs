@@ -1,19 +1,26 @@
 namespace PgBackupTools.Core.Streams;
 
-/// <summary><see cref="CompressionKind.None"/> when reading: the input's bytes unchanged; disposes the input unless leaveOpen.</summary>
+/// <summary>
+/// The input's bytes unchanged; disposes the input unless leaveOpen. As <see cref="CompressionKind.None"/>'s
+/// decompressor; and under a codec's decoder with <c>rejectEmpty</c>, because a compressed stream is never 0 bytes
+/// (even empty data has a header) while decoders such as K4os and ZstdSharp read 0 bytes as empty data.
+/// </summary>
 internal sealed class PassThroughReader : Stream
 {
     private readonly Stream _input;
     private readonly bool _leaveOpen;
+    private readonly bool _rejectEmpty;
+    private bool _sawData;
     private bool _disposed;
 
-    public PassThroughReader(Stream input, bool leaveOpen)
+    public PassThroughReader(Stream input, bool leaveOpen, bool rejectEmpty = false)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (!input.CanRead)
             throw new ArgumentException("The input stream is not readable.", nameof(input));
         _input = input;
         _leaveOpen = leaveOpen;
+        _rejectEmpty = rejectEmpty;
     }
 
     public override bool CanRead => !_disposed;
@@ -41,13 +48,13 @@ internal sealed class PassThroughReader : Stream
     public override int Read(Span<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _input.Read(buffer);
+        return Check(_input.Read(buffer), buffer.Length);
     }
 
     public override int ReadByte()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return _input.ReadByte();
+        Span<byte> one = stackalloc byte[1];
+        return Read(one) == 1 ? one[0] : -1;
     }
 
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
@@ -56,10 +63,19 @@ internal sealed class PassThroughReader : Stream
         return ReadAsync(new Memory<byte>(buffer, offset, count), cancellationToken).AsTask();
     }
 
-    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return _input.ReadAsync(buffer, cancellationToken);
+        return Check(await _input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false), buffer.Length);
+    }
+
+    private int Check(int read, int requested)
+    {
+        if (read > 0)
+            _sawData = true;
+        else if (_rejectEmpty && !_sawData && requested > 0)
+            throw new InvalidDataException("The compressed input is empty (0 bytes): the file is truncated or was never written.");
+        return read;
     }
 
     protected override void Dispose(bool disposing)
