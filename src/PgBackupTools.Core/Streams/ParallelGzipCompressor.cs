@@ -49,10 +49,13 @@ internal sealed class ParallelGzipCompressor : CompressorStream
         if (workers == 0)
             workers = DefaultWorkers;
         _workerCount = workers;
-        // Two blocks per worker keep every worker busy while the caller waits for the oldest; the cap bounds memory
-        // (each block holds about twice its size) on machines with many cores.
-        _maxInFlight = Math.Clamp(2 * workers, 2, 32);
+        // Two blocks per worker keep every worker busy while the caller waits for the oldest; the budget bounds
+        // memory (each block holds its input and its compressed output) on machines with many cores.
+        _maxInFlight = (int)Math.Clamp(2L * workers, 2, Math.Max(2, MemoryBudget / (2L * blockSize) - 1));
     }
+
+    /// <summary>Memory the blocks may use: the compressor's share of the backup's 256 MB (about 10 MiB on 2 cores).</summary>
+    public const long MemoryBudget = 64L << 20;
 
     /// <summary>Workers used when none is given: all cores, at most 16.</summary>
     public static int DefaultWorkers => Math.Min(Environment.ProcessorCount, 16);

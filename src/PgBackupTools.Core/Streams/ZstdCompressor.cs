@@ -25,18 +25,21 @@ internal sealed class ZstdCompressor : CompressorStream
     private readonly DetachableOutput _output;
     private readonly CompressionStream _zstd;
 
-    public ZstdCompressor(Stream output, int level, bool leaveOpen, int workers = 0)
+    /// <param name="workers">Null: <see cref="WorkersFor"/> this level on this machine. 0: zstd's single-threaded mode.</param>
+    public ZstdCompressor(Stream output, int level, bool leaveOpen, int? workers = null)
         : base(output, leaveOpen)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(level, MinLevel);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(level, MaxLevel);
-        ArgumentOutOfRangeException.ThrowIfNegative(workers);
+        if (workers < 0)
+            throw new ArgumentOutOfRangeException(nameof(workers));
+        Workers = workers ?? WorkersFor(level, Environment.ProcessorCount);
         _output = new DetachableOutput(output);
         _zstd = new CompressionStream(_output, level, OutputBufferSize, leaveOpen: true);
         try
         {
             _zstd.SetParameter(ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
-            _zstd.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, workers == 0 ? DefaultWorkers : workers);
+            _zstd.SetParameter(ZSTD_cParameter.ZSTD_c_nbWorkers, Workers);
         }
         catch
         {
@@ -47,13 +50,35 @@ internal sealed class ZstdCompressor : CompressorStream
     }
 
     public static int MinLevel => Compressor.MinCompressionLevel;
-    public static int MaxLevel => Compressor.MaxCompressionLevel;
 
     /// <summary>
-    /// All cores, at most 8: each zstd worker holds a job's input and output (a few MiB at low levels, far more at
-    /// high ones), so the cap keeps memory bounded on large machines.
+    /// 19, zstd's highest level without --ultra: 20..22 need up to 800 MB of memory even single-threaded, far
+    /// beyond the backup's budget (256 MB for the whole process).
     /// </summary>
-    public static int DefaultWorkers => Math.Min(Environment.ProcessorCount, 8);
+    public const int MaxLevel = 19;
+
+    /// <summary>Memory the zstd compressor may use: its share of the backup's 256 MB.</summary>
+    public const long MemoryBudget = 64L << 20;
+
+    /// <summary>zstd worker threads this stream uses (0: zstd's single-threaded mode).</summary>
+    public int Workers { get; }
+
+    /// <summary>
+    /// As many workers as cores (at most 8) whose memory fits in <see cref="MemoryBudget"/>; 0 when even one does
+    /// not. Each worker holds a compression context and job buffers; jobs are 4 × the window (2 MiB at level 1,
+    /// 8 MiB at 3, 32 MiB at 19). The estimate, (workers + 1) × (context + 2 × job), matches or exceeds what we
+    /// measured (level 1: ~5 MiB a worker; 3: ~20; 9: ~50; 19 single-threaded: ~90 MiB).
+    /// </summary>
+    public static int WorkersFor(int level, int cores)
+    {
+        var parameters = Methods.ZSTD_getCParams(level, ulong.MaxValue, 0);
+        long context = (long)Methods.ZSTD_estimateCStreamSize(level);
+        long job = 1L << (int)Math.Max(20, parameters.windowLog + 2);
+        int workers = Math.Min(cores, 8);
+        while (workers > 0 && (workers + 1) * (context + 2 * job) > MemoryBudget)
+            workers--;
+        return workers;
+    }
 
     protected override void WriteCore(ReadOnlySpan<byte> buffer) => _zstd.Write(buffer);
 
