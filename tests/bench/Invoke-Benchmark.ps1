@@ -56,6 +56,9 @@ $conn = "-HostName '$socket' -Port $Port -Username postgres"
 Write-Host '== PgBackupTools'
 Measure-Pwsh 'pgbt-plain-gzip' "Invoke-PgBackup -Repository '$repo' -Database bench $conn | Out-Null"
 Measure-Pwsh 'pgbt-plain-zstd' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Out-Null"
+$env:PGBACKUPTOOLS_PASSPHRASE = 'bench-passphrase-' + [guid]::NewGuid()
+Measure-Pwsh 'pgbt-plain-zstd-encrypted' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Out-Null"
+Remove-Item Env:PGBACKUPTOOLS_PASSPHRASE
 Measure-Pwsh 'pgbt-plain-zstd+test-restore' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Test-PgBackup -Restore $conn | ForEach-Object { if (-not `$_.Passed) { throw 'test restore failed' } }"
 # Import-Module alone, inside a fresh pwsh (goal <= 0.5 s): the median of five.
 $imports = 1..5 | ForEach-Object { [double](& $pwsh -NoProfile -NonInteractive -Command "(Measure-Command { Import-Module '$module' }).TotalSeconds") } | Sort-Object
@@ -67,6 +70,7 @@ $byName = @{}; foreach ($r in $rows) { $byName[$r.Name] = $r }
 $targets = @{
     'pgbt-plain-gzip' = @('seed-pg_dump-gzip', 0.5)
     'pgbt-plain-zstd' = @('pg_dump-plain-devnull', 1.15)
+    'pgbt-plain-zstd-encrypted' = @('pgbt-plain-zstd', 1.10)
 }
 $absolute = @{ 'pgbt-import-module' = 0.5 }
 Write-Host ''

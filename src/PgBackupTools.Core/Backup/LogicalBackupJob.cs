@@ -80,13 +80,24 @@ public static class LogicalBackupJob
 
         try
         {
-            var counting = PgServer.CountTableRowsAsync(snapshotConnection, ct);
             var meter = new ProgressMeter(context, $"Backup of database '{options.Database}'", facts.DatabaseSizeBytes) { Status = "pg_dump" };
-            if (options.Format == DumpFormat.Directory)
-                backup.Files.AddRange(await DumpDirectoryAsync(repository, connection, pgDump, snapshotId, pgDumpVersion, backup, options, meter, context).ConfigureAwait(false));
+            if (options.Format == DumpFormat.Plain)
+            {
+                // Rows are counted from the COPY blocks of the dump itself, so the server is not read twice.
+                var tables = await PgServer.ListTablesAsync(snapshotConnection, ct).ConfigureAwait(false);
+                var counter = new PlainDumpRowCounter();
+                backup.Files.Add(await DumpToStreamAsync(repository, connection, pgDump, snapshotId, pgDumpVersion, backup, options, meter, context, counter).ConfigureAwait(false));
+                backup.TableRowCounts = await CountsFromDumpAsync(snapshotConnection, tables, counter, context).ConfigureAwait(false);
+            }
             else
-                backup.Files.Add(await DumpToStreamAsync(repository, connection, pgDump, snapshotId, pgDumpVersion, backup, options, meter, context).ConfigureAwait(false));
-            backup.TableRowCounts = await counting.ConfigureAwait(false);
+            {
+                var counting = PgServer.CountTableRowsAsync(snapshotConnection, ct);
+                if (options.Format == DumpFormat.Directory)
+                    backup.Files.AddRange(await DumpDirectoryAsync(repository, connection, pgDump, snapshotId, pgDumpVersion, backup, options, meter, context).ConfigureAwait(false));
+                else
+                    backup.Files.Add(await DumpToStreamAsync(repository, connection, pgDump, snapshotId, pgDumpVersion, backup, options, meter, context, null).ConfigureAwait(false));
+                backup.TableRowCounts = await counting.ConfigureAwait(false);
+            }
             await snapshot.RollbackAsync(ct).ConfigureAwait(false);
             backup.EndTime = DateTimeOffset.UtcNow;
             await repository.WriteManifestAsync(backup, ct).ConfigureAwait(false);
@@ -106,6 +117,20 @@ public static class LogicalBackupJob
             }
             throw;
         }
+    }
+
+    /// <summary>The dump's own counts for every table; a table the dump has no COPY block for is counted in the snapshot.</summary>
+    private static async Task<SortedDictionary<string, long>> CountsFromDumpAsync(NpgsqlConnection snapshotConnection, List<string> tables,
+        PlainDumpRowCounter counter, OperationContext context)
+    {
+        var counts = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        foreach (var table in tables)
+        {
+            if (counter.Counts.TryGetValue(table, out long rows)) { counts[table] = rows; continue; }
+            context.Log($"The dump has no COPY block for {table}; counting its rows in the snapshot.");
+            counts[table] = await PgServer.CountRowsAsync(snapshotConnection, table, context.CancellationToken).ConfigureAwait(false);
+        }
+        return counts;
     }
 
     private static void ValidateCompression(LogicalBackupOptions options, int pgDumpVersion)
@@ -133,7 +158,7 @@ public static class LogicalBackupJob
     };
 
     private static async Task<PgBackupFile> DumpToStreamAsync(BackupRepository repository, PgConnectionInfo connection, string pgDump,
-        string snapshotId, int pgDumpVersion, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context)
+        string snapshotId, int pgDumpVersion, PgBackup backup, LogicalBackupOptions options, ProgressMeter meter, OperationContext context, PlainDumpRowCounter? counter)
     {
         var ct = context.CancellationToken;
         bool plain = options.Format == DumpFormat.Plain;
@@ -163,6 +188,7 @@ public static class LogicalBackupJob
             int n;
             while ((n = await dump.StandardOutput.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
             {
+                counter?.Observe(buffer.AsSpan(0, n));
                 await raw.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
                 meter.Add(n);
             }

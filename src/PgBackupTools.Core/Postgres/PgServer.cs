@@ -82,30 +82,41 @@ public static class PgServer
     }
 
     /// <summary>
-    /// Exact row counts of every user table (leaf tables, not those of extensions), keyed by their quoted
-    /// qualified name. Run inside the dump's snapshot they are exactly what the dump holds.
+    /// Every user table (leaf tables, not those of extensions) by its quoted qualified name, as format('%I.%I') and
+    /// pg_dump's COPY lines write it.
     /// </summary>
-    public static async Task<SortedDictionary<string, long>> CountTableRowsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    public static async Task<List<string>> ListTablesAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         var tables = new List<string>();
-        await using (var cmd = new NpgsqlCommand("""
+        await using var cmd = new NpgsqlCommand("""
             SELECT format('%I.%I', n.nspname, c.relname)
             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r'
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'
               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
             ORDER BY 1
-            """, connection))
-        await using (var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) tables.Add(reader.GetString(0));
-        }
+            """, connection);
+        await using var reader = await cmd.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false)) tables.Add(reader.GetString(0));
+        return tables;
+    }
+
+    /// <summary>Exact row count of one table (in the connection's snapshot).</summary>
+    public static async Task<long> CountRowsAsync(NpgsqlConnection connection, string qualifiedTable, CancellationToken cancellationToken)
+    {
+        await using var count = new NpgsqlCommand($"SELECT count(*) FROM {qualifiedTable}", connection);
+        return (long)(await count.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>
+    /// Exact row counts of every user table, keyed by their quoted qualified name. Run inside the dump's snapshot
+    /// they are exactly what the dump holds.
+    /// </summary>
+    public static async Task<SortedDictionary<string, long>> CountTableRowsAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
         var counts = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        foreach (var table in tables)
-        {
-            await using var count = new NpgsqlCommand($"SELECT count(*) FROM {table}", connection);
-            counts[table] = (long)(await count.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        }
+        foreach (var table in await ListTablesAsync(connection, cancellationToken).ConfigureAwait(false))
+            counts[table] = await CountRowsAsync(connection, table, cancellationToken).ConfigureAwait(false);
         return counts;
     }
 

@@ -72,6 +72,13 @@ public sealed class LogicalBackupTests(ClusterFixture fixture) : IDisposable
         fixture.Cluster.Psql($"DROP DATABASE IF EXISTS \"we\"\"ird; name\"; DROP ROLE IF EXISTS backup_user; CREATE ROLE backup_user LOGIN PASSWORD '{password}'");
         fixture.Cluster.CreateDatabase(db);
         fixture.Cluster.Psql($"\\set rows 20000\n\\i {ClusterFixture.SampleSql}\nGRANT SELECT ON ALL TABLES IN SCHEMA public TO backup_user; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO backup_user;", db);
+        // A table whose name needs quoting and whose values hold escaped newlines, "\." and a COPY-looking line:
+        // the row counts are read from the dump's COPY blocks and must still be exact.
+        fixture.Cluster.Psql("""
+            CREATE TABLE "odd ""t""; name" (v text);
+            INSERT INTO "odd ""t""; name" VALUES (E'line1\nline2\n\\.'), (E'\\.'), ('COPY x FROM stdin;');
+            GRANT SELECT ON "odd ""t""; name" TO backup_user;
+            """, db);
         var server = PgConnectionInfo.Resolve(host: fixture.Cluster.Host, port: fixture.Cluster.Port, username: "backup_user", password: password, environment: new Dictionary<string, string?>());
 
         using var watching = new CancellationTokenSource();
@@ -96,6 +103,7 @@ public sealed class LogicalBackupTests(ClusterFixture fixture) : IDisposable
 
         Assert.NotEmpty(seen); // the watcher really saw pg_dump running
         Assert.Equal(db, backup.Database);
+        Assert.Equal(3, backup.TableRowCounts["public.\"odd \"\"t\"\"; name\""]);
         Assert.DoesNotContain(password, await File.ReadAllTextAsync(StoredPath(backup, "manifest.json")));
         Assert.Empty(Directory.GetDirectories(Path.GetTempPath(), "pgbt-*").Where(d => File.Exists(Path.Combine(d, "pgpass"))));
         var test = await BackupTestJob.RunAsync(await Repo(), backup, fixture.Connection(), restore: true, [], _context);
