@@ -6,12 +6,20 @@ replica or logical), archive_mode to on (unless on or always), archive_command t
 pushing into the repository, and archive_timeout. wal_level and archive_mode take effect only after a restart:
 RestartRequired says so, and the cmdlet warns. The repository is created if it does not exist; the server's OS user
 (postgres) must be able to write it. The result also carries the matching restore_command for recovery.
+An encrypted repository needs -PassphraseFile: archive_command and restore_command then carry
+--passphrase-file '<path>' (the path, never the passphrase). The file must be owned by the OS user that runs
+PostgreSQL and readable by it only (chmod 600). -Passphrase and -PassphraseVariable are refused: PostgreSQL runs
+pgbt-wal later, as its own user and in its own environment, where neither reaches. To use the environment variable
+PGBACKUPTOOLS_PASSPHRASE in the server's environment instead, set archive_command by hand (docs/wal-archiving.md).
 Supports -WhatIf and -Confirm.
 '@
     Parameters  = @{
         Repository       = 'The repository directory, as the server sees it. Also bound from the pipeline by property name.'
         Stanza           = 'The stanza to archive into (one per cluster). Default: main.'
         ArchiveTimeout   = 'Seconds after which a partly filled segment is archived anyway: the most WAL a lost server can take with it. Default 60.'
+        PassphraseFile   = 'For an encrypted repository: the key file archive_command reads (--passphrase-file). Owned by the OS user that runs PostgreSQL, chmod 600. Checked against the repository before anything changes; a new repository is created encrypted with it.'
+        Passphrase         = 'Refused: archive_command cannot see a SecureString of this session. Use -PassphraseFile.'
+        PassphraseVariable = 'Refused: archive_command runs in the server''s environment, not this shell''s. Use -PassphraseFile.'
         EntryPointPath   = 'The pgbt-wal executable archive_command runs. Default: bin/pgbt-wal in this module''s folder.'
         HostName         = 'Server host name, IP address or Unix socket directory (PGHOST).'
         Port             = 'Server port (PGPORT, default 5432).'
@@ -29,6 +37,10 @@ Supports -WhatIf and -Confirm.
         @{
             Code    = "Enable-PgWalArchiving -Repository /srv/pgbackup -Username postgres | Select-Object -ExpandProperty Settings"
             Remarks = 'Turns archiving on and lists each setting before and after.'
+        }
+        @{
+            Code    = "sudo install -o postgres -m 600 /dev/stdin /etc/pgbackup/wal.key <<< 'the passphrase'; Enable-PgWalArchiving -Repository /srv/pgbackup -Username postgres -PassphraseFile /etc/pgbackup/wal.key"
+            Remarks = 'Archives into an encrypted repository: archive_command reads the passphrase from the key file.'
         }
     )
 }

@@ -12,8 +12,10 @@ public sealed class PgWalSegment
     public long Bytes { get; set; }
     /// <summary>Size of the archived object (header and compressed body).</summary>
     public long StoredBytes { get; set; }
-    /// <summary>SHA-256 of the raw WAL file.</summary>
+    /// <summary>SHA-256 of the raw WAL file; empty in an encrypted repository, which stores an HMAC instead (no content fingerprint).</summary>
     public string Sha256 { get; set; } = "";
+    /// <summary>True when the archived object is encrypted under the repository key.</summary>
+    public bool Encrypted { get; set; }
     public CompressionKind Compression { get; set; }
     /// <summary>True when the archive already held this file with identical content (a re-push: success, nothing written).</summary>
     public bool AlreadyArchived { get; set; }

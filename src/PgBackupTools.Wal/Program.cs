@@ -1,7 +1,9 @@
 using PgBackupTools;
 using PgBackupTools.Core;
 using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Streams;
+using PgBackupTools.Core.Streams.Encryption;
 using PgBackupTools.Core.Wal;
 
 namespace PgBackupTools.Wal;
@@ -13,19 +15,26 @@ namespace PgBackupTools.Wal;
 /// already archived, or the file is from another cluster; 64 usage; 126: get found the archived file damaged.
 /// PostgreSQL takes any non-zero exit of restore_command as "not archived" and ends recovery there (a standby goes
 /// on polling) — except exit codes above 125, which abort recovery. A damaged archived segment must stop recovery,
-/// not silently end it early and fork a new timeline over the loss, so that case alone exits 126.
+/// not silently end it early and fork a new timeline over the loss, so that case exits 126 — and so does a get from an
+/// encrypted repository that cannot be unlocked (no passphrase, an unreadable key file, a wrong passphrase): without
+/// its key the archive is unreadable, which is no reason to promote.
+/// The passphrase of an encrypted repository comes from the environment variable PGBACKUPTOOLS_PASSPHRASE or from
+/// --passphrase-file (mode 0600), never from an argument value: arguments are visible to every user (ps, /proc).
 /// </summary>
 public static class Program
 {
     private const int Ok = 0, NotFound = 1, Failed = 2, Refused = 3, Usage = 64, Damaged = 126;
 
     private const string Help = """
-        pgbt-wal push <wal-file> --repo <dir> [--stanza main] [--compression zstd|gzip|none] [--level N]
-        pgbt-wal get <wal-name> <destination> --repo <dir> [--stanza main] [--prefetch 4]
+        pgbt-wal push <wal-file> --repo <dir> [--stanza main] [--compression zstd|gzip|none] [--level N] [--passphrase-file <path>]
+        pgbt-wal get <wal-name> <destination> --repo <dir> [--stanza main] [--prefetch 4] [--passphrase-file <path>]
         pgbt-wal version
 
           postgresql.conf:  archive_command = '/path/pgbt-wal push %p --repo /srv/pgbackup'
                             restore_command = '/path/pgbt-wal get %f %p --repo /srv/pgbackup'
+        Encrypted repository: the passphrase is read from the environment variable PGBACKUPTOOLS_PASSPHRASE (in the
+        server's environment) or from --passphrase-file <path>, a file readable only by its owner (chmod 600, owned by
+        the OS user that runs PostgreSQL). It is never taken as an argument value: those are visible to every user.
         Exit codes: 0 ok, 1 not in the archive (get), 2 failed, 3 refused (different content or another cluster), 64 usage,
         126 damaged in the archive (get; PostgreSQL then stops recovery instead of ending it early).
         """;
@@ -40,6 +49,16 @@ public static class Program
         {
             await Console.Error.WriteLineAsync($"pgbt-wal: {e.Message}\n{Help}").ConfigureAwait(false);
             return Usage;
+        }
+        catch (WrongPassphraseException e)
+        {
+            await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+            return args.Length > 0 && args[0] == "get" ? Damaged : Failed;
+        }
+        catch (ArchiveLockedException e)
+        {
+            await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+            return args[0] == "get" ? Damaged : Failed;
         }
         catch (PgBackupException e)
         {
@@ -64,15 +83,14 @@ public static class Program
         var (positional, options) = Parse(args.AsSpan(1));
         string Option(string name) => options.TryGetValue(name, out var v) ? v : throw new UsageException($"--{name} is required.");
         string? Optional(string name) => options.GetValueOrDefault(name);
-        // Encryption hook: an encrypted repository will take its passphrase from the environment variable or key
-        // file named by --passphrase-env / --passphrase-file (or the repository's entry-point configuration),
-        // never from an argument; WalArchive.OpenAsync receives the PassphraseSource.
+        // An encrypted repository: --passphrase-file, else PGBACKUPTOOLS_PASSPHRASE (BackupRepository.OpenAsync reads it).
+        PassphraseSource? passphrase = Optional("passphrase-file") is { } file ? PassphraseSource.FromKeyFile(file) : null;
         switch (args[0])
         {
             case "push":
             {
                 if (positional.Count != 1) throw new UsageException("push takes one WAL file path (%p).");
-                var archive = await WalArchive.OpenAsync(Option("repo"), Optional("stanza"), CancellationToken.None).ConfigureAwait(false);
+                var archive = await OpenAsync(Option("repo"), Optional("stanza"), passphrase).ConfigureAwait(false);
                 var push = new WalPushOptions
                 {
                     Compression = Optional("compression") is { } c ? ParseCompression(c) : CompressionKind.Zstd,
@@ -84,7 +102,7 @@ public static class Program
             case "get":
             {
                 if (positional.Count != 2) throw new UsageException("get takes the WAL file name (%f) and the destination path (%p).");
-                var archive = await WalArchive.OpenAsync(Option("repo"), Optional("stanza"), CancellationToken.None).ConfigureAwait(false);
+                var archive = await OpenAsync(Option("repo"), Optional("stanza"), passphrase).ConfigureAwait(false);
                 var get = new WalGetOptions { Prefetch = Optional("prefetch") is { } p ? ParseInt(p, "--prefetch") : 4 };
                 var result = await archive.GetAsync(positional[0], positional[1], get, OperationContext.None).ConfigureAwait(false);
                 return result is null ? NotFound : Ok;
@@ -94,6 +112,20 @@ public static class Program
                 return Ok;
             default:
                 throw new UsageException($"unknown command '{args[0]}'.");
+        }
+    }
+
+    /// <summary>Opens the archive; a repository that cannot be unlocked (no passphrase, unreadable key file) is an <see cref="ArchiveLockedException"/>.</summary>
+    private static async Task<WalArchive> OpenAsync(string repo, string? stanza, PassphraseSource? passphrase)
+    {
+        try
+        {
+            return await WalArchive.OpenAsync(repo, stanza, CancellationToken.None, passphrase).ConfigureAwait(false);
+        }
+        catch (PgBackupException e) when (e.Kind is FailureKind.InvalidArgument or FailureKind.PermissionDenied)
+        {
+            // The repository was found and read; its key could not be had (or a key file was given for a plain repository).
+            throw new ArchiveLockedException(e.Message, e);
         }
     }
 
@@ -111,7 +143,10 @@ public static class Program
                 if (eq >= 0) { value = name[(eq + 1)..]; name = name[..eq]; }
                 else if (i + 1 < args.Length) value = args[++i];
                 else throw new UsageException($"{a} needs a value.");
-                if (name is not ("repo" or "stanza" or "compression" or "level" or "prefetch")) throw new UsageException($"unknown option {a}.");
+                if (name is "passphrase" or "passphrase-env" or "key")
+                    throw new UsageException($"--{name}: a passphrase is never taken as an argument (every user can read process arguments). " +
+                        $"Use --passphrase-file <path> (chmod 600) or the environment variable {RepositoryPassphrase.DefaultVariable}.");
+                if (name is not ("repo" or "stanza" or "compression" or "level" or "prefetch" or "passphrase-file")) throw new UsageException($"unknown option {a}.");
                 options[name] = value;
             }
             else positional.Add(a);
@@ -132,4 +167,6 @@ public static class Program
             ? n : throw new UsageException($"{option} {value}: give a whole number from 0 to 64.");
 
     private sealed class UsageException(string message) : Exception(message);
+
+    private sealed class ArchiveLockedException(string message, Exception inner) : Exception(message, inner);
 }

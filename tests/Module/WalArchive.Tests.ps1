@@ -113,3 +113,45 @@ Describe 'Send-PgWalSegment and Receive-PgWalSegment' {
         ($report.Problems -join ' ') | Should -Match $middle
     }
 }
+
+Describe 'An encrypted repository''s WAL archive' {
+    BeforeAll {
+        $script:pass = ConvertTo-SecureString -AsPlainText 'pester-wal-secret-5b2e' -Force
+        $script:encRepo = Join-Path $work 'encrypted'
+        # Invoke-PgBackup with a passphrase creates the repository encrypted.
+        $null = Invoke-PgBackup -Repository $encRepo -Database postgres -Passphrase $pass @server -ErrorAction Stop
+        $script:encNames = @(Switch-Wal 1)
+        $script:encCopy = Join-Path $work 'enc-copy'
+        New-Item -ItemType Directory $encCopy | Out-Null
+        Copy-Item (Join-Path $cluster.DataDirectory "pg_wal/$($encNames[0])") $encCopy
+    }
+
+    It 'pushes and fetches with -Passphrase, stores it encrypted, and refuses a wrong one' {
+        $file = Join-Path $encCopy $encNames[0]
+        $pushed = Send-PgWalSegment -Path $file -Repository $encRepo -Passphrase $pass -ErrorAction Stop
+        $pushed.Encrypted | Should -BeTrue
+        $pushed.Sha256 | Should -BeNullOrEmpty
+        (Send-PgWalSegment -Path $file -Repository $encRepo -Passphrase $pass -ErrorAction Stop).AlreadyArchived | Should -BeTrue
+        $stored = [IO.File]::ReadAllBytes((Join-Path $encRepo $pushed.Key))
+        [Text.Encoding]::ASCII.GetString($stored, 56, 8) | Should -Be 'PGBT-ENC'
+
+        $dest = Join-Path $work 'enc-fetched'
+        New-Item -ItemType Directory $dest | Out-Null
+        $fetched = Receive-PgWalSegment -Name $encNames[0] -Destination $dest -Repository $encRepo -Passphrase $pass -ErrorAction Stop
+        $fetched.Encrypted | Should -BeTrue
+        (Get-FileHash (Join-Path $dest $encNames[0])).Hash | Should -Be (Get-FileHash $file).Hash
+
+        $wrong = ConvertTo-SecureString -AsPlainText 'not-it-0000' -Force
+        $other = Join-Path $work 'enc-wrong'
+        New-Item -ItemType Directory $other | Out-Null
+        Receive-PgWalSegment -Name $encNames[0] -Destination $other -Repository $encRepo -Passphrase $wrong -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].Exception.Message | Should -Match 'does not match'
+        @(Get-ChildItem $other).Count | Should -Be 0
+        (Test-PgWalArchive -Repository $encRepo).SegmentsFound | Should -Be 1
+    }
+
+    It 'Enable-PgWalArchiving refuses -Passphrase and a missing key file for an encrypted repository' {
+        { Enable-PgWalArchiving -Repository $encRepo @server -Passphrase $pass -WhatIf -ErrorAction Stop } | Should -Throw '*-PassphraseFile*'
+        { Enable-PgWalArchiving -Repository $encRepo @server -WhatIf -ErrorAction Stop } | Should -Throw '*encrypted*-PassphraseFile*'
+    }
+}

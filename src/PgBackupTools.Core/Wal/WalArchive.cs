@@ -5,6 +5,7 @@ using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Streams;
+using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Core.Wal;
 
@@ -51,14 +52,53 @@ public sealed class WalArchive
         Stanza = RepositoryNames.ValidateStanza(stanza);
     }
 
-    /// <summary>Opens the archive of <paramref name="stanza"/> in an existing repository (a push or fetch never creates one).</summary>
-    public static async Task<WalArchive> OpenAsync(string repository, string? stanza, CancellationToken cancellationToken)
+    /// <summary>
+    /// Opens the archive of <paramref name="stanza"/> in an existing repository (a push or fetch never creates one).
+    /// An encrypted repository is unlocked with <paramref name="passphrase"/> (null: the environment variable
+    /// PGBACKUPTOOLS_PASSPHRASE): a wrong one throws <see cref="WrongPassphraseException"/> and none throws the "no
+    /// passphrase" error, both before any WAL object is read or written. Pushes then store the body encrypted under
+    /// the repository key and an HMAC instead of the plain SHA-256 (<see cref="WalObjectHeader"/>).
+    /// </summary>
+    /// <param name="keyRequired">False for callers that only list object names (the continuity check).</param>
+    public static async Task<WalArchive> OpenAsync(string repository, string? stanza, CancellationToken cancellationToken,
+        PassphraseSource? passphrase = null, bool keyRequired = true)
     {
-        // Encryption hook: when repositories carry encryption parameters (repository.json), the passphrase source
-        // (environment variable or key file named in the entry point's configuration, never an argument) is passed
-        // here, and PushAsync/FetchToFileAsync wrap the body after the header in EncryptingStream/DecryptingStream.
-        var repo = await BackupRepository.OpenAsync(repository, create: false, cancellationToken).ConfigureAwait(false);
-        return new WalArchive(repo, stanza ?? DefaultStanza);
+        var repo = await BackupRepository.OpenAsync(repository, create: false, cancellationToken, passphrase, keyRequired).ConfigureAwait(false);
+        try
+        {
+            return new WalArchive(repo, stanza ?? DefaultStanza);
+        }
+        catch
+        {
+            repo.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>HKDF label of the subkey that keys the header HMAC of encrypted WAL objects (docs/encryption-format.md).</summary>
+    internal static ReadOnlySpan<byte> HmacInfo => "pgbt wal hmac v1"u8;
+
+    /// <summary>The key WAL bodies are encrypted with; null for an unencrypted repository; an error if it was opened without one.</summary>
+    private EncryptionKey? RequireKeyIfEncrypted() => Repository.IsEncrypted ? Repository.RequireKey() : null;
+
+    /// <summary>
+    /// The digest a header records of the raw file: SHA-256, or in an encrypted repository HMAC-SHA256 under a subkey
+    /// of the master key, so the stored object carries no fingerprint of its content that anyone could test a guess against.
+    /// </summary>
+    internal IncrementalHash NewDigest()
+    {
+        var key = RequireKeyIfEncrypted();
+        if (key is null) return IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        Span<byte> subkey = stackalloc byte[32];
+        try
+        {
+            key.DeriveSubkey(HmacInfo, subkey);
+            return IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, subkey);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(subkey);
+        }
     }
 
     public string StanzaPrefix => $"wal/{Stanza}/";
@@ -139,6 +179,7 @@ public sealed class WalArchive
         var started = Stopwatch.GetTimestamp();
         var name = WalFileName.Parse(Path.GetFileName(path));
         var full = Path.GetFullPath(path);
+        var encryptionKey = RequireKeyIfEncrypted(); // before anything is read or written
         FileStream source;
         try
         {
@@ -178,8 +219,8 @@ public sealed class WalArchive
             var existing = await FindAsync(name, ct).ConfigureAwait(false);
             if (existing is not null)
             {
-                var (sha, size) = await HashAsync(source, ct).ConfigureAwait(false);
-                return Compare(name, existing.Value.Key, existing.Value.Header, new WalObjectHeader(options.Compression, size, sha), existing.Value.StoredBytes, started);
+                var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
+                return Compare(name, existing.Value.Key, existing.Value.Header, new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null), existing.Value.StoredBytes, started);
             }
 
             // 3. Write header + compressed body; commit with no-overwrite, so of two racing pushes only one wins.
@@ -196,26 +237,59 @@ public sealed class WalArchive
                     // two segments' worth (16 MiB by default), bounded by InMemoryLimit.
                     var raw = new byte[source.Length];
                     await source.ReadExactlyAsync(raw, ct).ConfigureAwait(false);
-                    var hashing = Task.Run(() => SHA256.HashData(raw), ct);
+                    var hashing = Task.Run(() =>
+                    {
+                        using var digest = NewDigest();
+                        digest.AppendData(raw);
+                        return digest.GetHashAndReset();
+                    }, ct);
                     var body = new MemoryStream(raw.Length / 2);
                     await using (var compressor = Compression.CreateCompressor(body, options.Compression, level, leaveOpen: true))
                         await compressor.WriteAsync(raw, ct).ConfigureAwait(false);
-                    wanted = new WalObjectHeader(options.Compression, raw.Length, await hashing.ConfigureAwait(false));
+                    wanted = new WalObjectHeader(options.Compression, raw.Length, await hashing.ConfigureAwait(false), encryptionKey is not null);
                     await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
-                    await writer.WriteAsync(body.GetBuffer().AsMemory(0, (int)body.Length), ct).ConfigureAwait(false);
+                    // Compress, then encrypt (encrypted data does not compress): the same format-1 stream as backup files.
+                    var compressed = body.GetBuffer().AsMemory(0, (int)body.Length);
+                    if (encryptionKey is null)
+                    {
+                        await writer.WriteAsync(compressed, ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await using var encrypting = new EncryptingStream(writer, encryptionKey, leaveOpen: true);
+                        await encrypting.WriteAsync(compressed, ct).ConfigureAwait(false);
+                        await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
+                    }
                 }
                 else
                 {
                     // Larger segments (wal_segment_size up to 1 GiB) stream twice: hash, then compress while re-hashing.
-                    var (sha, size) = await HashAsync(source, ct).ConfigureAwait(false);
-                    wanted = new WalObjectHeader(options.Compression, size, sha);
+                    var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
+                    wanted = new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null);
                     source.Position = 0;
                     await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
-                    var reread = new HashingStream(source, leaveOpen: true);
-                    await using (var compressor = Compression.CreateCompressor(writer, options.Compression, level, leaveOpen: true))
-                        await reread.CopyToAsync(compressor, BufferSize, ct).ConfigureAwait(false);
+                    var encrypting = encryptionKey is null ? null : new EncryptingStream(writer, encryptionKey, leaveOpen: true);
+                    byte[] again;
+                    long rereadLength = 0;
+                    await using (encrypting)
+                    {
+                        using var redigest = NewDigest();
+                        var buffer = new byte[BufferSize];
+                        await using (var compressor = Compression.CreateCompressor(encrypting ?? (Stream)writer, options.Compression, level, leaveOpen: true))
+                        {
+                            int read;
+                            while ((read = await source.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                            {
+                                redigest.AppendData(buffer, 0, read);
+                                rereadLength += read;
+                                await compressor.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                            }
+                        }
+                        if (encrypting is not null) await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
+                        again = redigest.GetHashAndReset();
+                    }
                     // PostgreSQL never rewrites a segment it handed to archive_command; if something else did, nothing is committed.
-                    if (reread.Length != size || reread.Sha256Hex != wanted.Sha256Hex)
+                    if (rereadLength != size || !CryptographicOperations.FixedTimeEquals(again, wanted.Digest))
                         throw new PgBackupException(FailureKind.InvalidData, $"'{full}' changed while it was being archived; nothing was stored. PostgreSQL will retry.", full);
                 }
                 await writer.CommitAsync(ct).ConfigureAwait(false);
@@ -223,10 +297,10 @@ public sealed class WalArchive
             catch (ObjectAlreadyExistsException)
             {
                 source.Position = 0;
-                var (sha, size) = await HashAsync(source, ct).ConfigureAwait(false);
+                var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
                 var raced = await FindAsync(name, ct).ConfigureAwait(false)
                     ?? throw new PgBackupException(FailureKind.OperationFailed, $"{key} was reported existing but cannot be read.", key);
-                return Compare(name, raced.Key, raced.Header, new WalObjectHeader(options.Compression, size, sha), raced.StoredBytes, started);
+                return Compare(name, raced.Key, raced.Header, new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null), raced.StoredBytes, started);
             }
             long size0 = wanted.RawSize;
             var stored = await Store.GetInfoAsync(key, ct).ConfigureAwait(false);
@@ -238,9 +312,9 @@ public sealed class WalArchive
     /// <summary>Segments up to this size are pushed from memory in one read (see PushAsync).</summary>
     private const long InMemoryLimit = 64L << 20;
 
-    private static async Task<(byte[] Sha256, long Size)> HashAsync(Stream source, CancellationToken ct)
+    private async Task<(byte[] Digest, long Size)> DigestAsync(Stream source, CancellationToken ct)
     {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        using var hash = NewDigest();
         var buffer = new byte[BufferSize];
         long size = 0;
         int read;
@@ -256,9 +330,9 @@ public sealed class WalArchive
 
     private PgWalSegment Compare(WalFileName name, string key, WalObjectHeader archived, WalObjectHeader wanted, long storedBytes, long started)
     {
-        if (archived.RawSize == wanted.RawSize && CryptographicOperations.FixedTimeEquals(archived.Sha256, wanted.Sha256))
+        if (archived.RawSize == wanted.RawSize && archived.Encrypted == wanted.Encrypted && CryptographicOperations.FixedTimeEquals(archived.Digest, wanted.Digest))
             return Describe(name, key, archived, storedBytes, alreadyArchived: true, started);
-        throw new WalConflictException(name.Name, key, Store.Location, archived.Sha256Hex, wanted.Sha256Hex);
+        throw new WalConflictException(name.Name, key, Store.Location, archived.DigestHex, wanted.DigestHex, archived.DigestName);
     }
 
     private PgWalSegment Describe(WalFileName name, string key, WalObjectHeader header, long storedBytes, bool alreadyArchived, long started) => new()
@@ -269,7 +343,8 @@ public sealed class WalArchive
         Stanza = Stanza,
         Bytes = header.RawSize,
         StoredBytes = storedBytes,
-        Sha256 = header.Sha256Hex,
+        Sha256 = header.Encrypted ? "" : header.DigestHex, // an encrypted repository never reveals the plain SHA-256
+        Encrypted = header.Encrypted,
         Compression = header.Compression,
         AlreadyArchived = alreadyArchived,
         Key = key,
@@ -286,9 +361,18 @@ public sealed class WalArchive
             var info = await Store.GetInfoAsync(key, ct).ConfigureAwait(false);
             if (info is null) continue;
             await using var stream = await Store.OpenReadAsync(key, ct).ConfigureAwait(false);
-            var header = await WalObjectHeader.ReadAsync(stream, key, ct).ConfigureAwait(false);
+            var header = await WalObjectHeader.ReadWithKeyIdAsync(stream, key, ct).ConfigureAwait(false);
             if (header.Compression != kind)
                 throw new PgBackupException(FailureKind.InvalidData, $"The archived WAL object '{key}' says it is {header.Compression}-compressed, against its extension. It is left as it is; check the storage.", key);
+            // An encrypted repository is encrypted from its creation on, so every object in it is encrypted: an unencrypted
+            // one was put there by something else and is never served (it would bypass the authentication).
+            if (header.Encrypted != Repository.IsEncrypted)
+                throw new WalChecksumException(key, Store.Location, header.Encrypted
+                    ? "it is marked encrypted, but this repository is not encrypted"
+                    : "it is stored unencrypted, but this repository is encrypted, so it was not written by PgBackupTools");
+            if (header.Encrypted && Repository.Key is { } repositoryKey && header.KeyId != repositoryKey.KeyId)
+                throw new WalChecksumException(key, Store.Location,
+                    $"it was encrypted with the key {header.KeyId}, not with this repository's key {repositoryKey.KeyId}");
             return (key, header, info.Size);
         }
         return null;
@@ -307,6 +391,7 @@ public sealed class WalArchive
         var started = Stopwatch.GetTimestamp();
         var name = WalFileName.Parse(fileName);
         destination = Path.GetFullPath(destination);
+        RequireKeyIfEncrypted(); // before anything is read or written
         string? spool = null;
         WalArchiveBinding? binding = null;
         if (options.Prefetch > 0 && name.Kind == WalFileKind.Segment)
@@ -324,7 +409,7 @@ public sealed class WalArchive
         var (key, header, storedBytes) = found.Value;
 
         PgWalSegment result;
-        if (spool is not null && WalSpool.TryServe(spool, name.Name, header, destination))
+        if (spool is not null && WalSpool.TryServe(spool, name.Name, header, destination, NewDigest))
         {
             result = Describe(name, key, header, storedBytes, alreadyArchived: false, started);
             result.Prefetched = true;
@@ -371,7 +456,11 @@ public sealed class WalArchive
         }).ConfigureAwait(false);
     }
 
-    /// <summary>Decompresses an archived object into a temp file beside <paramref name="destination"/>, verifies it, renames it into place.</summary>
+    /// <summary>
+    /// Decrypts (when encrypted) and decompresses an archived object into a temp file beside <paramref name="destination"/>,
+    /// verifies it, renames it into place. Only authenticated chunks are ever decompressed, and the temp file is deleted
+    /// on any failure: a damaged or wrong-key object never produces a destination file.
+    /// </summary>
     private async Task FetchToFileAsync(string key, WalObjectHeader header, string destination, CancellationToken ct)
     {
         string dir = Path.GetDirectoryName(destination)!;
@@ -382,19 +471,41 @@ public sealed class WalArchive
             await using (var stored = await Store.OpenReadAsync(key, ct).ConfigureAwait(false))
             {
                 await WalObjectHeader.ReadAsync(stored, key, ct).ConfigureAwait(false); // the same header FindAsync read
-                await using var body = Compression.CreateDecompressor(stored, header.Compression, leaveOpen: true);
-                var hashing = new HashingStream(body, leaveOpen: true);
-                await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize))
+                var decrypting = header.Encrypted ? new DecryptingStream(stored, Repository.RequireKey(), leaveOpen: true) : null;
+                await using (decrypting)
                 {
-                    await hashing.CopyToAsync(output, BufferSize, ct).ConfigureAwait(false);
+                    using var digest = NewDigest();
+                    long length = 0;
+                    var buffer = new byte[BufferSize];
+                    await using (var body = Compression.CreateDecompressor(decrypting ?? stored, header.Compression, leaveOpen: true))
+                    await using (var output = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize))
+                    {
+                        int read;
+                        while ((read = await body.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                        {
+                            digest.AppendData(buffer, 0, read);
+                            length += read;
+                            await output.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                        }
+                    }
+                    // The codec may stop at the end of its frame: the encrypted stream must still end with its final
+                    // chunk, verified, and nothing after it (a truncated or extended object is damaged).
+                    if (decrypting is not null && (await decrypting.ReadAsync(buffer, ct).ConfigureAwait(false) != 0 || !decrypting.IsComplete))
+                        throw new WalChecksumException(key, Store.Location, "its encrypted body goes on after the compressed data ends");
+                    byte[] actual = digest.GetHashAndReset();
+                    if (length != header.RawSize || !CryptographicOperations.FixedTimeEquals(actual, header.Digest))
+                        throw new WalChecksumException(key, Store.Location, header.DigestHex, Convert.ToHexString(actual).ToLowerInvariant(), header.RawSize, length, header.DigestName);
                 }
-                if (hashing.Length != header.RawSize || hashing.Sha256Hex != header.Sha256Hex)
-                    throw new WalChecksumException(key, Store.Location, header.Sha256Hex, hashing.Sha256Hex, header.RawSize, hashing.Length);
             }
             // No fsync: a restored WAL file need not survive a crash (recovery asks for it again), and an fsync per
             // 16 MiB segment would dominate recovery time. The rename still makes it appear whole or not at all.
             File.Move(temp, destination, overwrite: true);
             done = true;
+        }
+        catch (EncryptedDataException e)
+        {
+            // A tag that fails (altered, truncated, another file) or another key: nothing of the failed chunk was released.
+            throw new WalChecksumException(key, Store.Location, $"it does not decrypt ({e.Reason}: {e.Message})", e);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -402,7 +513,7 @@ public sealed class WalArchive
         }
         catch (Exception e) when (e is InvalidDataException or ZstdSharp.ZstdException)
         {
-            throw new WalChecksumException(key, Store.Location, header.Sha256Hex, "(undecodable: " + e.Message + ")", header.RawSize, -1);
+            throw new WalChecksumException(key, Store.Location, header.DigestHex, "(undecodable: " + e.Message + ")", header.RawSize, -1, header.DigestName);
         }
         finally
         {
@@ -504,19 +615,30 @@ public sealed class WalArchive
 }
 
 /// <summary>A push of a file whose name is archived with different content: refused, the archived copy is kept.</summary>
-public sealed class WalConflictException(string name, string key, string location, string archivedSha256, string pushedSha256)
+public sealed class WalConflictException(string name, string key, string location, string archivedDigest, string pushedDigest, string digestName = "SHA-256")
     : PgBackupException(FailureKind.AlreadyExists,
-        $"WAL file {name} is already archived in {location} ({key}) with different content (SHA-256 {archivedSha256}, this file {pushedSha256}). " +
+        $"WAL file {name} is already archived in {location} ({key}) with different content ({digestName} {archivedDigest}, this file {pushedDigest}). " +
         "The archived copy is kept and nothing was written. Is a second cluster archiving into the same stanza, or is pg_wal damaged? Investigate before taking a new base backup.", name)
 {
     public string Key { get; } = key;
 }
 
-/// <summary>An archived WAL object whose content does not match its recorded SHA-256 or size.</summary>
-public sealed class WalChecksumException(string key, string location, string expected, string actual, long expectedSize, long actualSize)
-    : PgBackupException(FailureKind.InvalidData,
-        $"The archived WAL object '{key}' in {location} is damaged: it records SHA-256 {expected} ({expectedSize} bytes) but decodes to {actual} ({actualSize} bytes). " +
-        "Nothing was written. Check the storage; recovery cannot continue past this segment from this archive.", key);
+/// <summary>An archived WAL object that is damaged: its content does not match its recorded digest or size, or it does not decrypt.</summary>
+public sealed class WalChecksumException : PgBackupException
+{
+    private const string Advice = "Nothing was written. Check the storage; recovery cannot continue past this segment from this archive.";
+
+    public WalChecksumException(string key, string location, string expected, string actual, long expectedSize, long actualSize, string digestName = "SHA-256")
+        : base(FailureKind.InvalidData,
+            $"The archived WAL object '{key}' in {location} is damaged: it records {digestName} {expected} ({expectedSize} bytes) but decodes to {actual} ({actualSize} bytes). " + Advice, key)
+    {
+    }
+
+    public WalChecksumException(string key, string location, string reason, Exception? inner = null)
+        : base(FailureKind.InvalidData, $"The archived WAL object '{key}' in {location} is damaged: {reason}. " + Advice, key, inner)
+    {
+    }
+}
 
 /// <summary>A push of WAL from a cluster other than the one the stanza is bound to: refused.</summary>
 public sealed class WalWrongClusterException(string message, string name) : PgBackupException(FailureKind.InvalidData, message, name);

@@ -13,11 +13,12 @@ public static class WalArchivingSetup
     private static readonly string[] Names = ["wal_level", "archive_mode", "archive_command", "archive_timeout"];
 
     /// <summary>What Enable-PgWalArchiving would change on the server <paramref name="info"/> names.</summary>
+    /// <param name="passphraseFile">For an encrypted repository: the key file pgbt-wal reads (--passphrase-file).</param>
     public static async Task<PgWalArchivingResult> PlanAsync(PgConnectionInfo info, string entryPoint, string repository, string stanza,
-        int archiveTimeoutSeconds, CancellationToken ct)
+        int archiveTimeoutSeconds, CancellationToken ct, string? passphraseFile = null)
     {
         await using var connection = await PgServer.OpenAsync(info, ct).ConfigureAwait(false);
-        return await PlanAsync(connection, info.Server, entryPoint, repository, stanza, archiveTimeoutSeconds, ct).ConfigureAwait(false);
+        return await PlanAsync(connection, info.Server, entryPoint, repository, stanza, archiveTimeoutSeconds, ct, passphraseFile).ConfigureAwait(false);
     }
 
     /// <summary>Applies a plan with ALTER SYSTEM and reloads the configuration.</summary>
@@ -28,7 +29,7 @@ public static class WalArchivingSetup
     }
 
     internal static async Task<PgWalArchivingResult> PlanAsync(NpgsqlConnection connection, string server, string entryPoint, string repository, string stanza,
-        int archiveTimeoutSeconds, CancellationToken ct)
+        int archiveTimeoutSeconds, CancellationToken ct, string? passphraseFile = null)
     {
         var current = new Dictionary<string, string>(StringComparer.Ordinal);
         bool pendingRestart = false; // an earlier ALTER SYSTEM whose restart has not happened yet
@@ -42,14 +43,14 @@ public static class WalArchivingSetup
                 pendingRestart |= reader.GetBoolean(3);
             }
         }
-        string archiveCommand = WalCommands.ArchiveCommand(entryPoint, repository, stanza);
+        string archiveCommand = WalCommands.ArchiveCommand(entryPoint, repository, stanza, passphraseFile);
         var result = new PgWalArchivingResult
         {
             Server = server,
             Repository = repository,
             Stanza = stanza,
             ArchiveCommand = archiveCommand,
-            RestoreCommand = WalCommands.RestoreCommand(entryPoint, repository, stanza),
+            RestoreCommand = WalCommands.RestoreCommand(entryPoint, repository, stanza, passphraseFile: passphraseFile),
         };
         string walLevel = current["wal_level"] == "minimal" ? "replica" : current["wal_level"];        // logical includes replica
         string archiveMode = current["archive_mode"] == "off" ? "on" : current["archive_mode"];         // 'always' archives on standbys too

@@ -13,11 +13,14 @@ public static class WalCommands
     /// <summary>The file name of the entry point in the module's bin folder.</summary>
     public static string EntryPointFileName => OperatingSystem.IsWindows() ? "pgbt-wal.exe" : "pgbt-wal";
 
-    public static string ArchiveCommand(string entryPoint, string repository, string stanza) =>
-        $"{Quote(entryPoint)} push %p --repo {Quote(repository)}{StanzaOption(stanza)}";
+    /// <param name="passphraseFile">The key file of an encrypted repository (never the passphrase: the command line is public).</param>
+    public static string ArchiveCommand(string entryPoint, string repository, string stanza, string? passphraseFile = null) =>
+        $"{Quote(entryPoint)} push %p --repo {Quote(repository)}{StanzaOption(stanza)}{KeyFileOption(passphraseFile)}";
 
-    public static string RestoreCommand(string entryPoint, string repository, string stanza, int? prefetch = null) =>
-        $"{Quote(entryPoint)} get %f %p --repo {Quote(repository)}{StanzaOption(stanza)}{(prefetch is { } p ? $" --prefetch {p}" : "")}";
+    public static string RestoreCommand(string entryPoint, string repository, string stanza, int? prefetch = null, string? passphraseFile = null) =>
+        $"{Quote(entryPoint)} get %f %p --repo {Quote(repository)}{StanzaOption(stanza)}{(prefetch is { } p ? $" --prefetch {p}" : "")}{KeyFileOption(passphraseFile)}";
+
+    private static string KeyFileOption(string? passphraseFile) => passphraseFile is null ? "" : " --passphrase-file " + Quote(passphraseFile);
 
     private static string StanzaOption(string stanza) => stanza == WalArchive.DefaultStanza ? "" : " --stanza " + Quote(stanza);
 

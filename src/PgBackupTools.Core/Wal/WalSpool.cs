@@ -11,7 +11,8 @@ namespace PgBackupTools.Core.Wal;
 /// </summary>
 internal static class WalSpool
 {
-    public static bool TryServe(string spool, string name, WalObjectHeader archived, string destination)
+    /// <param name="newDigest">The archive's digest (SHA-256, or the HMAC of an encrypted repository).</param>
+    public static bool TryServe(string spool, string name, WalObjectHeader archived, string destination, Func<IncrementalHash> newDigest)
     {
         string file = Path.Combine(spool, name);
         try
@@ -22,9 +23,13 @@ internal static class WalSpool
             using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan))
             {
                 length = stream.Length;
-                sha = SHA256.HashData(stream);
+                using var digest = newDigest();
+                var buffer = new byte[1 << 20];
+                int read;
+                while ((read = stream.Read(buffer)) > 0) digest.AppendData(buffer, 0, read);
+                sha = digest.GetHashAndReset();
             }
-            if (length == archived.RawSize && CryptographicOperations.FixedTimeEquals(sha, archived.Sha256))
+            if (length == archived.RawSize && CryptographicOperations.FixedTimeEquals(sha, archived.Digest))
             {
                 File.Move(file, destination, overwrite: true);
                 return true;

@@ -10,6 +10,11 @@ namespace PgBackupTools.Cmdlets;
 /// <summary>
 /// Turns on continuous WAL archiving into a repository: ALTER SYSTEM for wal_level, archive_mode, archive_command
 /// (the pgbt-wal entry point of this module) and archive_timeout, then pg_reload_conf(). Says whether a restart is needed.
+/// An encrypted repository needs -PassphraseFile, which archive_command names with --passphrase-file. -Passphrase and
+/// -PassphraseVariable are refused: PostgreSQL runs pgbt-wal later, as its own OS user, in its own environment, so
+/// neither a SecureString of this session nor a variable of this shell reaches it, and a passphrase on its command
+/// line would be readable by every user. This cmdlet cannot see the server's environment either, so it does not
+/// guess that PGBACKUPTOOLS_PASSPHRASE is set there; that route is documented for setting archive_command by hand.
 /// </summary>
 [Cmdlet(VerbsLifecycle.Enable, "PgWalArchiving", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
 [OutputType(typeof(PgWalArchivingResult))]
@@ -48,7 +53,38 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
                 throw new PgBackupException(FailureKind.NotInstalled,
                     $"The archive entry point {entryPoint} is missing: reinstall the module (build.ps1 Build publishes it into bin/), or give -EntryPointPath.", entryPoint);
             RepositoryNames.ValidateStanza(Stanza);
-            var plan = await WalArchivingSetup.PlanAsync(connection, entryPoint, repository, Stanza, ArchiveTimeout, context.CancellationToken);
+            var passphrase = GetPassphraseSource();
+            if (Passphrase is not null || PassphraseVariable is not null)
+                throw new PgBackupException(FailureKind.InvalidArgument,
+                    "archive_command cannot use -Passphrase or -PassphraseVariable: PostgreSQL runs pgbt-wal later, as its own OS user and in its own " +
+                    "environment, so this session's passphrase never reaches it (and a passphrase on its command line would be readable by every user). " +
+                    "Give -PassphraseFile <path>: a file holding the passphrase, owned by the OS user that runs PostgreSQL and readable only by it " +
+                    "(chmod 600); archive_command then reads it with --passphrase-file.", repository);
+            string? keyFile = PassphraseFile is null ? null : GetUnresolvedProviderPathFromPSPath(PassphraseFile);
+
+            // Is the repository there, and encrypted? A given key file is checked against it now, before anything changes.
+            bool exists = true, encrypted = false;
+            try
+            {
+                using var existing = await BackupRepository.OpenAsync(repository, create: false, context.CancellationToken, passphrase, keyRequired: passphrase is not null);
+                encrypted = existing.IsEncrypted;
+            }
+            catch (PgBackupException e) when (e.Kind == FailureKind.NotFound)
+            {
+                exists = false;
+            }
+            if (encrypted && keyFile is null)
+                throw new PgBackupException(FailureKind.InvalidArgument,
+                    $"The repository at {repository} is encrypted, so archive_command needs its passphrase. Give -PassphraseFile <path>: a file holding the " +
+                    "passphrase, owned by the OS user that runs PostgreSQL and readable only by it (chmod 600). (To use the environment variable " +
+                    $"{RepositoryPassphrase.DefaultVariable} in the server's environment instead, set archive_command yourself: see docs/wal-archiving.md.)", repository);
+            if (!exists && keyFile is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(RepositoryPassphrase.DefaultVariable)))
+                throw new PgBackupException(FailureKind.InvalidArgument,
+                    $"There is no repository at {repository} yet, and {RepositoryPassphrase.DefaultVariable} is set, so it would be created encrypted while " +
+                    "archive_command had no passphrase. Give -PassphraseFile <path> (a chmod 600 file owned by the OS user that runs PostgreSQL), " +
+                    "or create the repository first with New-PgRepository.", repository);
+
+            var plan = await WalArchivingSetup.PlanAsync(connection, entryPoint, repository, Stanza, ArchiveTimeout, context.CancellationToken, keyFile);
             var changes = plan.Settings.Where(s => s.Changed).ToList();
             if (changes.Count == 0)
             {
@@ -65,7 +101,7 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
             if (!go) return;
             // The repository must exist before the first segment arrives (a push never creates one: a typo in a path
             // must not silently become a new archive). The server's OS user must be able to write it.
-            await BackupRepository.OpenAsync(repository, create: true, context.CancellationToken);
+            using (await BackupRepository.OpenAsync(repository, create: true, context.CancellationToken, passphrase)) { } // with a key file: created encrypted
             await WalArchivingSetup.ApplyAsync(connection, plan, context.CancellationToken);
             if (plan.RestartRequired)
                 context.Warn($"wal_level/archive_mode change on {connection.Server} only after a restart (pg_ctl restart / systemctl restart postgresql): WAL is not archived until then.");

@@ -35,6 +35,13 @@ public sealed class ReceivePgWalSegmentCommand : PgRepositoryCmdlet
 
     private WalArchive? _archive;
 
+    /// <summary>Zeroes the unlocked key of an encrypted repository when the pipeline ends.</summary>
+    protected override void DisposeKeys()
+    {
+        _archive?.Repository.Dispose();
+        _archive = null;
+    }
+
     protected override void ProcessRecord()
     {
         foreach (var name in Name)
@@ -44,7 +51,7 @@ public sealed class ReceivePgWalSegmentCommand : PgRepositoryCmdlet
             if (!ShouldProcess(destination, $"Write WAL file {name} from the archive")) continue;
             RunForItem(name, async context =>
             {
-                _archive ??= await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken);
+                _archive ??= await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken, GetPassphraseSource());
                 var result = await _archive.GetAsync(name, destination, new WalGetOptions { Prefetch = Prefetch }, context)
                     ?? throw new PgBackupException(FailureKind.NotFound,
                         $"WAL file {name} is not in stanza '{Stanza}' of {_archive.Repository.Location}. Test-PgWalArchive lists what is archived.", name);

@@ -34,6 +34,13 @@ public sealed class SendPgWalSegmentCommand : PgRepositoryCmdlet
 
     private WalArchive? _archive;
 
+    /// <summary>Zeroes the unlocked key of an encrypted repository when the pipeline ends.</summary>
+    protected override void DisposeKeys()
+    {
+        _archive?.Repository.Dispose();
+        _archive = null;
+    }
+
     protected override void ProcessRecord()
     {
         foreach (var item in Path)
@@ -41,7 +48,7 @@ public sealed class SendPgWalSegmentCommand : PgRepositoryCmdlet
             string path = GetUnresolvedProviderPathFromPSPath(item);
             RunForItem(path, async context =>
             {
-                _archive ??= await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken);
+                _archive ??= await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken, GetPassphraseSource());
                 context.Log($"Pushing {path} into stanza '{Stanza}' of {_archive.Repository.Location}.");
                 PostObject(await _archive.PushAsync(path, new WalPushOptions { Compression = Compression }, context));
             });

@@ -33,7 +33,9 @@ public sealed class TestPgWalArchiveCommand : PgConnectedCmdlet
         var connection = askServer ? ResolveConnection() : null;
         RunForItem(Repository, async context =>
         {
-            var archive = await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken);
+            // The continuity check lists names only: an encrypted repository needs no key, though one that is given is checked.
+            var archive = await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken, GetPassphraseSource(), keyRequired: false);
+            using var repository = archive.Repository; // zeroes a key that was given and checked
             context.Log($"Checking the continuity of stanza '{Stanza}' in {archive.Repository.Location}.");
             var report = await archive.CheckContinuityAsync(StartSegment, context.CancellationToken);
             if (connection is not null)

@@ -72,6 +72,33 @@ public sealed class WalArchivingClusterTests(ClusterFixture fixture) : IDisposab
         Assert.True(code == 0, stderr);
     }
 
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // chown, mode 0600: the test clusters are Linux-only
+    public async Task PostgreSQL_archives_through_pgbt_wal_into_an_encrypted_repository_with_a_key_file()
+    {
+        string repoPath = Path.Combine(_temp.Path, "repo");
+        string keyFile = Path.Combine(_temp.Path, "wal.key");
+        File.WriteAllText(keyFile, "server key file passphrase 41\n");
+        File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using (await BackupRepository.OpenAsync(repoPath, create: true, CancellationToken.None, PgBackupTools.Core.Streams.Encryption.PassphraseSource.FromKeyFile(keyFile))) { }
+        PgTestCluster.GiveToServerUser(_temp.Path); // the key file too: owned by the server's OS user, still 0600
+        string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, repoPath, "main", keyFile);
+        Assert.Contains("--passphrase-file", command);
+        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {WalCommands.SqlLiteral(command)}\n");
+
+        var names = SwitchWal(cluster, 2);
+        WaitFor(cluster, () => ArchivedUpTo(cluster, names[^1]), "segments to be archived into the encrypted repository");
+        using var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None, PgBackupTools.Core.Streams.Encryption.PassphraseSource.FromKeyFile(keyFile));
+        var archive = new WalArchive(repo, "main");
+        foreach (var name in names)
+        {
+            string dest = Path.Combine(_temp.Path, "fetched-" + name);
+            var fetched = await archive.GetAsync(name, dest, new WalGetOptions(), OperationContext.None);
+            Assert.True(fetched!.Encrypted);
+            Assert.Equal(File.ReadAllBytes(Path.Combine(cluster.DataDirectory, "pg_wal", name)), File.ReadAllBytes(dest));
+        }
+    }
+
     private static List<string> SwitchWal(PgTestCluster cluster, int count)
     {
         cluster.Psql("CREATE TABLE IF NOT EXISTS wal_gen(x int)");

@@ -36,9 +36,14 @@ internal static class WalTestSegments
         }
     }
 
-    public static (int Code, string Stderr) RunEntryPoint(params string[] args)
+    public static (int Code, string Stderr) RunEntryPoint(params string[] args) => RunEntryPointWith(null, args);
+
+    /// <summary>Runs pgbt-wal with PGBACKUPTOOLS_PASSPHRASE set to <paramref name="passphraseVariable"/>, or unset when null.</summary>
+    public static (int Code, string Stderr) RunEntryPointWith(string? passphraseVariable, params string[] args)
     {
         var psi = new ProcessStartInfo(EntryPoint) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        psi.Environment.Remove(RepositoryPassphrase.DefaultVariable);
+        if (passphraseVariable is not null) psi.Environment[RepositoryPassphrase.DefaultVariable] = passphraseVariable;
         foreach (var a in args) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         string stderr = p.StandardError.ReadToEnd();
