@@ -8,7 +8,7 @@ namespace PgBackupTools.Cmdlets;
 /// <summary>Fetches WAL files from a repository's archive, verified, as restore_command does (interactive use).</summary>
 [Cmdlet(VerbsCommunications.Receive, "PgWalSegment", SupportsShouldProcess = true)]
 [OutputType(typeof(PgWalSegment))]
-public sealed class ReceivePgWalSegmentCommand : PgRepositoryCmdlet
+public sealed class ReceivePgWalSegmentCommand : WalArchiveCmdlet
 {
     [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
     [ValidateNotNullOrEmpty]
@@ -19,28 +19,9 @@ public sealed class ReceivePgWalSegmentCommand : PgRepositoryCmdlet
     [ValidateNotNullOrEmpty]
     public string Destination { get; set; } = "";
 
-    [RepositoryTransformation]
-    [ArgumentCompleter(typeof(RepositoryCompleter))]
-    [Parameter(Mandatory = true)]
-    [ValidateNotNullOrEmpty]
-    public string Repository { get; set; } = "";
-
-    [Parameter]
-    [ValidateNotNullOrEmpty]
-    public string Stanza { get; set; } = WalArchive.DefaultStanza;
-
     [Parameter]
     [ValidateRange(0, 64)]
     public int Prefetch { get; set; }
-
-    private WalArchive? _archive;
-
-    /// <summary>Zeroes the unlocked key of an encrypted repository when the pipeline ends.</summary>
-    protected override void DisposeKeys()
-    {
-        _archive?.Repository.Dispose();
-        _archive = null;
-    }
 
     protected override void ProcessRecord()
     {
@@ -51,10 +32,10 @@ public sealed class ReceivePgWalSegmentCommand : PgRepositoryCmdlet
             if (!ShouldProcess(destination, $"Write WAL file {name} from the archive")) continue;
             RunForItem(name, async context =>
             {
-                _archive ??= await WalArchive.OpenAsync(ResolveRepositoryLocation(Repository), Stanza, context.CancellationToken, GetPassphraseSource());
-                var result = await _archive.GetAsync(name, destination, new WalGetOptions { Prefetch = Prefetch }, context)
+                var archive = await OpenArchiveAsync(context);
+                var result = await archive.GetAsync(name, destination, new WalGetOptions { Prefetch = Prefetch }, context)
                     ?? throw new PgBackupException(FailureKind.NotFound,
-                        $"WAL file {name} is not in stanza '{Stanza}' of {_archive.Repository.Location}. Test-PgWalArchive lists what is archived.", name);
+                        $"WAL file {name} is not in stanza '{Stanza}' of {archive.Repository.Location}. Test-PgWalArchive lists what is archived.", name);
                 PostObject(result);
             });
         }
