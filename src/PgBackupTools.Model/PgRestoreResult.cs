@@ -1,5 +1,9 @@
 namespace PgBackupTools;
 
+/// <summary>What a physical restore does when it reaches its recovery target (recovery_target_action).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RecoveryTargetAction>))]
+public enum RecoveryTargetAction { Promote, Pause, Shutdown }
+
 /// <summary>What a restore did.</summary>
 public sealed class PgRestoreResult
 {

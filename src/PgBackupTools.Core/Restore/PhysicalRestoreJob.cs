@@ -10,8 +10,6 @@ using PgBackupTools.Core.Wal;
 
 namespace PgBackupTools.Core.Restore;
 
-public enum RecoveryTargetAction { Promote, Pause, Shutdown }
-
 /// <summary>What Restore-PgDatabase -DataDirectory asked for. At most one target; none means "replay all archived WAL".</summary>
 public sealed record PhysicalRestoreOptions
 {
