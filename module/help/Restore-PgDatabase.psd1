@@ -15,10 +15,12 @@ replays all archived WAL. A non-empty directory is refused; -Force moves it asid
 -Start the server is started (as -Owner when running as root) and the result tells where recovery ended.
 '@
     Parameters  = @{
-        Backup           = 'The backup to restore, usually from Get-PgBackup or Invoke-PgBackup through the pipeline.'
+        Backup           = 'The backup to restore, usually from Get-PgBackup or Invoke-PgBackup through the pipeline. For a physical restore it may be left out in favour of -Repository.'
         TargetDatabase   = "The name of the restored database (default: the backup's own database name, which then needs -Force if it exists)."
         Jobs             = 'Parallel pg_restore jobs for custom and directory dumps.'
         Force            = 'Logical: replace an existing database of that name. Physical: move a non-empty -DataDirectory aside to <path>.pgbt-old-<timestamp> (never deleted). Either way, do not ask for confirmation; -WhatIf still wins.'
+        Repository       = 'Physical, without -Backup: the repository (path, s3://, az:// or a PgRepository) to take the newest physical backup from that ends before the target (before -TargetTime by its end time, before -TargetLsn by its stop LSN; otherwise the newest).'
+        Stanza           = 'Physical, with -Repository: the stanza to choose the backup from (default main).'
         DataDirectory    = 'Physical backups: the data directory to restore into; new or empty (see -Force).'
         TargetTime       = 'Physical: recover up to and including the last transaction committed at or before this time (recovery_target_time).'
         TargetLsn        = 'Physical: recover up to this WAL position, e.g. 0/3000060 (recovery_target_lsn).'

@@ -56,9 +56,10 @@ Describe 'Invoke-PgBackup -Type Physical' {
         Get-Content (Join-Path $restored 'keep.txt') | Should -Be 'old'
 
         $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
-        $result = Get-PgBackup -Repository $repo -Type Physical -Latest |
-            Restore-PgDatabase -DataDirectory $restored -Force -TargetLsn $lsn -Port $port -Start
+        # No -Backup: the newest physical backup that ends before the target LSN.
+        $result = Restore-PgDatabase -Repository $repo -DataDirectory $restored -Force -TargetLsn $lsn -Port $port -Start
         $result | Should -BeOfType ([PgBackupTools.PgRestoreResult])
+        $result.BackupId | Should -Be $backup.Id
         $result.RecoveryState | Should -Be 'promoted'
         $result.Timeline | Should -Be 2
         $result.MovedAsideTo | Should -BeLike "$restored.pgbt-old-*"

@@ -47,6 +47,21 @@ public sealed record PhysicalRestoreOptions
 /// </summary>
 public static class PhysicalRestoreJob
 {
+    /// <summary>
+    /// The backup to restore when none is named: the newest physical backup of the stanza that is complete before the
+    /// target. For a time, "complete" means its EndTime (set only after its WAL reached the archive, so after its
+    /// consistent point) is at or before the target; for an LSN, its stop LSN is; other targets take the newest.
+    /// </summary>
+    public static PgBackup ChooseBackup(IEnumerable<PgBackup> backups, PhysicalRestoreOptions options, string stanza)
+    {
+        var candidates = backups.Where(b => b.Type == BackupType.Physical && b.Stanza == stanza && b.StopLsn is not null);
+        if (options.TargetTime is { } time) candidates = candidates.Where(b => b.EndTime <= time);
+        if (options.TargetLsn is { } lsn) candidates = candidates.Where(b => Backup.Lsn.Parse(b.StopLsn!) <= Backup.Lsn.Parse(lsn));
+        return candidates.OrderByDescending(b => b.EndTime).ThenByDescending(b => b.Id, StringComparer.Ordinal).FirstOrDefault()
+            ?? throw new PgBackupException(FailureKind.NotFound,
+                $"No physical backup in stanza '{stanza}' ends before the target {DescribeTarget(options)}. Invoke-PgBackup -Type Physical takes one; a point in time before the oldest backup cannot be recovered.", stanza);
+    }
+
     public static async Task<PgRestoreResult> RunAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context)
     {
         var ct = context.CancellationToken;

@@ -14,9 +14,22 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
     private const string LogicalSet = "Logical";
     private const string PhysicalSet = "Physical";
 
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true)]
+    [Parameter(Mandatory = true, Position = 0, ValueFromPipeline = true, ParameterSetName = LogicalSet)]
+    [Parameter(ValueFromPipeline = true, ParameterSetName = PhysicalSet)]
     [ValidateNotNull]
     public PgBackup Backup { get; set; } = null!;
+
+    /// <summary>Physical, without -Backup: the repository to pick the newest physical backup from that ends before the target.</summary>
+    [ArgumentCompleter(typeof(RepositoryCompleter))]
+    [RepositoryTransformation]
+    [Parameter(ParameterSetName = PhysicalSet)]
+    [ValidateNotNullOrEmpty]
+    public string? Repository { get; set; }
+
+    [ArgumentCompleter(typeof(StanzaCompleter))]
+    [Parameter(ParameterSetName = PhysicalSet)]
+    [ValidateNotNullOrEmpty]
+    public string Stanza { get; set; } = "main";
 
     /// <summary>The database to restore into; the backup's own database name when omitted.</summary>
     [Parameter(Position = 1, ParameterSetName = LogicalSet)]
@@ -99,12 +112,15 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
         string entryPoint = EntryPointPath is null
             ? System.IO.Path.Combine(System.IO.Path.GetDirectoryName(typeof(RestorePgDatabaseCommand).Assembly.Location)!, "bin", WalCommands.EntryPointFileName)
             : GetUnresolvedProviderPathFromPSPath(EntryPointPath);
+        if (Backup is null && Repository is null)
+            throw new PSArgumentException("Give the physical backup to restore (-Backup, or through the pipeline from Get-PgBackup), or -Repository to restore the newest one that ends before the target.");
         bool whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
-        if ((whatIf || !Force) && !ShouldProcess($"data directory {dataDirectory}", $"Restore physical backup {Backup.Id}"))
+        string what = Backup is null ? $"Restore the newest physical backup of stanza '{Stanza}' in {Repository} before the target" : $"Restore physical backup {Backup.Id}";
+        if ((whatIf || !Force) && !ShouldProcess($"data directory {dataDirectory}", what))
             return;
-        RunForItem(Backup, async context =>
+        RunForItem((object?)Backup ?? Repository, async context =>
         {
-            var repository = await OpenRepositoryAsync(Backup.Repository, create: false, context);
+            var repository = await OpenRepositoryAsync(Backup?.Repository ?? ResolveRepositoryLocation(Repository!), create: false, context);
             if (repository.IsEncrypted && PassphraseFile is null)
                 throw new PSArgumentException("The repository is encrypted: give -PassphraseFile, a key file the server's OS user can read, so that restore_command (pgbt-wal get) can decrypt the archived WAL.");
             var options = new PhysicalRestoreOptions
@@ -123,7 +139,9 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
                 Start = Start,
                 Owner = Owner,
             };
-            PostObject(await PhysicalRestoreJob.RunAsync(repository, Backup, options, context));
+            var backup = Backup ?? PhysicalRestoreJob.ChooseBackup(await repository.ListBackupsAsync(Stanza, context), options, Stanza);
+            context.Log($"Restoring physical backup {backup.Id} (WAL {backup.StartLsn}..{backup.StopLsn}, timeline {backup.Timeline}).");
+            PostObject(await PhysicalRestoreJob.RunAsync(repository, backup, options, context));
         });
     }
 }
