@@ -14,8 +14,10 @@ pg_dump -j in parallel. Passwords reach pg_dump only through a private passfile,
     Parameters  = @{
         Repository       = 'The repository: a directory path (created, with its repository.json, if missing), s3://bucket/prefix, az://account/container/prefix, or a PgRepository from New-PgRepository. The bucket or container must exist. -Format Directory needs a directory path.'
         Database         = 'The databases to back up. Accepts names from the pipeline, and objects with a Name, DatabaseName or datname property.'
+        Type             = 'Physical: instead of a pg_dump of each -Database (the default, without -Type), a base backup of the whole cluster (pg_basebackup -Ft -X none streamed into base.tar.zst, its backup_manifest inside), the base for point-in-time recovery. A physical backup is reported only once the WAL through its stop LSN is in the repository''s WAL archive, so the cluster must archive into it (Enable-PgWalArchiving). Clusters with extra tablespaces are refused.'
+        ArchiveTimeoutSeconds = 'With -Type Physical: how long to wait for the backup''s last WAL segment to reach the repository''s WAL archive before failing (default 120).'
         Format           = 'Plain (SQL, compressed by PgBackupTools; the default), Custom (pg_dump -Fc, compressed by pg_dump) or Directory (pg_dump -Fd, parallel with -Jobs).'
-        Compression      = 'Gzip (the default; output gunzip reads), Zstd, Lz4 or None. For Custom and Directory dumps pg_dump compresses, and needs version 16 for Zstd and Lz4.'
+        Compression      = 'Gzip (the default for logical backups; output gunzip reads; Zstd is the default for -Type Physical), Zstd, Lz4 or None. For Custom and Directory dumps pg_dump compresses, and needs version 16 for Zstd and Lz4.'
         CompressionLevel = "The codec's level (gzip 1-9, zstd 1-22). The default favours speed with a sane ratio."
         Jobs             = 'Parallel pg_dump workers for -Format Directory.'
         Stanza           = 'The group of backups in the repository, usually one per cluster (default: main).'
@@ -26,6 +28,10 @@ pg_dump -j in parallel. Passwords reach pg_dump only through a private passfile,
         Label            = 'A hashtable of labels stored in the manifest, for example @{ reason = "before upgrade" }.'
     }
     Examples    = @(
+        @{
+            Code    = "Enable-PgWalArchiving -Repository /srv/pgbackup -HostName db1 -Username postgres; Invoke-PgBackup -Repository /srv/pgbackup -Type Physical -HostName db1 -Username postgres"
+            Remarks = 'Archives WAL into the repository, then takes a physical base backup that Restore-PgDatabase -DataDirectory restores to any point in time after it.'
+        }
         @{
             Code    = "Invoke-PgBackup -Repository /srv/pgbackup -Database app -HostName db1 -Username backup"
             Remarks = 'Backs up the database app from db1 as database.sql.gz into /srv/pgbackup; the password comes from ~/.pgpass or PGPASSWORD.'

@@ -7,14 +7,32 @@ staging database take the target's name; an existing target (with -Force) is ren
 after the new one is in place. A damaged backup or a failed restore leaves the target exactly as it was.
 
 Without connection parameters (and without PGHOST) the restore goes to the server the backup was taken from.
+
+A physical backup (Invoke-PgBackup -Type Physical) is restored with -DataDirectory: the base tar is streamed out of the
+repository, checked against its SHA-256 while it is extracted, and recovery.signal plus restore_command (pgbt-wal get
+from the same repository) and the recovery target are written into postgresql.auto.conf. Without a target, recovery
+replays all archived WAL. A non-empty directory is refused; -Force moves it aside (renamed, never deleted). With
+-Start the server is started (as -Owner when running as root) and the result tells where recovery ended.
 '@
     Parameters  = @{
-        Backup           = 'The backup to restore, usually from Get-PgBackup or Invoke-PgBackup through the pipeline.'
+        Backup           = 'The backup to restore, usually from Get-PgBackup or Invoke-PgBackup through the pipeline. For a physical restore it may be left out in favour of -Repository.'
         TargetDatabase   = "The name of the restored database (default: the backup's own database name, which then needs -Force if it exists)."
         Jobs             = 'Parallel pg_restore jobs for custom and directory dumps.'
-        Force            = 'Replace an existing database of that name, and do not ask for confirmation. -WhatIf still wins.'
+        Force            = 'Logical: replace an existing database of that name. Physical: move a non-empty -DataDirectory aside to <path>.pgbt-old-<timestamp> (never deleted). Either way, do not ask for confirmation; -WhatIf still wins.'
+        Repository       = 'Physical, without -Backup: the repository (path, s3://, az:// or a PgRepository) to take the newest physical backup from that ends before the target (before -TargetTime by its end time, before -TargetLsn by its stop LSN; otherwise the newest).'
+        Stanza           = 'Physical, with -Repository: the stanza to choose the backup from (default main).'
+        DataDirectory    = 'Physical backups: the data directory to restore into; new or empty (see -Force).'
+        TargetTime       = 'Physical: recover up to and including the last transaction committed at or before this time (recovery_target_time).'
+        TargetLsn        = 'Physical: recover up to this WAL position, e.g. 0/3000060 (recovery_target_lsn).'
+        TargetXid        = 'Physical: recover up to and including this transaction id (recovery_target_xid).'
+        TargetName       = 'Physical: recover up to the restore point of this name made with pg_create_restore_point() (recovery_target_name).'
+        Immediate        = 'Physical: stop as soon as the backup is consistent (recovery_target = immediate).'
+        TargetAction     = 'Physical: what the server does at the target: Promote (the default), Pause or Shutdown (recovery_target_action). Without a target, recovery replays all archived WAL and promotes.'
+        Start            = 'Physical: start the restored server with pg_ctl and wait until recovery ends; the result carries the reached LSN and time and the new timeline.'
+        Owner            = 'Physical, when running as root: the OS user that gets the restored directory and runs the server (default postgres). Otherwise the directory belongs to, and the server runs as, the current user.'
+        EntryPointPath   = "Physical: the pgbt-wal executable that restore_command runs (default: the module's bin/pgbt-wal)."
         HostName         = 'Server host name, IP address or Unix socket directory (alias -Host; default: PGHOST, then the server the backup came from).'
-        Port             = 'Server port (default: PGPORT, then the backup''s server port).'
+        Port             = 'Logical: server port (default: PGPORT, then the backup''s server port). Physical: the port the restored server listens on (written into its postgresql.auto.conf).'
         Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user).'
         Credential       = 'Role and password as a PSCredential.'
         ConnectionString = 'A libpq, URI or Npgsql connection string for the server to restore into.'
@@ -22,6 +40,10 @@ Without connection parameters (and without PGHOST) the restore goes to the serve
         Confirm          = 'Asks before restoring.'
     }
     Examples    = @(
+        @{
+            Code    = "Get-PgBackup -Repository /srv/pgbackup -Type Physical -Latest | Restore-PgDatabase -DataDirectory /srv/pg-pitr -TargetTime '2026-11-24 09:59:00Z' -Port 5499 -Start"
+            Remarks = 'Point-in-time recovery into a new directory: the newest base backup, WAL replayed up to 09:59 UTC, the server started on port 5499 and promoted.'
+        }
         @{
             Code    = 'Get-PgBackup -Repository /srv/pgbackup -Database app -Latest | Restore-PgDatabase -TargetDatabase app_restored -Force'
             Remarks = 'Restores the newest backup of app into a new database app_restored on the server it came from.'

@@ -31,6 +31,18 @@ public sealed class PgBackup
     public string? Encryption { get; set; }
     /// <summary>The public id of the repository key that encrypted it (docs/encryption-format.md); never key material.</summary>
     public string? EncryptionKeyId { get; set; }
+    /// <summary>Physical backups: the WAL position the backup starts from (pg_basebackup's "write-ahead log start point"), e.g. "0/2000028".</summary>
+    public string? StartLsn { get; set; }
+    /// <summary>Physical backups: the WAL position where the backup becomes consistent; recovery must replay WAL at least this far.</summary>
+    public string? StopLsn { get; set; }
+    /// <summary>Physical backups: the timeline the backup was taken on.</summary>
+    public uint? Timeline { get; set; }
+    /// <summary>Physical backups: the WAL segment holding <see cref="StartLsn"/> (the oldest WAL a restore of it needs).</summary>
+    public string? StartWalSegment { get; set; }
+    /// <summary>Physical backups: the WAL segment holding the last byte before <see cref="StopLsn"/>; the backup is reported only once it is archived.</summary>
+    public string? StopWalSegment { get; set; }
+    /// <summary>Physical backups: the label given to pg_basebackup (-l), as the backup_label file records it.</summary>
+    public string? BackupLabel { get; set; }
     public string? DatabaseEncoding { get; set; }
     public string? DatabaseCollate { get; set; }
     public string? DatabaseCtype { get; set; }

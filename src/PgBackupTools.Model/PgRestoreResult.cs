@@ -1,5 +1,9 @@
 namespace PgBackupTools;
 
+/// <summary>What a physical restore does when it reaches its recovery target (recovery_target_action).</summary>
+[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RecoveryTargetAction>))]
+public enum RecoveryTargetAction { Promote, Pause, Shutdown }
+
 /// <summary>What a restore did.</summary>
 public sealed class PgRestoreResult
 {
@@ -13,6 +17,24 @@ public sealed class PgRestoreResult
     public long RestoredBytes { get; set; }
     /// <summary>True when an existing database was replaced (-Force).</summary>
     public bool Replaced { get; set; }
+    /// <summary>Physical restores: the data directory restored into.</summary>
+    public string? DataDirectory { get; set; }
+    /// <summary>Physical restores with -Force: where the previous content of the directory was moved (never deleted).</summary>
+    public string? MovedAsideTo { get; set; }
+    /// <summary>Physical restores: the recovery target ("latest", "time …", "lsn …", "name …", "xid …", "immediate").</summary>
+    public string? Target { get; set; }
+    /// <summary>With -Start: "promoted", "paused" or "shut down at target".</summary>
+    public string? RecoveryState { get; set; }
+    /// <summary>With -Start: the last WAL position replayed (pg_last_wal_replay_lsn).</summary>
+    public string? ReachedLsn { get; set; }
+    /// <summary>With -Start: the commit time of the last transaction replayed (pg_last_xact_replay_timestamp).</summary>
+    public DateTimeOffset? ReachedTime { get; set; }
+    /// <summary>With -Start, after promotion: the server's current WAL position.</summary>
+    public string? CurrentLsn { get; set; }
+    /// <summary>With -Start, after promotion: the new timeline.</summary>
+    public uint? Timeline { get; set; }
+    /// <summary>With -Start: the port the restored server listens on.</summary>
+    public int? Port { get; set; }
 
-    public override string ToString() => $"{BackupId} -> {TargetDatabase}";
+    public override string ToString() => $"{BackupId} -> {TargetDatabase ?? DataDirectory}";
 }

@@ -352,6 +352,10 @@ public sealed class WalArchive
         Seconds = Stopwatch.GetElapsedTime(started).TotalSeconds,
     };
 
+    /// <summary>True if <paramref name="fileName"/> (a segment, .history or .backup name) is in the archive.</summary>
+    public async Task<bool> ContainsAsync(string fileName, CancellationToken ct) =>
+        await FindAsync(WalFileName.Parse(fileName), ct).ConfigureAwait(false) is not null;
+
     /// <summary>The archived object of <paramref name="name"/>, under whichever compression it was stored, or null.</summary>
     private async Task<(string Key, WalObjectHeader Header, long StoredBytes)?> FindAsync(WalFileName name, CancellationToken ct)
     {

@@ -12,24 +12,37 @@ namespace PgBackupTools.Cmdlets;
 /// Backs up databases into a repository and writes one PgBackup per database. A new repository created with a
 /// passphrase is encrypted; an encrypted one needs its passphrase, which is checked before anything is written.
 /// </summary>
-[Cmdlet(VerbsLifecycle.Invoke, "PgBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium)]
+[Cmdlet(VerbsLifecycle.Invoke, "PgBackup", SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.Medium, DefaultParameterSetName = LogicalSet)]
 [OutputType(typeof(PgBackup))]
 public sealed class InvokePgBackupCommand : PgConnectedCmdlet
 {
+    private const string LogicalSet = "Logical";
+    private const string PhysicalSet = "Physical";
+
     [ArgumentCompleter(typeof(RepositoryCompleter))]
     [RepositoryTransformation]
     [Parameter(Mandatory = true, Position = 0)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
 
-    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true)]
+    [Parameter(Mandatory = true, Position = 1, ValueFromPipeline = true, ValueFromPipelineByPropertyName = true, ParameterSetName = LogicalSet)]
     [Alias("Name", "DatabaseName", "datname")]
     [ValidateNotNullOrEmpty]
     public string[] Database { get; set; } = [];
 
-    [Parameter]
+    /// <summary>
+    /// Physical: a base backup of the whole cluster, for PITR. Only in its own parameter set, so that "-Type Physical"
+    /// alone selects it (in both sets, PowerShell would pick the default Logical one and ask for -Database); without
+    /// -Type the backup is logical (pg_dump of each -Database).
+    /// </summary>
+    [Parameter(Mandatory = true, ParameterSetName = PhysicalSet)]
+    [ValidateSet("Physical")]
+    public BackupType Type { get; set; } = BackupType.Logical;
+
+    [Parameter(ParameterSetName = LogicalSet)]
     public DumpFormat Format { get; set; } = DumpFormat.Plain;
 
+    /// <summary>Default Gzip for logical backups, Zstd for physical ones.</summary>
     [Parameter]
     public CompressionKind Compression { get; set; } = CompressionKind.Gzip;
 
@@ -37,9 +50,14 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     [ValidateRange(0, 22)]
     public int? CompressionLevel { get; set; }
 
-    [Parameter]
+    [Parameter(ParameterSetName = LogicalSet)]
     [ValidateRange(1, 64)]
     public int Jobs { get; set; } = 1;
+
+    /// <summary>Physical: how long to wait for the backup's last WAL segment to reach the repository's archive.</summary>
+    [Parameter(ParameterSetName = PhysicalSet)]
+    [ValidateRange(1, 86400)]
+    public int ArchiveTimeoutSeconds { get; set; } = 120;
 
     [ArgumentCompleter(typeof(StanzaCompleter))]
     [Parameter]
@@ -71,6 +89,11 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
 
     protected override void ProcessRecord()
     {
+        if (ParameterSetName == PhysicalSet)
+        {
+            BackupPhysical();
+            return;
+        }
         foreach (var database in Database)
         {
             var options = new LogicalBackupOptions
@@ -92,6 +115,26 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
                 PostObject(backup);
             });
         }
+    }
+
+    private void BackupPhysical()
+    {
+        var options = new PhysicalBackupOptions
+        {
+            Compression = MyInvocation.BoundParameters.ContainsKey(nameof(Compression)) ? Compression : CompressionKind.Zstd,
+            CompressionLevel = CompressionLevel,
+            Stanza = Stanza,
+            ArchiveTimeout = TimeSpan.FromSeconds(ArchiveTimeoutSeconds),
+            Labels = Label?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? ""),
+        };
+        var connection = ResolveConnection();
+        if (!ShouldProcess($"cluster {connection.Server}", $"Physical base backup into {_repository!.Location}")) return;
+        RunForItem(connection.Server, async context =>
+        {
+            var backup = await PhysicalBackupJob.RunAsync(_repository!, connection, options, context);
+            _succeeded.Add(backup);
+            PostObject(backup);
+        });
     }
 
     protected override void EndProcessing()

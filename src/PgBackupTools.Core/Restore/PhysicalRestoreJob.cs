@@ -1,0 +1,301 @@
+using System.Diagnostics;
+using System.Formats.Tar;
+using System.IO.Pipelines;
+using System.Text;
+using Npgsql;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Postgres;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Wal;
+
+namespace PgBackupTools.Core.Restore;
+
+/// <summary>What Restore-PgDatabase -DataDirectory asked for. At most one target; none means "replay all archived WAL".</summary>
+public sealed record PhysicalRestoreOptions
+{
+    public required string DataDirectory { get; init; }
+    /// <summary>Move a non-empty directory aside (&lt;path&gt;.pgbt-old-&lt;timestamp&gt;); it is never deleted.</summary>
+    public bool Force { get; init; }
+    public DateTimeOffset? TargetTime { get; init; }
+    public string? TargetLsn { get; init; }
+    public string? TargetXid { get; init; }
+    public string? TargetName { get; init; }
+    /// <summary>Stop as soon as the backup is consistent.</summary>
+    public bool Immediate { get; init; }
+    public RecoveryTargetAction TargetAction { get; init; } = RecoveryTargetAction.Promote;
+    /// <summary>The pgbt-wal entry point that restore_command runs.</summary>
+    public required string WalEntryPoint { get; init; }
+    /// <summary>Key file of an encrypted repository for restore_command (never the passphrase).</summary>
+    public string? PassphraseFile { get; init; }
+    /// <summary>Written as port = N into postgresql.auto.conf.</summary>
+    public int? Port { get; init; }
+    /// <summary>More settings appended to postgresql.auto.conf (e.g. archive_mode = off for a drill).</summary>
+    public IReadOnlyDictionary<string, string>? Settings { get; init; }
+    /// <summary>Start the server (pg_ctl) and wait for recovery to end.</summary>
+    public bool Start { get; init; }
+    /// <summary>OS user that owns the directory and runs the server. When running as root: default 'postgres', the directory is chowned to it.</summary>
+    public string? Owner { get; init; }
+    public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromMinutes(30);
+
+    internal int TargetCount => (TargetTime is null ? 0 : 1) + (TargetLsn is null ? 0 : 1) + (TargetXid is null ? 0 : 1) + (TargetName is null ? 0 : 1) + (Immediate ? 1 : 0);
+}
+
+/// <summary>
+/// Physical restore + PITR: the base tar streamed out of the store (checksums verified while streaming, decrypted and
+/// decompressed) and extracted forward-only into the data directory; recovery.signal and restore_command (pgbt-wal get)
+/// plus the recovery target into postgresql.auto.conf; optionally the server started and watched until recovery ends.
+/// </summary>
+public static class PhysicalRestoreJob
+{
+    /// <summary>
+    /// The backup to restore when none is named: the newest physical backup of the stanza that is complete before the
+    /// target. For a time, "complete" means its EndTime (set only after its WAL reached the archive, so after its
+    /// consistent point) is at or before the target; for an LSN, its stop LSN is; other targets take the newest.
+    /// </summary>
+    public static PgBackup ChooseBackup(IEnumerable<PgBackup> backups, PhysicalRestoreOptions options, string stanza)
+    {
+        var candidates = backups.Where(b => b.Type == BackupType.Physical && b.Stanza == stanza && b.StopLsn is not null);
+        if (options.TargetTime is { } time) candidates = candidates.Where(b => b.EndTime <= time);
+        if (options.TargetLsn is { } lsn) candidates = candidates.Where(b => Backup.Lsn.Parse(b.StopLsn!) <= Backup.Lsn.Parse(lsn));
+        return candidates.OrderByDescending(b => b.EndTime).ThenByDescending(b => b.Id, StringComparer.Ordinal).FirstOrDefault()
+            ?? throw new PgBackupException(FailureKind.NotFound,
+                $"No physical backup in stanza '{stanza}' ends before the target {DescribeTarget(options)}. Invoke-PgBackup -Type Physical takes one; a point in time before the oldest backup cannot be recovered.", stanza);
+    }
+
+    public static async Task<PgRestoreResult> RunAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        if (backup.Type != BackupType.Physical)
+            throw new PgBackupException(FailureKind.InvalidArgument, $"Backup {backup.Id} is a {backup.Type} backup; -DataDirectory restores physical backups (Invoke-PgBackup -Type Physical).", backup.Id);
+        if (options.TargetCount > 1)
+            throw new PgBackupException(FailureKind.InvalidArgument, "Give at most one recovery target: -TargetTime, -TargetLsn, -TargetXid, -TargetName or -Immediate.", backup.Id);
+        backup = await repository.GetAuthenticatedBackupAsync(backup, ct).ConfigureAwait(false);
+        var file = backup.Files.SingleOrDefault(f => f.Name.StartsWith("base.tar", StringComparison.Ordinal))
+            ?? throw new PgBackupException(FailureKind.InvalidData, $"Backup {backup.Id} has no base.tar file in its manifest.", backup.Id);
+
+        var started = DateTimeOffset.UtcNow;
+        string dataDir = Path.GetFullPath(options.DataDirectory);
+        string? movedAside = PrepareDirectory(dataDir, options.Force, context);
+        var result = new PgRestoreResult
+        {
+            BackupId = backup.Id, Type = BackupType.Physical, Server = backup.Server, StartTime = started,
+            DataDirectory = dataDir, MovedAsideTo = movedAside, Replaced = movedAside is not null,
+        };
+
+        // Extract while verifying: the checksum can only be confirmed at the end, so recovery.signal (which makes the
+        // directory startable as a recovering server) is written only after the whole tar verified.
+        context.Log($"Restoring backup {backup.Id} ({file.Name}, {file.Bytes:N0} bytes) into {dataDir}.");
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var copy = Task.Run(async () =>
+        {
+            var sink = pipe.Writer.AsStream();
+            try
+            {
+                long n = await BackupFileReader.CopyVerifiedAsync(repository, backup, file, sink, null, linked.Token).ConfigureAwait(false);
+                await pipe.Writer.CompleteAsync().ConfigureAwait(false);
+                return n;
+            }
+            catch (Exception e)
+            {
+                await pipe.Writer.CompleteAsync(e).ConfigureAwait(false);
+                throw;
+            }
+        }, linked.Token);
+        try
+        {
+            await ExtractAsync(pipe.Reader.AsStream(), dataDir, linked.Token).ConfigureAwait(false);
+            await pipe.Reader.CompleteAsync().ConfigureAwait(false);
+        }
+        catch
+        {
+            linked.Cancel();
+            // A damaged stored file makes the tar unreadable too: the checksum failure is the cause to report.
+            try { await copy.ConfigureAwait(false); }
+            catch (PgBackupException verify) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(verify); }
+            catch (Exception) { }
+            throw;
+        }
+        result.RestoredBytes = await copy.ConfigureAwait(false);
+
+        WriteRecoveryConfiguration(repository, backup, dataDir, options);
+        result.Target = DescribeTarget(options);
+        PrepareOwnership(dataDir, options.Owner);
+        if (options.Start) await StartAndWaitAsync(dataDir, options, result, context).ConfigureAwait(false);
+        result.Duration = DateTimeOffset.UtcNow - started;
+        return result;
+    }
+
+    private static string? PrepareDirectory(string dataDir, bool force, OperationContext context)
+    {
+        if (!Directory.Exists(dataDir) || !Directory.EnumerateFileSystemEntries(dataDir).Any())
+        {
+            Directory.CreateDirectory(dataDir);
+            return null;
+        }
+        if (File.Exists(Path.Combine(dataDir, "postmaster.pid")))
+            throw new PgBackupException(FailureKind.InvalidArgument, $"{dataDir} holds a postmaster.pid: a server may be running on it. Stop it first (pg_ctl -D '{dataDir}' stop).", dataDir);
+        if (!force)
+            throw new PgBackupException(FailureKind.InvalidArgument,
+                $"The data directory {dataDir} is not empty; nothing was changed. Give an empty or new directory, or -Force to move the existing one aside (it is renamed, never deleted).", dataDir);
+        string aside = $"{dataDir.TrimEnd(Path.DirectorySeparatorChar)}.pgbt-old-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfffZ}";
+        Directory.Move(dataDir, aside);
+        context.Log($"Moved the existing {dataDir} aside to {aside}.");
+        Directory.CreateDirectory(dataDir);
+        return aside;
+    }
+
+    private static async Task ExtractAsync(Stream tar, string dataDir, CancellationToken ct)
+    {
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        string root = Path.GetFullPath(dataDir) + Path.DirectorySeparatorChar;
+        await using var reader = new TarReader(tar, leaveOpen: true);
+        TarEntry? entry;
+        while ((entry = await reader.GetNextEntryAsync(copyData: false, ct).ConfigureAwait(false)) is not null)
+        {
+            string target = Path.GetFullPath(Path.Combine(dataDir, entry.Name));
+            if (!target.StartsWith(root, StringComparison.Ordinal) && target + Path.DirectorySeparatorChar != root)
+                throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds an entry outside the data directory: '{entry.Name}'.", entry.Name);
+            switch (entry.EntryType)
+            {
+                case TarEntryType.Directory:
+                    Directory.CreateDirectory(target);
+                    break;
+                case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
+                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                    await using (var output = new FileStream(target, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+                    {
+                        if (entry.DataStream is { } data) await data.CopyToAsync(output, ct).ConfigureAwait(false);
+                    }
+                    break;
+                case TarEntryType.SymbolicLink:
+                    throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds a symbolic link '{entry.Name}' (a tablespace?); physical restores handle single-tablespace clusters only.", entry.Name);
+                default:
+                    continue;
+            }
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(target, entry.Mode & (UnixFileMode)0x1C0 | (entry.EntryType == TarEntryType.Directory ? UnixFileMode.UserExecute : 0) | UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+    }
+
+    private static void WriteRecoveryConfiguration(BackupRepository repository, PgBackup backup, string dataDir, PhysicalRestoreOptions options)
+    {
+        var conf = new StringBuilder();
+        conf.Append("\n# Added by PgBackupTools Restore-PgDatabase: restore of backup ").Append(backup.Id).Append(" at ").Append(DateTimeOffset.UtcNow.ToString("u")).Append('\n');
+        conf.Append("restore_command = ").Append(WalCommands.SqlLiteral(WalCommands.RestoreCommand(options.WalEntryPoint, repository.Location, backup.Stanza, passphraseFile: options.PassphraseFile))).Append('\n');
+        if (options.TargetTime is { } time) conf.Append("recovery_target_time = ").Append(WalCommands.SqlLiteral(time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.ffffff+00"))).Append('\n');
+        if (options.TargetLsn is { } lsn) conf.Append("recovery_target_lsn = ").Append(WalCommands.SqlLiteral(lsn)).Append('\n');
+        if (options.TargetXid is { } xid) conf.Append("recovery_target_xid = ").Append(WalCommands.SqlLiteral(xid)).Append('\n');
+        if (options.TargetName is { } name) conf.Append("recovery_target_name = ").Append(WalCommands.SqlLiteral(name)).Append('\n');
+        if (options.Immediate) conf.Append("recovery_target = 'immediate'\n");
+        if (backup.Timeline is not null) conf.Append("recovery_target_timeline = 'latest'\n");
+        if (options.TargetCount > 0) conf.Append("recovery_target_action = ").Append(WalCommands.SqlLiteral(options.TargetAction.ToString().ToLowerInvariant())).Append('\n');
+        if (options.Port is { } port) conf.Append("port = ").Append(port).Append('\n');
+        foreach (var (k, v) in options.Settings ?? new Dictionary<string, string>()) conf.Append(k).Append(" = ").Append(WalCommands.SqlLiteral(v)).Append('\n');
+        File.AppendAllText(Path.Combine(dataDir, "postgresql.auto.conf"), conf.ToString());
+        File.WriteAllText(Path.Combine(dataDir, "recovery.signal"), "");
+    }
+
+    private static string DescribeTarget(PhysicalRestoreOptions o) =>
+        o.TargetTime is { } t ? $"time {t:O}" : o.TargetLsn is { } l ? $"lsn {l}" : o.TargetXid is { } x ? $"xid {x}" : o.TargetName is { } n ? $"name {n}" : o.Immediate ? "immediate" : "latest";
+
+    private static bool IsRoot => !OperatingSystem.IsWindows() && Environment.UserName == "root";
+
+    /// <summary>PostgreSQL refuses to run as root and needs its directory owned by the server user: as root, chown it.</summary>
+    private static void PrepareOwnership(string dataDir, string? owner)
+    {
+        if (!IsRoot) return;
+        owner ??= "postgres";
+        Run("chown", ["-R", $"{owner}:", dataDir], TimeSpan.FromMinutes(10));
+    }
+
+    private static (int Code, string Output) Run(string program, IEnumerable<string> args, TimeSpan timeout)
+    {
+        var psi = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var outTask = p.StandardOutput.ReadToEndAsync();
+        var errTask = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(timeout)) { p.Kill(true); throw new PgBackupException(FailureKind.OperationFailed, $"{program} did not finish in {timeout.TotalSeconds:F0} s.", program); }
+        string output = (outTask.Result + errTask.Result).Trim();
+        if (p.ExitCode != 0) throw new PgBackupException(FailureKind.ToolFailed, $"{program} {string.Join(' ', psi.ArgumentList)} failed ({p.ExitCode}): {output}", program);
+        return (p.ExitCode, output);
+    }
+
+    private static async Task StartAndWaitAsync(string dataDir, PhysicalRestoreOptions options, PgRestoreResult result, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        string pgCtl = PgClientTools.Find("pg_ctl");
+        string log = Path.Combine(dataDir, "log", "pgbt-restore.log");
+        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+        if (IsRoot) Run("chown", [$"{options.Owner ?? "postgres"}:", Path.GetDirectoryName(log)!], TimeSpan.FromSeconds(30));
+        string[] ctlArgs = ["-D", dataDir, "-l", log, "-w", "-t", "600", "start"];
+        context.Log($"Starting the restored server: {pgCtl} {string.Join(' ', ctlArgs)}");
+        // pg_ctl -w returns once the server accepts connections: in recovery, or already done, or (Shutdown) gone again.
+        try
+        {
+            if (IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11));
+            else Run(pgCtl, ctlArgs, TimeSpan.FromMinutes(11));
+        }
+        catch (PgBackupException e) when (options.TargetAction != RecoveryTargetAction.Shutdown)
+        {
+            throw new PgBackupException(FailureKind.ToolFailed, $"{e.Message}\nServer log {log}:\n{Tail(log)}", dataDir, e);
+        }
+        catch (PgBackupException) { }
+
+        int port = options.Port ?? 5432;
+        var sw = Stopwatch.StartNew();
+        if (options.TargetAction == RecoveryTargetAction.Shutdown && options.TargetCount > 0)
+        {
+            while (File.Exists(Path.Combine(dataDir, "postmaster.pid")))
+            {
+                if (sw.Elapsed > options.RecoveryTimeout) throw RecoveryTimeout(log, options);
+                await Task.Delay(200, ct).ConfigureAwait(false);
+            }
+            result.RecoveryState = "shut down at target";
+            return;
+        }
+        var info = PgConnectionInfo.Resolve(host: "127.0.0.1", port: port, username: options.Owner ?? "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+        while (true)
+        {
+            if (sw.Elapsed > options.RecoveryTimeout) throw RecoveryTimeout(log, options);
+            try
+            {
+                await using var conn = new NpgsqlConnection(info.ToNpgsqlConnectionString() + ";Pooling=false");
+                await conn.OpenAsync(ct).ConfigureAwait(false);
+                await using var cmd = new NpgsqlCommand("""
+                    SELECT pg_is_in_recovery(), CASE WHEN pg_is_in_recovery() THEN pg_get_wal_replay_pause_state() ELSE 'not paused' END, pg_last_wal_replay_lsn()::text,
+                           CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END,
+                           CASE WHEN pg_is_in_recovery() THEN NULL ELSE substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) END,
+                           pg_last_xact_replay_timestamp()
+                    """, conn);
+                await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+                await r.ReadAsync(ct).ConfigureAwait(false);
+                bool inRecovery = r.GetBoolean(0);
+                string pause = r.GetString(1);
+                if (!inRecovery || pause == "paused")
+                {
+                    result.ReachedLsn = r.IsDBNull(2) ? null : r.GetString(2);
+                    result.CurrentLsn = r.IsDBNull(3) ? null : r.GetString(3);
+                    result.Timeline = r.IsDBNull(4) ? null : Convert.ToUInt32(r.GetString(4), 16);
+                    result.ReachedTime = r.IsDBNull(5) ? null : r.GetFieldValue<DateTimeOffset>(5);
+                    result.RecoveryState = inRecovery ? "paused" : "promoted";
+                    result.Port = port;
+                    context.Log($"Recovery ended ({result.RecoveryState}) at {result.ReachedLsn}, timeline {result.Timeline}, after {sw.Elapsed.TotalSeconds:F1} s.");
+                    return;
+                }
+            }
+            catch (NpgsqlException e) when (e is not PostgresException || e is PostgresException { SqlState: "57P03" }) { } // starting up, or still replaying before consistency
+            await Task.Delay(250, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static PgBackupException RecoveryTimeout(string log, PhysicalRestoreOptions options) =>
+        new(FailureKind.OperationFailed, $"Recovery did not end within {options.RecoveryTimeout.TotalMinutes:F0} min. Server log {log}:\n{Tail(log)}", log);
+
+    private static string Tail(string path)
+    {
+        try { var lines = File.ReadAllLines(path); return string.Join('\n', lines.TakeLast(30)); }
+        catch (IOException) { return "(no log)"; }
+        catch (UnauthorizedAccessException) { return "(log unreadable)"; }
+    }
+}

@@ -1,0 +1,70 @@
+# Physical backups from the module: a cluster archiving through pgbt-wal, Invoke-PgBackup -Type Physical, and
+# Restore-PgDatabase -DataDirectory -Start recovering to an LSN in a real server.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $ModulePath -Force
+    $script:cluster = Start-TestCluster
+    $script:server = @{ HostName = $cluster.Host; Port = $cluster.Port; Username = 'postgres' }
+    $script:work = New-TestDirectory
+    $script:repo = Join-Path $work 'repo'
+    $script:restored = $null
+}
+
+AfterAll {
+    if ($script:restored -and (Test-Path (Join-Path $script:restored 'postmaster.pid'))) {
+        [PgBackupTools.TestKit.PgTestCluster]::RunAsServerUser((Join-Path $cluster.BinDirectory 'pg_ctl'), '-D', $script:restored, '-m', 'immediate', '-w', 'stop')
+    }
+    if ($script:cluster) { $script:cluster.Dispose() }
+    Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue
+}
+
+Describe 'Invoke-PgBackup -Type Physical' {
+    It 'refuses to report success while the WAL is not archived, and says how to fix it' {
+        { Invoke-PgBackup -Repository $repo -Type Physical -ArchiveTimeoutSeconds 3 @server -ErrorAction Stop } |
+            Should -Throw '*Enable-PgWalArchiving*'
+        @(Get-PgBackup -Repository $repo).Count | Should -Be 0
+    }
+
+    It 'backs up the cluster once it archives into the repository, and a restore to an LSN holds exactly the rows before it' {
+        $null = Enable-PgWalArchiving -Repository $repo @server -WarningAction SilentlyContinue
+        [PgBackupTools.TestKit.PgTestCluster]::GiveToServerUser($work)
+        $cluster.Stop(); $cluster.StartServer()
+        $null = $cluster.Psql('CREATE TABLE t(id int); INSERT INTO t SELECT generate_series(1, 100)')
+
+        $backup = Invoke-PgBackup -Repository $repo -Type Physical @server
+        $backup | Should -BeOfType ([PgBackupTools.PgBackup])
+        $backup.Type | Should -Be 'Physical'
+        $backup.Files.Name | Should -Be 'base.tar.zst'
+        $backup.StopLsn | Should -Not -BeNullOrEmpty
+        $backup.Timeline | Should -Be 1
+
+        $null = $cluster.Psql('INSERT INTO t SELECT generate_series(101, 150)')
+        $lsn = $cluster.Psql('SELECT pg_current_wal_lsn()')
+        $null = $cluster.Psql('INSERT INTO t SELECT generate_series(151, 200)')
+        $last = $cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
+        $null = $cluster.Psql('SELECT pg_switch_wal()')
+        $deadline = (Get-Date).AddSeconds(60)
+        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
+            if ((Get-Date) -gt $deadline) { throw "not archived: $last" }
+            Start-Sleep -Milliseconds 200
+        }
+
+        $script:restored = Join-Path $work 'restored'
+        New-Item -ItemType Directory $restored | Out-Null
+        Set-Content (Join-Path $restored 'keep.txt') 'old'
+        { Get-PgBackup -Repository $repo -Type Physical -Latest | Restore-PgDatabase -DataDirectory $restored -Confirm:$false -ErrorAction Stop } | Should -Throw '*not empty*'
+        Get-Content (Join-Path $restored 'keep.txt') | Should -Be 'old'
+
+        $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
+        # No -Backup: the newest physical backup that ends before the target LSN.
+        $result = Restore-PgDatabase -Repository $repo -DataDirectory $restored -Force -TargetLsn $lsn -Port $port -Start
+        $result | Should -BeOfType ([PgBackupTools.PgRestoreResult])
+        $result.BackupId | Should -Be $backup.Id
+        $result.RecoveryState | Should -Be 'promoted'
+        $result.Timeline | Should -Be 2
+        $result.MovedAsideTo | Should -BeLike "$restored.pgbt-old-*"
+        Get-Content (Join-Path $result.MovedAsideTo 'keep.txt') | Should -Be 'old'
+        $psql = Join-Path $cluster.BinDirectory 'psql'
+        & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SELECT count(*), max(id) FROM t' | Should -Be '150|150'
+    }
+}
