@@ -67,4 +67,13 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $psql = Join-Path $cluster.BinDirectory 'psql'
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SELECT count(*), max(id) FROM t' | Should -Be '150|150'
     }
+
+    It 'Test-PgBackup -Restore proves a physical backup in a scratch server: pg_verifybackup, recovery to its consistent point, queries' {
+        $test = Get-PgBackup -Repository $repo -Type Physical -Latest | Test-PgBackup -Restore -Query 'SELECT count(*) = 100 FROM t' @server
+        $test.Passed | Should -BeTrue -Because ((($test.Checks | Where-Object { -not $_.Passed } | ForEach-Object { "$($_.Kind): $($_.Actual)" }) -join "; ") + $test.Error)
+        $test.Restored | Should -BeTrue
+        $test.Checks.Kind | Should -Contain 'VerifyBackup'
+        $test.Checks.Kind | Should -Contain 'Recovery'
+        Test-Path $test.ScratchDatabase | Should -BeFalse
+    }
 }

@@ -36,6 +36,8 @@ public sealed record PhysicalRestoreOptions
     /// <summary>OS user that owns the directory and runs the server. When running as root: default 'postgres', the directory is chowned to it.</summary>
     public string? Owner { get; init; }
     public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromMinutes(30);
+    /// <summary>The role to connect as while watching recovery (default: <see cref="Owner"/>, else postgres).</summary>
+    public string? Username { get; init; }
 
     internal int TargetCount => (TargetTime is null ? 0 : 1) + (TargetLsn is null ? 0 : 1) + (TargetXid is null ? 0 : 1) + (TargetName is null ? 0 : 1) + (Immediate ? 1 : 0);
 }
@@ -208,7 +210,16 @@ public static class PhysicalRestoreJob
         Run("chown", ["-R", $"{owner}:", dataDir], TimeSpan.FromMinutes(10));
     }
 
-    private static (int Code, string Output) Run(string program, IEnumerable<string> args, TimeSpan timeout)
+    /// <summary>Stops a server started by <see cref="StartAndWaitAsync"/> (immediate: it is thrown away or recovers again).</summary>
+    public static void Stop(string dataDir, string? owner, string mode = "immediate")
+    {
+        string pgCtl = PgClientTools.Find("pg_ctl");
+        string[] args = ["-D", dataDir, "-m", mode, "-w", "stop"];
+        if (IsRoot) Run("runuser", ["-u", owner ?? "postgres", "--", pgCtl, .. args], TimeSpan.FromMinutes(2));
+        else Run(pgCtl, args, TimeSpan.FromMinutes(2));
+    }
+
+    internal static (int Code, string Output) Run(string program, IEnumerable<string> args, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
@@ -221,7 +232,8 @@ public static class PhysicalRestoreJob
         return (p.ExitCode, output);
     }
 
-    private static async Task StartAndWaitAsync(string dataDir, PhysicalRestoreOptions options, PgRestoreResult result, OperationContext context)
+    /// <summary>Starts a restored directory (pg_ctl as its owner) and waits until recovery ends; fills the result's recovery fields.</summary>
+    public static async Task StartAndWaitAsync(string dataDir, PhysicalRestoreOptions options, PgRestoreResult result, OperationContext context)
     {
         var ct = context.CancellationToken;
         string pgCtl = PgClientTools.Find("pg_ctl");
@@ -254,7 +266,7 @@ public static class PhysicalRestoreJob
             result.RecoveryState = "shut down at target";
             return;
         }
-        var info = PgConnectionInfo.Resolve(host: "127.0.0.1", port: port, username: options.Owner ?? "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+        var info = PgConnectionInfo.Resolve(host: "127.0.0.1", port: port, username: options.Username ?? options.Owner ?? "postgres", database: "postgres", environment: new Dictionary<string, string?>());
         while (true)
         {
             if (sw.Elapsed > options.RecoveryTimeout) throw RecoveryTimeout(log, options);

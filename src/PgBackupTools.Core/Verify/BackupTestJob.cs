@@ -14,8 +14,9 @@ namespace PgBackupTools.Core.Verify;
 /// </summary>
 public static class BackupTestJob
 {
+    /// <param name="walEntryPoint">Physical backups: the pgbt-wal executable the scratch server's restore_command runs.</param>
     public static async Task<PgBackupTestResult> RunAsync(BackupRepository repository, PgBackup backup, PgConnectionInfo? server,
-        bool restore, IReadOnlyList<string> queries, OperationContext context)
+        bool restore, IReadOnlyList<string> queries, OperationContext context, string? walEntryPoint = null)
     {
         var ct = context.CancellationToken;
         backup = await repository.GetAuthenticatedBackupAsync(backup, ct).ConfigureAwait(false);
@@ -37,7 +38,11 @@ public static class BackupTestJob
             result.Error = $"Checksum mismatch in '{BackupRepository.BackupFileKey(backup.Stanza, backup.Id, bad.Name)}': the stored bytes differ from the manifest.";
             return result;
         }
-        if (restore)
+        if (restore && backup.Type == BackupType.Physical)
+        {
+            await RestorePhysicalAndCheckAsync(repository, backup, server, queries, walEntryPoint, result, context).ConfigureAwait(false);
+        }
+        else if (restore)
         {
             if (server is null)
                 throw new PgBackupException(FailureKind.InvalidArgument, "-Restore needs a server to restore into: give -Host/-Port or set PGHOST/PGPORT.");
@@ -80,6 +85,94 @@ public static class BackupTestJob
             await using var admin = await PgServer.OpenAsync(server.WithDatabase("postgres"), CancellationToken.None).ConfigureAwait(false);
             await LogicalRestoreJob.DropQuietlyAsync(admin, scratch, context).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// A physical backup restored into a scratch directory on a free port, checked with pg_verifybackup against the
+    /// backup_manifest pg_basebackup put in it (before the server touches a file), recovered to its consistent point
+    /// (recovery_target = immediate: the backup and its own WAL, nothing later), asked a question, stopped and removed.
+    /// </summary>
+    private static async Task RestorePhysicalAndCheckAsync(BackupRepository repository, PgBackup backup, PgConnectionInfo? server,
+        IReadOnlyList<string> queries, string? walEntryPoint, PgBackupTestResult result, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        string scratch = Path.Combine(Path.GetTempPath(), "pgbt-test-restore-" + Guid.NewGuid().ToString("N")[..12]);
+        result.ScratchDatabase = scratch;
+        var options = new PhysicalRestoreOptions
+        {
+            DataDirectory = scratch,
+            Immediate = true,
+            WalEntryPoint = walEntryPoint ?? throw new PgBackupException(FailureKind.InvalidArgument, "A physical test restore needs the pgbt-wal entry point for restore_command."),
+            Port = FindFreePort(),
+            Username = server?.Username,
+            // The scratch server must never archive into the repository or listen beside the real one's socket.
+            Settings = new Dictionary<string, string> { ["archive_mode"] = "off", ["unix_socket_directories"] = "", ["listen_addresses"] = "127.0.0.1" },
+        };
+        bool started = false;
+        try
+        {
+            var restored = await PhysicalRestoreJob.RunAsync(repository, backup, options, context).ConfigureAwait(false);
+            result.Restored = true;
+            result.Checks.Add(VerifyBackup(scratch, context));
+            started = true;
+            var clock = Stopwatch.StartNew();
+            await PhysicalRestoreJob.StartAndWaitAsync(scratch, options, restored, context).ConfigureAwait(false);
+            result.Duration = restored.Duration + clock.Elapsed;
+            result.Checks.Add(new PgBackupCheck { Kind = "Recovery", Name = "consistent point", Expected = $"at or after {backup.StopLsn}", Actual = restored.ReachedLsn,
+                Passed = restored.ReachedLsn is not null && backup.StopLsn is not null && Backup.Lsn.Parse(restored.ReachedLsn) >= Backup.Lsn.Parse(backup.StopLsn) });
+            var info = PgConnectionInfo.Resolve(host: "127.0.0.1", port: options.Port, username: server?.Username ?? "postgres", database: "postgres", password: null, environment: new Dictionary<string, string?>());
+            await using var connection = await PgServer.OpenAsync(info, ct).ConfigureAwait(false);
+            result.Checks.Add(await RunQueryCheckAsync(connection, "SELECT count(*) FROM pg_database", ct).ConfigureAwait(false));
+            foreach (var query in queries) result.Checks.Add(await RunQueryCheckAsync(connection, query, ct).ConfigureAwait(false));
+        }
+        catch (PgBackupException e)
+        {
+            result.Error = e.Message;
+        }
+        finally
+        {
+            if (started && File.Exists(Path.Combine(scratch, "postmaster.pid")))
+            {
+                try { PhysicalRestoreJob.Stop(scratch, null); }
+                catch (PgBackupException e) { context.Warn($"Could not stop the scratch server in {scratch}: {e.Message}"); }
+            }
+            try { if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { context.Warn($"Could not remove the scratch directory {scratch}: {e.Message}"); }
+        }
+    }
+
+    /// <summary>pg_verifybackup -n (the backup carries no WAL: -X none) against the restored directory; skipped when not installed.</summary>
+    private static PgBackupCheck VerifyBackup(string dataDir, OperationContext context)
+    {
+        var check = new PgBackupCheck { Kind = "VerifyBackup", Name = "pg_verifybackup", Expected = "every file matches backup_manifest" };
+        string tool;
+        try { tool = PgClientTools.Find("pg_verifybackup"); }
+        catch (PgBackupException)
+        {
+            check.Actual = "pg_verifybackup not installed; skipped";
+            check.Passed = true;
+            return check;
+        }
+        try
+        {
+            var (_, output) = PhysicalRestoreJob.Run(tool, ["-n", "-q", dataDir], TimeSpan.FromHours(2));
+            check.Actual = output.Length == 0 ? "verified" : output;
+            check.Passed = true;
+        }
+        catch (PgBackupException e)
+        {
+            check.Actual = e.Message;
+            check.Passed = false;
+        }
+        context.Log($"pg_verifybackup: {check.Actual}");
+        return check;
+    }
+
+    private static int FindFreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>A query passes when it runs and its first value is neither NULL, false nor zero.</summary>

@@ -29,7 +29,8 @@ public sealed class TestPgBackupCommand : PgConnectedCmdlet
         RunForItem(Backup, async context =>
         {
             var repository = await OpenRepositoryAsync(Backup.Repository, create: false, context);
-            var result = await BackupTestJob.RunAsync(repository, Backup, connection, Restore, Query, context);
+            string walEntryPoint = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(typeof(TestPgBackupCommand).Assembly.Location)!, "bin", PgBackupTools.Core.Wal.WalCommands.EntryPointFileName);
+            var result = await BackupTestJob.RunAsync(repository, Backup, connection, Restore, Query, context, walEntryPoint);
             PostObject(result);
             if (!result.Passed)
             {
