@@ -15,8 +15,6 @@ namespace PgBackupTools.Core.Backup;
 /// </summary>
 public static class LogicalBackupJob
 {
-    private const int CopyBufferSize = 1 << 20;
-
     public static async Task<PgBackup> RunAsync(BackupRepository repository, PgConnectionInfo server, LogicalBackupOptions options, OperationContext context)
     {
         var ct = context.CancellationToken;
@@ -106,15 +104,7 @@ public static class LogicalBackupJob
         }
         catch
         {
-            try
-            {
-                await repository.DeleteUncommittedAsync(backup.Stanza, backup.Id, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception cleanup) when (cleanup is not OutOfMemoryException)
-            {
-                // The store that failed the backup may fail the cleanup too; the first failure is the one to report.
-                context.Warn($"Could not remove the unfinished backup {backup.Id} from {repository.Location} ({cleanup.Message}); it has no manifest, so it is never listed or restored.");
-            }
+            await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
             throw;
         }
     }
@@ -174,54 +164,10 @@ public static class LogicalBackupJob
 
         string key = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
         await using var dump = PgToolProcess.Start(pgDump, connection, args);
-        await using var writer = await repository.Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
-        // raw hash -> compressor -> [encryptor] -> stored hash -> store: compress first (ciphertext does not compress),
-        // and hash what is actually stored so Test-PgBackup can check it without the key. When nothing transforms the
-        // bytes (custom archives, -Compression None) they are hashed once: on two cores a second SHA-256 pass costs
-        // a tenth of the backup.
-        bool storedIsRaw = encoding == CompressionKind.None && encryptionKey is null;
-        HashingStream? stored = storedIsRaw ? null : new HashingStream(writer, leaveOpen: true);
-        Stream storeSide = (Stream?)stored ?? writer;
-        Stream? encryptor = encryptionKey is null ? null : new EncryptingStream(storeSide, encryptionKey, leaveOpen: true);
-        var compressor = Compression.CreateCompressor(encryptor ?? storeSide, encoding, options.CompressionLevel, leaveOpen: true);
-        var raw = new HashingStream(compressor, leaveOpen: true);
-        bool completed = false;
-        try
-        {
-            var buffer = new byte[CopyBufferSize];
-            int n;
-            while ((n = await dump.StandardOutput.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
-            {
-                counter?.Observe(buffer.AsSpan(0, n));
-                await raw.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-                meter.Add(n);
-            }
-            await dump.WaitForSuccessAsync(ct).ConfigureAwait(false);
-            await compressor.DisposeAsync().ConfigureAwait(false);
-            if (encryptor is not null) await encryptor.DisposeAsync().ConfigureAwait(false); // writes the final chunk
-            await writer.CommitAsync(ct).ConfigureAwait(false);
-            completed = true;
-        }
-        catch (IOException e) when (!ct.IsCancellationRequested)
-        {
-            dump.Kill();
-            throw new PgBackupException(FailureKind.OperationFailed, $"Writing {key} to {repository.Location} failed: {e.Message}", key, e);
-        }
-        finally
-        {
-            // On failure the compressor may fail again while flushing; the first error is the one that matters.
-            try { await compressor.DisposeAsync().ConfigureAwait(false); }
-            catch (Exception) when (!completed) { }
-            // An aborted encryptor still seals its output on dispose; harmless, as the object is never committed.
-            try { if (encryptor is not null) await encryptor.DisposeAsync().ConfigureAwait(false); }
-            catch (Exception) when (!completed) { }
-        }
-        meter.Report();
-        return new PgBackupFile
-        {
-            Name = fileName, Bytes = raw.Length, Sha256 = raw.Sha256Hex, StoredBytes = stored?.Length ?? raw.Length, StoredSha256 = stored?.Sha256Hex ?? raw.Sha256Hex, Encoding = encoding,
-            Encrypted = encryptionKey is not null,
-        };
+        var file = await ToolOutputWriter.WriteAsync(repository, key, dump, encoding, options.CompressionLevel, encryptionKey, meter,
+            counter is null ? null : data => { counter.Observe(data.Span); return ValueTask.CompletedTask; }, null, ct).ConfigureAwait(false);
+        file.Name = fileName;
+        return file;
     }
 
     private static async Task<List<PgBackupFile>> DumpDirectoryAsync(BackupRepository repository, PgConnectionInfo connection, string pgDump,

@@ -30,7 +30,6 @@ public sealed record PhysicalBackupOptions
 /// </summary>
 public static class PhysicalBackupJob
 {
-    private const int CopyBufferSize = 1 << 20;
 
     // The WAL range is read from the tar stream itself as it passes: backup_label (START WAL LOCATION, START TIMELINE)
     // at its start and the server's backup_manifest (WAL-Ranges: Timeline, Start-LSN, End-LSN) at its end. That is the
@@ -89,7 +88,8 @@ public static class PhysicalBackupJob
             var scan = new TarLabelScanner();
             await using (var tool = PgToolProcess.Start(pgBaseBackup, server, args))
             {
-                var file = await StreamToStoreAsync(repository, tool, storeKey, options, key, meter, scan, ct).ConfigureAwait(false);
+                var file = await ToolOutputWriter.WriteAsync(repository, storeKey, tool, options.Compression, options.CompressionLevel, key, meter,
+                    data => scan.WriteAsync(data, ct), scan.CompleteAsync, ct).ConfigureAwait(false);
                 file.Name = fileName;
                 backup.Files.Add(file);
             }
@@ -118,61 +118,9 @@ public static class PhysicalBackupJob
         }
         catch
         {
-            try
-            {
-                await repository.DeleteUncommittedAsync(backup.Stanza, backup.Id, CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception cleanup) when (cleanup is not OutOfMemoryException)
-            {
-                context.Warn($"Could not remove the unfinished backup {backup.Id} from {repository.Location} ({cleanup.Message}); it has no manifest, so it is never listed or restored.");
-            }
+            await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
             throw;
         }
-    }
-
-    private static async Task<PgBackupFile> StreamToStoreAsync(BackupRepository repository, PgToolProcess tool, string storeKey, PhysicalBackupOptions options,
-        EncryptionKey? key, ProgressMeter meter, TarLabelScanner scan, CancellationToken ct)
-    {
-        await using var writer = await repository.Store.CreateAsync(storeKey, overwrite: false, ct).ConfigureAwait(false);
-        var stored = new HashingStream(writer, leaveOpen: true);
-        Stream? encryptor = key is null ? null : new EncryptingStream(stored, key, leaveOpen: true);
-        var compressor = Compression.CreateCompressor(encryptor ?? stored, options.Compression, options.CompressionLevel, leaveOpen: true);
-        var raw = new HashingStream(compressor, leaveOpen: true);
-        bool completed = false;
-        try
-        {
-            var buffer = new byte[CopyBufferSize];
-            int n;
-            while ((n = await tool.StandardOutput.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
-            {
-                await raw.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-                await scan.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-                meter.Add(n);
-            }
-            await tool.WaitForSuccessAsync(ct).ConfigureAwait(false);
-            await scan.CompleteAsync().ConfigureAwait(false);
-            await compressor.DisposeAsync().ConfigureAwait(false);
-            if (encryptor is not null) await encryptor.DisposeAsync().ConfigureAwait(false);
-            await writer.CommitAsync(ct).ConfigureAwait(false);
-            completed = true;
-        }
-        catch (IOException e) when (!ct.IsCancellationRequested)
-        {
-            tool.Kill();
-            throw new PgBackupException(FailureKind.OperationFailed, $"Writing {storeKey} to {repository.Location} failed: {e.Message}", storeKey, e);
-        }
-        finally
-        {
-            try { await compressor.DisposeAsync().ConfigureAwait(false); }
-            catch (Exception) when (!completed) { }
-            try { if (encryptor is not null) await encryptor.DisposeAsync().ConfigureAwait(false); }
-            catch (Exception) when (!completed) { }
-        }
-        return new PgBackupFile
-        {
-            Bytes = raw.Length, Sha256 = raw.Sha256Hex, StoredBytes = stored.Length, StoredSha256 = stored.Sha256Hex,
-            Encoding = options.Compression, Encrypted = key is not null,
-        };
     }
 
     /// <summary>

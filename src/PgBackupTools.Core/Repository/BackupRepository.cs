@@ -338,6 +338,23 @@ public sealed class BackupRepository : IDisposable
         }
     }
 
+    /// <summary>
+    /// After a backup failed: removes what it wrote, best effort. The store that failed the backup may fail this too;
+    /// the first failure is the one to report, so a cleanup failure is only a warning (the backup has no manifest,
+    /// so it is never listed or restored).
+    /// </summary>
+    public async Task AbandonUnfinishedAsync(PgBackup backup, OperationContext context)
+    {
+        try
+        {
+            await DeleteUncommittedAsync(backup.Stanza, backup.Id, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception cleanup) when (cleanup is not OutOfMemoryException)
+        {
+            context.Warn($"Could not remove the unfinished backup {backup.Id} from {Location} ({cleanup.Message}); it has no manifest, so it is never listed or restored.");
+        }
+    }
+
     /// <summary>Best-effort removal of what an unfinished backup wrote (never called once its manifest exists).</summary>
     public async Task DeleteUncommittedAsync(string stanza, string id, CancellationToken cancellationToken)
     {
