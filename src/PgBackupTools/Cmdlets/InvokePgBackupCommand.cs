@@ -156,5 +156,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
             decisions = RetentionPlanner.Plan(backups, policy, DateTimeOffset.UtcNow);
         });
         foreach (var removal in decisions.Where(d => !d.Keep)) RemoveBackup(_repository!, removal.Backup, removal.Reason, force: false, passThru: false);
+        if (_succeeded.Any(b => b.Type == BackupType.Physical))
+            PruneWal(_repository!, Stanza, decisions.Where(d => !d.Keep).Select(d => d.Backup.Id).ToList(), force: false, passThru: false);
     }
 }

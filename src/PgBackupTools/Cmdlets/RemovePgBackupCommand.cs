@@ -10,7 +10,7 @@ namespace PgBackupTools.Cmdlets;
 /// The newest backup of a database or stanza is never removed unless it is named and -Force is given.
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "PgBackup", DefaultParameterSetName = BackupSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
-[OutputType(typeof(PgBackup))]
+[OutputType(typeof(PgBackup), typeof(PgWalRemoval))]
 public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
 {
     private const string BackupSet = "Backup";
@@ -108,5 +108,13 @@ public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
             if (!Confirmed(Force, $"unfinished backup folder backups/{stanza}/{id} (no manifest, last written {lastWrite:u})", "Remove the remains")) continue;
             RunForItem(id, context => BackupRemover.RemoveLeftoverAsync(repository!, stanza, id, context.CancellationToken));
         }
+        if (Database is not null)
+        {
+            WriteVerbose("-Database limits the policy to logical backups: no WAL is pruned.");
+            return;
+        }
+        var removals = decisions.Where(d => !d.Keep).Select(d => d.Backup.Id).ToList();
+        var stanzas = Stanza is not null ? [Stanza] : decisions.Select(d => d.Backup.Stanza).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var stanza in stanzas) PruneWal(repository!, stanza, removals, Force, PassThru);
     }
 }

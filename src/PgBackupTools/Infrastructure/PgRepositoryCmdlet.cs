@@ -83,7 +83,59 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
 
     /// <summary>-WhatIf always wins; -Force skips the question.</summary>
     protected bool Confirmed(bool force, string target, string action) =>
-        force && !MyInvocation.BoundParameters.ContainsKey("WhatIf") || ShouldProcess(target, action);
+        force && !WhatIfRequested || ShouldProcess(target, action);
+
+    /// <summary>Like <see cref="Confirmed"/>, for an operation that one sentence names ("What if: Remove WAL ...").</summary>
+    protected bool ConfirmedOperation(bool force, string description, string caption) =>
+        force && !WhatIfRequested || ShouldProcess(description, description + "?", caption);
+
+    /// <summary>True when this run only says what it would do (-WhatIf, or $WhatIfPreference).</summary>
+    protected bool WhatIfRequested =>
+        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var whatIf)
+            ? whatIf is SwitchParameter { IsPresent: true }
+            : LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue("WhatIfPreference"));
+
+    /// <summary>
+    /// Prunes the WAL archive of <paramref name="stanza"/> after a retention policy ran: everything older than the start
+    /// of the oldest physical backup that is still there. Under -WhatIf the backups the policy would have removed
+    /// (<paramref name="policyRemovals"/>) count as gone, so it names exactly what a real run deletes. One ShouldProcess
+    /// per range; once a range of a timeline is declined or fails, the later ranges of that timeline stay too (no holes).
+    /// </summary>
+    protected void PruneWal(BackupRepository repository, string stanza, IReadOnlyCollection<string> policyRemovals, bool force, bool passThru)
+    {
+        WalPrunePlan? plan = null;
+        IReadOnlySet<string> assumeRemoved = WhatIfRequested ? policyRemovals.ToHashSet(StringComparer.Ordinal) : new HashSet<string>();
+        RunForItem(stanza, async context => plan = await WalPruner.PlanAsync(repository, stanza, assumeRemoved, context.CancellationToken));
+        if (plan is null) return;
+        WriteVerbose(plan.Explanation);
+        var stopped = new HashSet<uint>();
+        foreach (var range in plan.Ranges)
+        {
+            if (stopped.Contains(range.Timeline)) continue;
+            string description = range.Describe(plan.Stanza);
+            if (!ConfirmedOperation(force, description, "Prune WAL"))
+            {
+                stopped.Add(range.Timeline);
+                continue;
+            }
+            bool done = false;
+            RunForItem(range, async context =>
+            {
+                await WalPruner.RemoveAsync(repository.Store, plan.Stanza, range, context);
+                done = true;
+                context.Log($"Removed WAL {range.First}..{range.Last} ({range.Files.Count} files, {range.StoredBytes:N0} bytes stored) from stanza {plan.Stanza} of {repository.Location}.");
+                if (passThru)
+                {
+                    PostObject(new PgWalRemoval
+                    {
+                        Stanza = plan.Stanza, Timeline = range.Timeline, First = range.First, Last = range.Last, Files = range.Files.Count, Segments = range.Segments,
+                        StoredBytes = range.StoredBytes, KeptFrom = plan.KeepFrom!, KeptFor = plan.OldestKept!.Id, Repository = repository.Location,
+                    });
+                }
+            });
+            if (!done) stopped.Add(range.Timeline);
+        }
+    }
 
     protected static string Describe(PgBackup backup) =>
         backup.Type == BackupType.Logical ? $"database '{backup.Database}' in stanza '{backup.Stanza}'" : $"{backup.Type.ToString().ToLowerInvariant()} backups of stanza '{backup.Stanza}'";

@@ -1,0 +1,113 @@
+using PgBackupTools.Core.Backup;
+using PgBackupTools.Core.Storage;
+using PgBackupTools.Core.Wal;
+
+namespace PgBackupTools.Core.Retention;
+
+/// <summary>One archived WAL object a prune deletes.</summary>
+public sealed record WalPruneFile(WalFileName Name, string Key, long StoredBytes);
+
+/// <summary>Contiguous archived WAL on one timeline that a prune deletes, oldest file first.</summary>
+public sealed record WalPruneRange(uint Timeline, ulong FirstSegmentNumber, string First, string Last, IReadOnlyList<WalPruneFile> Files)
+{
+    public int Segments => Files.Count(f => f.Name.Kind == WalFileKind.Segment);
+    public long StoredBytes => Files.Sum(f => f.StoredBytes);
+
+    /// <summary>What -WhatIf and -Confirm show, and -Verbose repeats once it is done.</summary>
+    public string Describe(string stanza) => $"Remove WAL {First}..{Last} ({Files.Count} files) from stanza {stanza}";
+}
+
+/// <summary>
+/// What a prune of one stanza's WAL archive deletes, and why. <see cref="Ranges"/> is empty when nothing can go or
+/// nothing may: <see cref="Explanation"/> then says which (no kept physical backup, an unreadable manifest, ...).
+/// </summary>
+public sealed record WalPrunePlan(string Stanza, PgBackup? OldestKept, string? KeepFrom, IReadOnlyList<WalPruneRange> Ranges, string Explanation)
+{
+    public static WalPrunePlan Nothing(string stanza, string explanation) => new(stanza, null, null, [], explanation);
+
+    public IEnumerable<WalPruneFile> Files => Ranges.SelectMany(r => r.Files);
+}
+
+/// <summary>
+/// Chooses the archived WAL of a stanza that no kept backup needs. A restore of a physical backup replays WAL from
+/// its start LSN (the checkpoint's redo point) onwards, along its own timeline and whichever later timeline
+/// recovery follows; WAL positions only grow along any line of timelines, so nothing a kept backup can replay lies
+/// before the start segment of the oldest kept one. The cut is that segment number, on every timeline:
+/// segments, .partial and .backup files before it go; everything at or after it stays, whatever its timeline
+/// (an abandoned branch beyond the cut costs space, never a restore).
+/// History files all stay: they are tiny, a kept timeline's history names its ancestors, and PostgreSQL chooses a
+/// new timeline ID by probing the archive for the first missing .history file, so removing one could make a later
+/// promotion reuse a timeline ID that still has WAL.
+/// When anything is unclear (a kept physical or snapshot backup without a start LSN or timeline, a start segment
+/// that does not match the archive's segment size) nothing is deleted.
+/// </summary>
+public static class WalPrunePlanner
+{
+    public static WalPrunePlan Plan(string stanza, IEnumerable<(WalFileName Name, StoredObjectInfo Object)> archived, long segmentSize, IEnumerable<PgBackup> keptBackups)
+    {
+        var kept = keptBackups.Where(b => b.Stanza == stanza && b.Type is BackupType.Physical or BackupType.Snapshot).ToList();
+        if (kept.Count == 0)
+            return WalPrunePlan.Nothing(stanza, $"Stanza '{stanza}' has no kept physical backup: no WAL is pruned.");
+
+        PgBackup? oldest = null;
+        ulong cut = ulong.MaxValue;
+        foreach (var backup in kept)
+        {
+            if (backup.StartLsn is null || backup.Timeline is not uint timeline || timeline == 0)
+                return WalPrunePlan.Nothing(stanza, $"Backup {backup.Id} of stanza '{stanza}' records no start LSN and timeline, so the WAL it needs is unknown: no WAL is pruned.");
+            ulong start;
+            try
+            {
+                start = Lsn.Parse(backup.StartLsn) / (ulong)segmentSize;
+            }
+            catch (Exception e) when (e is FormatException or OverflowException)
+            {
+                return WalPrunePlan.Nothing(stanza, $"Backup {backup.Id} of stanza '{stanza}' records the start LSN '{backup.StartLsn}', which is not an LSN: no WAL is pruned.");
+            }
+            string startName = WalFileName.SegmentFileName(timeline, start, segmentSize);
+            if (backup.StartWalSegment is not null && backup.StartWalSegment != startName)
+                return WalPrunePlan.Nothing(stanza,
+                    $"Backup {backup.Id} records its start segment as {backup.StartWalSegment}, but its start LSN {backup.StartLsn} is in {startName} with the archive's {segmentSize}-byte segments: no WAL is pruned.");
+            if (start < cut || start == cut && oldest is not null && timeline < oldest.Timeline)
+            {
+                cut = start;
+                oldest = backup;
+            }
+        }
+
+        string keepFrom = WalFileName.SegmentFileName(oldest!.Timeline!.Value, cut, segmentSize);
+        var doomed = archived
+            .Where(f => f.Name.Kind != WalFileKind.History && f.Name.FitsSegmentSize(segmentSize) && f.Name.SegmentNumber(segmentSize) < cut)
+            .Select(f => new WalPruneFile(f.Name, f.Object.Key, f.Object.Size))
+            .OrderBy(f => f.Name.Timeline).ThenBy(f => f.Name.SegmentNumber(segmentSize)).ThenBy(f => f.Name.Name, StringComparer.Ordinal)
+            .ToList();
+
+        var ranges = new List<WalPruneRange>();
+        var current = new List<WalPruneFile>();
+        void Close()
+        {
+            if (current.Count == 0) return;
+            var first = current[0].Name;
+            ulong firstNumber = first.SegmentNumber(segmentSize);
+            ranges.Add(new WalPruneRange(first.Timeline, firstNumber, WalFileName.SegmentFileName(first.Timeline, firstNumber, segmentSize),
+                WalFileName.SegmentFileName(first.Timeline, current[^1].Name.SegmentNumber(segmentSize), segmentSize), current));
+            current = [];
+        }
+        foreach (var file in doomed)
+        {
+            if (current.Count > 0)
+            {
+                var last = current[^1].Name;
+                if (last.Timeline != file.Name.Timeline || file.Name.SegmentNumber(segmentSize) > last.SegmentNumber(segmentSize) + 1) Close();
+            }
+            current.Add(file);
+        }
+        Close();
+        // Oldest position first, so an interrupted prune leaves every timeline's archive a suffix: never a hole before kept WAL.
+        ranges = ranges.OrderBy(r => r.FirstSegmentNumber).ThenBy(r => r.Timeline).ToList();
+
+        string explanation = $"Stanza '{stanza}': WAL is kept from {keepFrom}, the start of backup {oldest.Id} (the oldest kept physical backup); " +
+            (ranges.Count == 0 ? "nothing older is archived." : $"{doomed.Count} older files in {ranges.Count} range(s) are not needed by any kept backup. History files all stay.");
+        return new WalPrunePlan(stanza, oldest, keepFrom, ranges, explanation);
+    }
+}
