@@ -1,0 +1,134 @@
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Retention;
+using PgBackupTools.Core.Storage;
+using PgBackupTools.Core.Tests.Storage;
+using PgBackupTools.Core.Tests.Wal;
+using PgBackupTools.Core.Wal;
+
+namespace PgBackupTools.Core.Tests.Retention;
+
+/// <summary>
+/// WAL pruning on each store, with real segments from a running cluster: a prune that dies halfway leaves every
+/// needed segment and no hole, and the next run finishes it; a manifest that cannot be read stops the prune.
+/// </summary>
+public abstract class WalPrunerStoreTests(ClusterFixture fixture) : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+
+    protected abstract Task<BackupRepository> NewRepositoryAsync();
+
+    public void Dispose() => _temp.Dispose();
+
+    private static PgBackup PhysicalStartingIn(WalFileName segment, long segmentSize) => new()
+    {
+        Id = RepositoryNames.NewBackupId(DateTimeOffset.UtcNow) + "-" + segment.Seg.ToString("X"), Type = BackupType.Physical, Stanza = "main",
+        StartTime = DateTimeOffset.UtcNow, EndTime = DateTimeOffset.UtcNow, Timeline = segment.Timeline,
+        StartLsn = Core.Backup.Lsn.Format(segment.SegmentNumber(segmentSize) * (ulong)segmentSize + 0x28), StartWalSegment = segment.Name,
+        Files = [new PgBackupFile { Name = "base.tar.zst" }],
+    };
+
+    /// <summary>Six real consecutive segments in the archive of stanza 'main'; returns their names, oldest first, and the local copies.</summary>
+    private async Task<(List<string> Names, List<string> Paths, long SegmentSize)> ArchiveSixSegmentsAsync(WalArchive archive)
+    {
+        var paths = WalTestSegments.CopyCompleted(fixture.Cluster, _temp.Path, 6);
+        foreach (var path in paths) await archive.PushAsync(path, new WalPushOptions(), OperationContext.None);
+        long size = (await archive.ReadBindingAsync(default))!.WalSegmentSize;
+        var names = paths.Select(p => Path.GetFileName(p)).ToList();
+        var first = WalFileName.Parse(names[0]);
+        Assert.Equal(names, Enumerable.Range(0, 6).Select(i => WalFileName.SegmentFileName(first.Timeline, first.SegmentNumber(size) + (ulong)i, size)));
+        return (names, paths, size);
+    }
+
+    private static async Task<List<string>> ArchivedAsync(WalArchive archive) =>
+        (await archive.ListAsync(default)).Select(f => f.Name.Name).Order(StringComparer.Ordinal).ToList();
+
+    [Fact]
+    public async Task An_interrupted_prune_leaves_every_needed_segment_and_no_hole_and_the_next_run_finishes_it()
+    {
+        using var repo = await NewRepositoryAsync();
+        var archive = new WalArchive(repo, "main");
+        var (names, paths, size) = await ArchiveSixSegmentsAsync(archive);
+        var kept = PhysicalStartingIn(WalFileName.Parse(names[4]), size);
+        await repo.WriteManifestAsync(kept, default);
+        // An older backup whose removal died after its manifest went: it does not exist, so it protects no WAL.
+        var halfRemoved = PhysicalStartingIn(WalFileName.Parse(names[1]), size);
+        await repo.WriteManifestAsync(halfRemoved, default);
+        await repo.Store.DeleteAsync(BackupRepository.BackupFileKey("main", halfRemoved.Id, BackupRepository.ManifestName), default);
+
+        var plan = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
+        Assert.Equal(kept.Id, plan.OldestKept!.Id);
+        Assert.Equal(names[..4], plan.Files.Select(f => f.Name.Name));
+        var range = Assert.Single(plan.Ranges);
+
+        // The process dies after two deletions.
+        var dying = new DyingStore(repo.Store, deletionsBeforeCrash: 2);
+        await Assert.ThrowsAsync<IOException>(() => WalPruner.RemoveAsync(dying, "main", range, OperationContext.None));
+        Assert.Equal(names[2..], await ArchivedAsync(archive)); // the two oldest went, nothing newer, no hole
+        Assert.True((await archive.CheckContinuityAsync(null, default)).Passed);
+        Assert.True((await archive.CheckContinuityAsync(names[4], default)).Passed);
+
+        var again = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
+        Assert.Equal(names[2..4], again.Files.Select(f => f.Name.Name));
+        await WalPruner.RemoveAsync(repo.Store, "main", Assert.Single(again.Ranges), OperationContext.None);
+        Assert.Equal(names[4..], await ArchivedAsync(archive));
+        Assert.Empty((await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default)).Ranges);
+
+        // What stays is served byte for byte.
+        string fetched = Path.Combine(_temp.Path, "fetched");
+        Assert.NotNull(await archive.GetAsync(names[4], fetched, new WalGetOptions(), OperationContext.None));
+        Assert.Equal(await File.ReadAllBytesAsync(paths[4]), await File.ReadAllBytesAsync(fetched));
+    }
+
+    [Fact]
+    public async Task An_unreadable_manifest_in_the_stanza_stops_the_prune()
+    {
+        using var repo = await NewRepositoryAsync();
+        var archive = new WalArchive(repo, "main");
+        var (names, _, size) = await ArchiveSixSegmentsAsync(archive);
+        await repo.WriteManifestAsync(PhysicalStartingIn(WalFileName.Parse(names[4]), size), default);
+        await using (var garbage = await repo.Store.CreateAsync(BackupRepository.BackupFileKey("main", "20260101T000000Z-damaged", BackupRepository.ManifestName), overwrite: false, default))
+        {
+            await garbage.WriteAsync("{ not json"u8.ToArray());
+            await garbage.CommitAsync(default);
+        }
+        var plan = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
+        Assert.Empty(plan.Ranges);
+        Assert.Contains("not readable", plan.Explanation);
+        Assert.Equal(names, await ArchivedAsync(archive));
+    }
+
+    /// <summary>A store that stops answering deletes after a number of them, as a killed process or a lost connection would.</summary>
+    private sealed class DyingStore(IObjectStore inner, int deletionsBeforeCrash) : IObjectStore
+    {
+        private int _deletions;
+        public string Location => inner.Location;
+        public Task<ObjectWriteStream> CreateAsync(string key, bool overwrite, CancellationToken ct) => inner.CreateAsync(key, overwrite, ct);
+        public Task<Stream> OpenReadAsync(string key, CancellationToken ct) => inner.OpenReadAsync(key, ct);
+        public Task<StoredObjectInfo?> GetInfoAsync(string key, CancellationToken ct) => inner.GetInfoAsync(key, ct);
+        public IAsyncEnumerable<StoredObjectInfo> ListAsync(string prefix, CancellationToken ct) => inner.ListAsync(prefix, ct);
+        public string? TryGetLocalPath(string key) => inner.TryGetLocalPath(key);
+
+        public Task DeleteAsync(string key, CancellationToken ct) =>
+            ++_deletions > deletionsBeforeCrash ? throw new IOException("simulated crash during a prune") : inner.DeleteAsync(key, ct);
+    }
+}
+
+[Collection("cluster")]
+public sealed class FileSystemWalPrunerTests(ClusterFixture fixture) : WalPrunerStoreTests(fixture)
+{
+    private readonly TempDirectory _repo = new();
+    protected override Task<BackupRepository> NewRepositoryAsync() => BackupRepository.OpenAsync(Path.Combine(_repo.Path, "repo"), create: true, default);
+}
+
+[Collection("cluster")]
+public sealed class S3WalPrunerTests(ClusterFixture fixture, S3rverFixture s3) : WalPrunerStoreTests(fixture), IClassFixture<S3rverFixture>
+{
+    protected override Task<BackupRepository> NewRepositoryAsync() => BackupRepository.OpenAsync(ObjectStoreFactory.Register(s3.Options()), create: true, default);
+}
+
+[Collection("cluster")]
+public sealed class AzureWalPrunerTests(ClusterFixture fixture, AzuriteFixture azure) : WalPrunerStoreTests(fixture), IClassFixture<AzuriteFixture>
+{
+    protected override Task<BackupRepository> NewRepositoryAsync() => BackupRepository.OpenAsync(ObjectStoreFactory.Register(azure.Options()), create: true, default);
+}
