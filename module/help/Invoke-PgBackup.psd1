@@ -21,8 +21,8 @@ pg_dump -j in parallel. Passwords reach pg_dump only through a private passfile,
         CompressionLevel = "The codec's level (gzip 1-9, zstd 1-22). The default favours speed with a sane ratio."
         Jobs             = 'Parallel pg_dump workers for -Format Directory.'
         Stanza           = 'The group of backups in the repository, usually one per cluster (default: main).'
-        RetentionDays    = 'After the backups succeeded, apply a retention policy to the databases just backed up: remove their backups older than this many days, keeping the newest one before the window (see Remove-PgBackup).'
-        KeepLast         = 'After the backups succeeded, keep at least this many newest backups of each database just backed up.'
+        RetentionDays    = 'After the backups succeeded, apply a retention policy to the databases just backed up: remove their backups older than this many days, keeping the newest one before the window (see Remove-PgBackup). After a physical backup, archived WAL older than the oldest kept physical backup of the stanza is pruned too.'
+        KeepLast         = 'After the backups succeeded, keep at least this many newest backups of each database (or, with -Type Physical, of the stanza) just backed up; after a physical backup the WAL older than the oldest kept one is pruned.'
         WhatIf           = 'Shows which databases would be backed up and which old backups the retention policy would remove, and does nothing.'
         Confirm          = 'Asks before each backup and each removal.'
         Label            = 'A hashtable of labels stored in the manifest, for example @{ reason = "before upgrade" }.'
@@ -43,6 +43,10 @@ pg_dump -j in parallel. Passwords reach pg_dump only through a private passfile,
         @{
             Code    = "Invoke-PgBackup -Repository /srv/pgbackup -Database app -RetentionDays 30 -KeepLast 7 | Test-PgBackup -Restore"
             Remarks = 'The whole nightly job in one line: back up, remove what a 30-day window with at least seven backups does not keep, and prove the new backup.'
+        }
+        @{
+            Code    = "Invoke-PgBackup -Repository /srv/pgbackup -Type Physical -KeepLast 2 -HostName db1 -Username postgres -Verbose"
+            Remarks = 'A nightly physical backup that keeps the two newest physical backups of the stanza and prunes the archived WAL older than the start of the oldest of them; -Verbose says from which segment the WAL is kept.'
         }
         @{
             Code    = "Invoke-PgBackup -Repository D:\pgbackup -Database app -Compression Zstd -Credential (Get-Credential backup) -Label @{ ticket = 'CHG-1234' }"
