@@ -119,7 +119,7 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
                 continue;
             }
             bool done = false;
-            RunForItem(range, async context =>
+            RunForItem(description, async context =>
             {
                 await WalPruner.RemoveAsync(repository.Store, plan.Stanza, range, context);
                 done = true;

@@ -2,6 +2,7 @@ using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Retention;
 using PgBackupTools.Core.Storage;
+using PgBackupTools.Core.Streams.Encryption;
 using PgBackupTools.Core.Tests.Storage;
 using PgBackupTools.Core.Tests.Wal;
 using PgBackupTools.Core.Wal;
@@ -20,7 +21,7 @@ public abstract class WalPrunerStoreTests(ClusterFixture fixture) : IDisposable
 
     public void Dispose() => _temp.Dispose();
 
-    private static PgBackup PhysicalStartingIn(WalFileName segment, long segmentSize) => new()
+    protected static PgBackup PhysicalStartingIn(WalFileName segment, long segmentSize) => new()
     {
         Id = RepositoryNames.NewBackupId(DateTimeOffset.UtcNow) + "-" + segment.Seg.ToString("X"), Type = BackupType.Physical, Stanza = "main",
         StartTime = DateTimeOffset.UtcNow, EndTime = DateTimeOffset.UtcNow, Timeline = segment.Timeline,
@@ -29,7 +30,7 @@ public abstract class WalPrunerStoreTests(ClusterFixture fixture) : IDisposable
     };
 
     /// <summary>Six real consecutive segments in the archive of stanza 'main'; returns their names, oldest first, and the local copies.</summary>
-    private async Task<(List<string> Names, List<string> Paths, long SegmentSize)> ArchiveSixSegmentsAsync(WalArchive archive)
+    protected async Task<(List<string> Names, List<string> Paths, long SegmentSize)> ArchiveSixSegmentsAsync(WalArchive archive)
     {
         var paths = WalTestSegments.CopyCompleted(fixture.Cluster, _temp.Path, 6);
         foreach (var path in paths) await archive.PushAsync(path, new WalPushOptions(), OperationContext.None);
@@ -40,7 +41,7 @@ public abstract class WalPrunerStoreTests(ClusterFixture fixture) : IDisposable
         return (names, paths, size);
     }
 
-    private static async Task<List<string>> ArchivedAsync(WalArchive archive) =>
+    protected static async Task<List<string>> ArchivedAsync(WalArchive archive) =>
         (await archive.ListAsync(default)).Select(f => f.Name.Name).Order(StringComparer.Ordinal).ToList();
 
     [Fact]
@@ -119,6 +120,30 @@ public sealed class FileSystemWalPrunerTests(ClusterFixture fixture) : WalPruner
 {
     private readonly TempDirectory _repo = new();
     protected override Task<BackupRepository> NewRepositoryAsync() => BackupRepository.OpenAsync(Path.Combine(_repo.Path, "repo"), create: true, default);
+
+    [Fact]
+    public async Task An_encrypted_repository_is_pruned_without_its_passphrase_as_a_retention_job_runs()
+    {
+        string path = Path.Combine(_repo.Path, "encrypted");
+        string keyFile = Path.Combine(_repo.Path, "key");
+        File.WriteAllText(keyFile, "prune passphrase 51f0\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(keyFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        List<string> names;
+        using (var keyed = await BackupRepository.OpenAsync(path, create: true, default, PassphraseSource.FromKeyFile(keyFile)))
+        {
+            Assert.True(keyed.IsEncrypted);
+            long size;
+            (names, _, size) = await ArchiveSixSegmentsAsync(new WalArchive(keyed, "main"));
+            await keyed.WriteManifestAsync(PhysicalStartingIn(WalFileName.Parse(names[3]), size), default);
+        }
+
+        using var repo = await BackupRepository.OpenAsync(path, create: false, default, keyRequired: false);
+        Assert.Null(repo.Key);
+        var plan = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
+        Assert.Equal(names[..3], plan.Files.Select(f => f.Name.Name));
+        foreach (var range in plan.Ranges) await WalPruner.RemoveAsync(repo.Store, "main", range, OperationContext.None);
+        Assert.Equal(names[3..], await ArchivedAsync(new WalArchive(repo, "main")));
+    }
 }
 
 [Collection("cluster")]
