@@ -151,4 +151,14 @@ Describe 'Retention prunes the WAL archive' {
         Wait-Archived
         Restore-Drill $b4 'pitr-b4-latest' | Should -Be (1..$lastRow -join ',')
     }
+
+    It 'prunes no WAL when the policy is limited to databases, or the stanza has no physical backup, and says so' {
+        $before = Get-ArchivedWal
+        $null = Invoke-PgBackup -Repository $repo -Database postgres -Stanza logical-only @server
+        $verbose = (Remove-PgBackup -Repository $repo -KeepLast 1 -Database postgres -Force -Verbose 4>&1) -join "`n"
+        $verbose | Should -Match '-Database limits the policy to logical backups: no WAL is pruned'
+        $verbose = (Remove-PgBackup -Repository $repo -KeepLast 1 -Stanza logical-only -Force -Verbose 4>&1) -join "`n"
+        $verbose | Should -Match "Stanza 'logical-only' has no WAL archive"
+        Get-ArchivedWal | Should -Be $before
+    }
 }
