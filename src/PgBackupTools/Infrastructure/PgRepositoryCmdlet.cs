@@ -111,11 +111,16 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
         var stopped = new HashSet<uint>();
         foreach (var range in plan.Ranges)
         {
-            if (stopped.Contains(range.Timeline)) continue;
             string description = range.Describe(plan.Stanza);
+            if (stopped.Contains(range.Timeline))
+            {
+                WriteVerbose($"Keeping WAL {range.First}..{range.Last}: an older range of timeline {range.Timeline} stays, and WAL is only ever removed oldest first.");
+                continue;
+            }
             if (!ConfirmedOperation(force, description, "Prune WAL"))
             {
-                stopped.Add(range.Timeline);
+                // Under -WhatIf every range is named, as a real run would remove them all; a "no" keeps the rest of the timeline.
+                if (!WhatIfRequested) stopped.Add(range.Timeline);
                 continue;
             }
             bool done = false;
