@@ -77,7 +77,8 @@ public static class PhysicalRestoreJob
 
         var started = DateTimeOffset.UtcNow;
         string dataDir = Path.GetFullPath(options.DataDirectory);
-        // Before anything is written: the archive must be able to carry recovery to the target.
+        // Before anything is written or moved: the directory may be used, and the archive can carry recovery to the target.
+        CheckDirectory(dataDir, options.Force);
         var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context).ConfigureAwait(false);
         string? movedAside = PrepareDirectory(dataDir, options.Force, context);
         var result = new PgRestoreResult
@@ -196,18 +197,26 @@ public static class PhysicalRestoreJob
         return (walThrough, mustReach);
     }
 
-    private static string? PrepareDirectory(string dataDir, bool force, OperationContext context)
+    private static bool IsEmptyOrMissing(string dataDir) => !Directory.Exists(dataDir) || !Directory.EnumerateFileSystemEntries(dataDir).Any();
+
+    private static void CheckDirectory(string dataDir, bool force)
     {
-        if (!Directory.Exists(dataDir) || !Directory.EnumerateFileSystemEntries(dataDir).Any())
-        {
-            Directory.CreateDirectory(dataDir);
-            return null;
-        }
+        if (IsEmptyOrMissing(dataDir)) return;
         if (File.Exists(Path.Combine(dataDir, "postmaster.pid")))
             throw new PgBackupException(FailureKind.InvalidArgument, $"{dataDir} holds a postmaster.pid: a server may be running on it. Stop it first (pg_ctl -D '{dataDir}' stop).", dataDir);
         if (!force)
             throw new PgBackupException(FailureKind.InvalidArgument,
                 $"The data directory {dataDir} is not empty; nothing was changed. Give an empty or new directory, or -Force to move the existing one aside (it is renamed, never deleted).", dataDir);
+    }
+
+    private static string? PrepareDirectory(string dataDir, bool force, OperationContext context)
+    {
+        CheckDirectory(dataDir, force);
+        if (IsEmptyOrMissing(dataDir))
+        {
+            Directory.CreateDirectory(dataDir);
+            return null;
+        }
         string aside = $"{dataDir.TrimEnd(Path.DirectorySeparatorChar)}.pgbt-old-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfffZ}";
         Directory.Move(dataDir, aside);
         context.Log($"Moved the existing {dataDir} aside to {aside}.");
