@@ -83,7 +83,9 @@ function Invoke-AsOwner([string[]]$Command) {
     & $all[0] @($all | Select-Object -Skip 1)
     if ($LASTEXITCODE) { throw "$($Command -join ' ') failed ($LASTEXITCODE)" }
 }
-function Restart-Cluster { Invoke-AsOwner @((Join-Path (Split-Path (Get-Command pg_basebackup).Source) 'pg_ctl'), '-D', $dataDir, '-m', 'fast', '-w', 'restart', '-l', (Join-Path $socket 'server.log')) | Out-Null }
+# The same server binaries as pgcluster.sh (/usr/bin/pg_ctl is Debian's wrapper, or missing).
+$pgBin = $env:PGBIN ?? (Get-ChildItem '/usr/lib/postgresql/*/bin' -Directory | Sort-Object { [version]($_.Parent.Name + '.0') } | Select-Object -Last 1).FullName
+function Restart-Cluster { Invoke-AsOwner @((Join-Path $pgBin 'pg_ctl'), '-D', $dataDir, '-m', 'fast', '-w', 'restart', '-l', (Join-Path $socket 'server.log')) | Out-Null }
 function Measure-Physical($Name, $Script, $BytesOf) {
     $rss = Join-Path $WorkDir 'pgbt.rss'
     $full = "`$ErrorActionPreference='Stop'; `$ProgressPreference='SilentlyContinue'; Import-Module '$module'; $Script"
