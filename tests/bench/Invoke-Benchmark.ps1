@@ -11,7 +11,9 @@ param(
     [int]$Scale = 20,
     [string]$WorkDir = '/tmp/pgbt-anchors',
     [int]$Port = 55440,
-    [switch]$KeepCluster
+    [switch]$KeepCluster,
+    # The physical rows and their pgBackRest anchors run this many times; the table shows each one's median (a loaded machine is noisy).
+    [ValidateRange(1, 9)] [int]$Repeat = 1
 )
 $ErrorActionPreference = 'Stop'
 $anchors = Join-Path $Root '../shared/bench/anchors.sh'
@@ -33,7 +35,9 @@ Write-Host "== anchors.sh (audit workload, scale $Scale) in $WorkDir"
 $env:PORT = $Port
 $env:WORKLOAD = 'audit'
 $env:ONLY = $env:BENCH_ANCHORS ?? '^(pg_dump-plain-devnull|seed-pg_dump-gzip|pg_dump-plain-zstd|pg_dump-custom|basebackup-devnull|pgbackrest-backup-zst-p2|pgbackrest-restore-zst-p2|pgbackrest-archive-push)$'
-$anchorLines = & bash $anchors $Scale $WorkDir
+$anchorLines = @(& bash $anchors $Scale $WorkDir)
+$env:ONLY = '^(pgbackrest-backup-zst-p2|pgbackrest-restore-zst-p2|pgbackrest-archive-push)$'
+for ($i = 2; $i -le $Repeat; $i++) { $anchorLines += @(& bash $anchors $Scale $WorkDir | Where-Object { $_ -notlike 'workload*' }) }
 Remove-Item Env:ONLY, Env:WORKLOAD, Env:PORT
 foreach ($line in $anchorLines) {
     $f = $line -split "`t"
@@ -93,7 +97,7 @@ function Measure-Physical($Name, $Script, $BytesOf) {
     & /usr/bin/time -f '%M' -o $rss $pwsh -NoProfile -NonInteractive -Command $full | Out-Null
     if ($LASTEXITCODE) { Write-Warning "FAILED $Name"; return }
     $seconds = $clock.Elapsed.TotalSeconds
-    $bytes = (Get-ChildItem $BytesOf -Recurse -File | Measure-Object Length -Sum).Sum
+    $bytes = (Get-ChildItem (& $BytesOf) -Recurse -File | Measure-Object Length -Sum).Sum
     Add-Row $Name ([math]::Round($seconds, 2)) $bytes (Get-Content $rss | Select-Object -Last 1)
 }
 $psqlArgs = @('-h', $socket, '-p', $Port, '-U', 'postgres', '-X', '-A', '-t', '-d', 'postgres', '-c')
@@ -104,8 +108,11 @@ try {
     & $pwsh -NoProfile -NonInteractive -Command "`$ErrorActionPreference='Stop'; Import-Module '$module'; Enable-PgWalArchiving -Repository '$physRepo' $conn -WarningAction SilentlyContinue | Out-Null"
     if ($LASTEXITCODE) { throw 'Enable-PgWalArchiving failed' }
     Restart-Cluster
-    Measure-Physical 'pgbt-physical-zstd' "Invoke-PgBackup -Repository '$physRepo' -Type Physical -Compression Zstd $conn | Out-Null" (Join-Path $physRepo 'backups')
-    Measure-Physical 'pgbt-physical-restore-immediate' "Restore-PgDatabase -Repository '$physRepo' -DataDirectory '$WorkDir/pgbt-restore' -Immediate -Confirm:`$false | Out-Null" (Join-Path $WorkDir 'pgbt-restore')
+    foreach ($i in 1..$Repeat) {
+        Measure-Physical 'pgbt-physical-zstd' "Invoke-PgBackup -Repository '$physRepo' -Type Physical -Compression Zstd $conn | Out-Null" { (Get-ChildItem (Join-Path $physRepo 'backups/main') -Directory | Sort-Object Name | Select-Object -Last 1).FullName }
+        if (Test-Path "$WorkDir/pgbt-restore") { Remove-Item -Recurse -Force "$WorkDir/pgbt-restore" }
+        Measure-Physical 'pgbt-physical-restore-immediate' "Restore-PgDatabase -Repository '$physRepo' -DataDirectory '$WorkDir/pgbt-restore' -Immediate -Confirm:`$false | Out-Null" { Join-Path $WorkDir 'pgbt-restore' }
+    }
 
     # A complete segment named by the server (a recycled file in pg_wal may carry another position), copied before a checkpoint removes it.
     $previous = (& psql @psqlArgs "CREATE TABLE IF NOT EXISTS pgbt_bench_tick(x int); INSERT INTO pgbt_bench_tick VALUES (1); SELECT pg_walfile_name(pg_current_wal_lsn())" | Select-Object -Last 1).Trim()
@@ -114,7 +121,7 @@ try {
     Invoke-AsOwner @('mkdir', '-p', $segmentCopy)
     Invoke-AsOwner @('cp', (Join-Path $dataDir "pg_wal/$previous"), $segmentCopy)
     $pgbtWal = Join-Path (Split-Path $module) 'bin/pgbt-wal'
-    $pushes = foreach ($i in 1..3) {
+    $pushes = foreach ($i in 1..(2 * $Repeat + 1)) {
         $pushRepo = Join-Path $WorkDir "pgbt-push/repo$i"
         Invoke-AsOwner @('mkdir', '-p', $pushRepo)
         Invoke-AsOwner @('cp', (Join-Path $physRepo 'repository.json'), $pushRepo)
@@ -124,7 +131,7 @@ try {
         $clock.Elapsed.TotalSeconds
     }
     $pushes = @($pushes | Sort-Object)
-    Add-Row 'pgbt-wal-push-1seg' ([math]::Round($pushes[1], 3)) 16777216 '-'
+    Add-Row 'pgbt-wal-push-1seg' ([math]::Round($pushes[$Repeat], 3)) 16777216 '-'
 }
 finally {
     # Leave the cluster as anchors.sh expects it: not archiving into a repository that the next run deletes.
@@ -136,6 +143,13 @@ finally {
 
 if (-not $KeepCluster) { & bash $pgcluster stop $socket }
 
+# Repeated rows collapse to their median (seconds; bytes and RSS of that run).
+$rows = @($rows | Group-Object Name | ForEach-Object {
+    $sorted = @($_.Group | Sort-Object Seconds)
+    $median = $sorted[[int][math]::Floor(($sorted.Count - 1) / 2)]
+    if ($sorted.Count -gt 1) { $median | Add-Member -NotePropertyName Runs -NotePropertyValue (($sorted.Seconds | ForEach-Object { '{0:N2}' -f $_ }) -join ' ') }
+    $median
+} | Sort-Object { [array]::IndexOf(@($rows.Name), $_.Name) })
 $byName = @{}; foreach ($r in $rows) { $byName[$r.Name] = $r }
 $targets = @{
     'pgbt-plain-gzip' = @('seed-pg_dump-gzip', 0.5)
@@ -156,5 +170,6 @@ foreach ($r in $rows) {
         $target = '{0:N2}x {1} (goal <= {2}x): {3}' -f $ratio, $anchor.Name, $targets[$r.Name][1], ($(if ($ratio -le $targets[$r.Name][1]) { 'met' } else { 'NOT met' }))
     }
     if ($absolute.ContainsKey($r.Name)) { $target = 'goal <= {0} s: {1}' -f $absolute[$r.Name], $(if ($r.Seconds -le $absolute[$r.Name]) { 'met' } else { 'NOT met' }) }
+    if ($r.PSObject.Properties['Runs']) { $target = ($target + " (median of $($r.Runs))").Trim() }
     "{0,-32}{1,10:N2}{2,16}{3,12}  {4}" -f $r.Name, $r.Seconds, $r.Bytes, $r.RssKb, $target
 }
