@@ -101,6 +101,9 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
         Assert.Equal(2u, pitr.Timeline);
         int tl2Port = pitr.Port!.Value;
         PsqlAt(tl2Port, "INSERT INTO t SELECT g, 'tl2' FROM generate_series(101, 105) g");
+        var timeOnTl2 = DateTimeOffset.Parse(PsqlAt(tl2Port, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"), System.Globalization.CultureInfo.InvariantCulture);
+        await Task.Delay(100);
+        PsqlAt(tl2Port, "INSERT INTO t SELECT g, 'tl2-later' FROM generate_series(106, 110) g");
         string tl2Segment = PsqlAt(tl2Port, "SELECT pg_walfile_name(pg_current_wal_lsn())");
         PsqlAt(tl2Port, "SELECT pg_switch_wal()");
         var archive = new WalArchive(repo, "main");
@@ -113,8 +116,13 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
         Assert.Equal("promoted", latest.RecoveryState);
         Assert.Equal(3u, latest.Timeline);
         Assert.StartsWith("00000002", latest.WalThrough);
-        Assert.Equal("1-10 tl1, 101-105 tl2", PsqlAt(latest.Port!.Value,
-            "SELECT string_agg(format('%s-%s %s', lo, hi, tl), ', ' ORDER BY lo) FROM (SELECT min(id) lo, max(id) hi, tl FROM t GROUP BY tl) s"));
+        const string Summary = "SELECT string_agg(format('%s-%s %s', lo, hi, tl), ', ' ORDER BY lo) FROM (SELECT min(id) lo, max(id) hi, tl FROM t GROUP BY tl) s";
+        Assert.Equal("1-10 tl1, 101-105 tl2, 106-110 tl2-later", PsqlAt(latest.Port!.Value, Summary));
+
+        // A time on timeline 2, from the same timeline-1 backup.
+        var atTime = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "tl2-time")) with { TargetTime = timeOnTl2 }, OperationContext.None);
+        Assert.Equal(3u, atTime.Timeline);
+        Assert.Equal("1-10 tl1, 101-105 tl2", PsqlAt(atTime.Port!.Value, Summary));
 
         // With a timeline-2 segment gone, the same restore is refused and names it on timeline 2.
         DeleteArchived(tl2Segment);
