@@ -107,8 +107,9 @@ Describe 'Invoke-PgBackup -Type Physical' {
         Test-Path $target | Should -BeFalse
 
         (Test-PgWalArchive -Repository $repo).MissingRanges.First | Should -Be $middle
-        $test = Get-PgBackup -Repository $repo -Type Physical -Latest | Test-PgBackup -Restore @server
+        $test = Get-PgBackup -Repository $repo -Type Physical -Latest | Test-PgBackup -Restore @server -ErrorVariable testErr -ErrorAction SilentlyContinue
         $test.Passed | Should -BeFalse
+        $testErr[0].Exception.Message | Should -Match $middle
         ($test.Checks | Where-Object Kind -eq 'WalArchive').Actual | Should -Match $middle
     }
 }
