@@ -11,8 +11,17 @@ Without connection parameters (and without PGHOST) the restore goes to the serve
 A physical backup (Invoke-PgBackup -Type Physical) is restored with -DataDirectory: the base tar is streamed out of the
 repository, checked against its SHA-256 while it is extracted, and recovery.signal plus restore_command (pgbt-wal get
 from the same repository) and the recovery target are written into postgresql.auto.conf. Without a target, recovery
-replays all archived WAL. A non-empty directory is refused; -Force moves it aside (renamed, never deleted). With
--Start the server is started (as -Owner when running as root) and the result tells where recovery ended.
+replays all archived WAL, following later timelines (recovery_target_timeline = latest). A non-empty directory is
+refused; -Force moves it aside (renamed, never deleted). With -Start the server is started (as -Owner when running as
+root) and the result tells where recovery ended.
+
+Before anything is written or moved, the WAL archive is checked along the path recovery will take, from the backup's
+first segment to the target (for "latest": the newest archived segment, on the newest timeline): PostgreSQL ends
+recovery at the first segment it cannot fetch and promotes there, so a missing segment would otherwise make the
+restore silently stop short. A restore past a missing range is refused and the error names it; to recover as far as
+the archive goes, give a -TargetLsn or -TargetTime before the gap. With -Start, a server that recovered less than the
+archive held (a segment that could not be fetched) is an error, not a result. WalThrough in the result names the last
+segment the restore needed.
 '@
     Parameters  = @{
         Backup           = 'The backup to restore, usually from Get-PgBackup or Invoke-PgBackup through the pipeline. For a physical restore it may be left out in favour of -Repository.'

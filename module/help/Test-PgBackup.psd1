@@ -6,6 +6,10 @@ it also restores the backup into a scratch database, compares every table's row 
 backup time, runs the -Query checks, and drops the scratch database. It writes one PgBackupTestResult per backup
 (Passed, every check with expected and actual values, and Duration, the restore's wall time: a measured RTO). A
 backup that fails also writes an error, so scheduled jobs fail loudly.
+
+A physical backup is restored into a scratch data directory on a free port and recovered to its consistent point;
+its WalArchive check says whether the WAL archive is continuous from the backup to the newest archived segment
+(along the timelines recovery to latest would follow), and names any missing range it could not pass.
 '@
     Parameters  = @{
         Backup           = 'The backup to test, usually from Get-PgBackup or Invoke-PgBackup through the pipeline.'

@@ -23,6 +23,8 @@ public sealed class PgRestoreResult
     public string? MovedAsideTo { get; set; }
     /// <summary>Physical restores: the recovery target ("latest", "time …", "lsn …", "name …", "xid …", "immediate").</summary>
     public string? Target { get; set; }
+    /// <summary>Physical restores: the last archived WAL segment recovery needs for the target (for latest: the newest on the recovery path when the restore began), checked to be continuous from the backup's start before anything was written.</summary>
+    public string? WalThrough { get; set; }
     /// <summary>With -Start: "promoted", "paused" or "shut down at target".</summary>
     public string? RecoveryState { get; set; }
     /// <summary>With -Start: the last WAL position replayed (pg_last_wal_replay_lsn).</summary>

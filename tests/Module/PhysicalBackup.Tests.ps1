@@ -66,6 +66,13 @@ Describe 'Invoke-PgBackup -Type Physical' {
         Get-Content (Join-Path $result.MovedAsideTo 'keep.txt') | Should -Be 'old'
         $psql = Join-Path $cluster.BinDirectory 'psql'
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SELECT count(*), max(id) FROM t' | Should -Be '150|150'
+
+        # The restored server promoted to timeline 2 and, with the archive settings that came with the backup, archives
+        # into this stanza: recovery to latest from the backup would now follow it (and its first segment is not archived
+        # yet, which Test-PgBackup's WalArchive check reports). The tests below are about timeline 1: stop that server
+        # and throw its timeline away. (PhysicalRestoreArchiveTests proves recovery following a promoted timeline.)
+        [PgBackupTools.TestKit.PgTestCluster]::RunAsServerUser((Join-Path $cluster.BinDirectory 'pg_ctl'), '-D', $script:restored, '-m', 'immediate', '-w', 'stop')
+        Get-ChildItem (Join-Path $repo 'wal/main') -Directory | Where-Object Name -ne '00000001' | Remove-Item -Recurse -Force
     }
 
     It 'Test-PgBackup -Restore proves a physical backup in a scratch server: pg_verifybackup, recovery to its consistent point, queries' {
@@ -75,5 +82,34 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $test.Checks.Kind | Should -Contain 'VerifyBackup'
         $test.Checks.Kind | Should -Contain 'Recovery'
         Test-Path $test.ScratchDatabase | Should -BeFalse
+    }
+
+    It 'refuses a restore past a segment deleted from the middle of the archive, names it, writes nothing; Test-PgWalArchive and Test-PgBackup report it' {
+        $names = foreach ($i in 1..3) {
+            $cluster.Psql('INSERT INTO t SELECT generate_series(1, 10); SELECT pg_walfile_name(pg_current_wal_lsn())')
+            $null = $cluster.Psql('SELECT pg_switch_wal()')
+        }
+        $deadline = (Get-Date).AddSeconds(60)
+        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $names[-1]) -lt 0) {
+            if ((Get-Date) -gt $deadline) { throw "not archived: $($names[-1])" }
+            Start-Sleep -Milliseconds 200
+        }
+        $middle = $names[1]
+        Remove-Item (Join-Path $repo "wal/main/00000001/$middle.zst")
+
+        $target = Join-Path $work 'gap'
+        $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
+        Get-PgBackup -Repository $repo -Type Physical -Latest |
+            Restore-PgDatabase -DataDirectory $target -Port $port -Start -Confirm:$false -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].Exception.Message | Should -Match $middle
+        $err[0].Exception.Message | Should -Match 'nothing was written'
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidData'
+        Test-Path $target | Should -BeFalse
+
+        (Test-PgWalArchive -Repository $repo).MissingRanges.First | Should -Be $middle
+        $test = Get-PgBackup -Repository $repo -Type Physical -Latest | Test-PgBackup -Restore @server -ErrorVariable testErr -ErrorAction SilentlyContinue
+        $test.Passed | Should -BeFalse
+        $testErr[0].Exception.Message | Should -Match $middle
+        ($test.Checks | Where-Object Kind -eq 'WalArchive').Actual | Should -Match $middle
     }
 }

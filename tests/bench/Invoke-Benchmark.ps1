@@ -11,7 +11,9 @@ param(
     [int]$Scale = 20,
     [string]$WorkDir = '/tmp/pgbt-anchors',
     [int]$Port = 55440,
-    [switch]$KeepCluster
+    [switch]$KeepCluster,
+    # The physical rows and their pgBackRest anchors run this many times; the table shows each one's median (a loaded machine is noisy).
+    [ValidateRange(1, 9)] [int]$Repeat = 1
 )
 $ErrorActionPreference = 'Stop'
 $anchors = Join-Path $Root '../shared/bench/anchors.sh'
@@ -20,14 +22,22 @@ foreach ($tool in '/usr/bin/time', 'bc') {
     if (-not (Get-Command $tool -ErrorAction SilentlyContinue)) { throw "$tool is needed: apt-get install time bc" }
 }
 
+# pgBackRest is the anchor of the physical rows (not needed by the CI tests, so installed here only when missing).
+if (-not (Get-Command pgbackrest -ErrorAction SilentlyContinue) -and (Get-Command apt-get -ErrorAction SilentlyContinue) -and (id -u) -eq '0') {
+    Write-Host '== apt-get install pgbackrest (the anchor of the physical rows)'
+    & apt-get install -y -q pgbackrest | Out-Null
+}
+
 $rows = [System.Collections.Generic.List[object]]::new()
 function Add-Row($Name, $Seconds, $Bytes, $RssKb) { $rows.Add([pscustomobject]@{ Name = $Name; Seconds = [double]$Seconds; Bytes = $Bytes; RssKb = $RssKb }) }
 
 Write-Host "== anchors.sh (audit workload, scale $Scale) in $WorkDir"
 $env:PORT = $Port
 $env:WORKLOAD = 'audit'
-$env:ONLY = $env:BENCH_ANCHORS ?? '^(pg_dump-plain-devnull|seed-pg_dump-gzip|pg_dump-plain-zstd|pg_dump-custom)$'
-$anchorLines = & bash $anchors $Scale $WorkDir
+$env:ONLY = $env:BENCH_ANCHORS ?? '^(pg_dump-plain-devnull|seed-pg_dump-gzip|pg_dump-plain-zstd|pg_dump-custom|basebackup-devnull|pgbackrest-backup-zst-p2|pgbackrest-restore-zst-p2|pgbackrest-archive-push)$'
+$anchorLines = @(& bash $anchors $Scale $WorkDir)
+$env:ONLY = '^(pgbackrest-backup-zst-p2|pgbackrest-restore-zst-p2|pgbackrest-archive-push)$'
+for ($i = 2; $i -le $Repeat; $i++) { $anchorLines += @(& bash $anchors $Scale $WorkDir | Where-Object { $_ -notlike 'workload*' }) }
 Remove-Item Env:ONLY, Env:WORKLOAD, Env:PORT
 foreach ($line in $anchorLines) {
     $f = $line -split "`t"
@@ -64,13 +74,90 @@ Measure-Pwsh 'pgbt-plain-zstd+test-restore' "Invoke-PgBackup -Repository '$repo'
 $imports = 1..5 | ForEach-Object { [double](& $pwsh -NoProfile -NonInteractive -Command "(Measure-Command { Import-Module '$module' }).TotalSeconds") } | Sort-Object
 Add-Row 'pgbt-import-module' ([math]::Round($imports[2], 3)) '-' '-'
 
-if (-not $KeepCluster) { & bash (Join-Path $Root '../shared/bench/pgcluster.sh') stop $socket }
+# Physical: the cluster archives into a repository of its own through pgbt-wal (restart for archive_mode), then a
+# base backup (zstd), a restore of it (-Immediate, files and recovery settings only, as pgbackrest restore does), and
+# one 16 MiB segment pushed by pgbt-wal exactly as archive_command runs it (as the server user, from the data
+# directory, %p relative), into a fresh repository so it is a real push (median of three).
+$pgcluster = Join-Path $Root '../shared/bench/pgcluster.sh'
+$dataDir = Join-Path $socket 'data'
+$physRepo = Join-Path $WorkDir 'pgbt-phys-repo'
+$asOwner = if ((id -u) -eq '0') { @('runuser', '-u', 'postgres', '--') } else { @() }
+function Invoke-AsOwner([string[]]$Command) {
+    $all = @($asOwner) + $Command
+    & $all[0] @($all | Select-Object -Skip 1)
+    if ($LASTEXITCODE) { throw "$($Command -join ' ') failed ($LASTEXITCODE)" }
+}
+# The same server binaries as pgcluster.sh (/usr/bin/pg_ctl is Debian's wrapper, or missing).
+$pgBin = $env:PGBIN ?? (Get-ChildItem '/usr/lib/postgresql/*/bin' -Directory | Sort-Object { [version]($_.Parent.Name + '.0') } | Select-Object -Last 1).FullName
+function Restart-Cluster { Invoke-AsOwner @((Join-Path $pgBin 'pg_ctl'), '-D', $dataDir, '-m', 'fast', '-w', 'restart', '-l', (Join-Path $socket 'server.log')) | Out-Null }
+function Measure-Physical($Name, $Script, $BytesOf) {
+    $rss = Join-Path $WorkDir 'pgbt.rss'
+    $full = "`$ErrorActionPreference='Stop'; `$ProgressPreference='SilentlyContinue'; Import-Module '$module'; $Script"
+    $clock = [Diagnostics.Stopwatch]::StartNew()
+    & /usr/bin/time -f '%M' -o $rss $pwsh -NoProfile -NonInteractive -Command $full | Out-Null
+    if ($LASTEXITCODE) { Write-Warning "FAILED $Name"; return }
+    $seconds = $clock.Elapsed.TotalSeconds
+    $bytes = (Get-ChildItem (& $BytesOf) -Recurse -File | Measure-Object Length -Sum).Sum
+    Add-Row $Name ([math]::Round($seconds, 2)) $bytes (Get-Content $rss | Select-Object -Last 1)
+}
+$psqlArgs = @('-h', $socket, '-p', $Port, '-U', 'postgres', '-X', '-A', '-t', '-d', 'postgres', '-c')
+try {
+    foreach ($d in $physRepo, (Join-Path $WorkDir 'pgbt-restore'), (Join-Path $WorkDir 'pgbt-push')) { if (Test-Path $d) { Remove-Item -Recurse -Force $d } }
+    New-Item -ItemType Directory $physRepo, (Join-Path $WorkDir 'pgbt-push') | Out-Null
+    if ($asOwner) { & chown -R postgres:postgres $physRepo (Join-Path $WorkDir 'pgbt-push') }
+    & $pwsh -NoProfile -NonInteractive -Command "`$ErrorActionPreference='Stop'; Import-Module '$module'; Enable-PgWalArchiving -Repository '$physRepo' $conn -WarningAction SilentlyContinue | Out-Null"
+    if ($LASTEXITCODE) { throw 'Enable-PgWalArchiving failed' }
+    Restart-Cluster
+    foreach ($i in 1..$Repeat) {
+        Measure-Physical 'pgbt-physical-zstd' "Invoke-PgBackup -Repository '$physRepo' -Type Physical -Compression Zstd $conn | Out-Null" { (Get-ChildItem (Join-Path $physRepo 'backups/main') -Directory | Sort-Object Name | Select-Object -Last 1).FullName }
+        if (Test-Path "$WorkDir/pgbt-restore") { Remove-Item -Recurse -Force "$WorkDir/pgbt-restore" }
+        Measure-Physical 'pgbt-physical-restore-immediate' "Restore-PgDatabase -Repository '$physRepo' -DataDirectory '$WorkDir/pgbt-restore' -Immediate -Confirm:`$false | Out-Null" { Join-Path $WorkDir 'pgbt-restore' }
+    }
 
+    # A complete segment named by the server (a recycled file in pg_wal may carry another position), copied before a checkpoint removes it.
+    $previous = (& psql @psqlArgs "CREATE TABLE IF NOT EXISTS pgbt_bench_tick(x int); INSERT INTO pgbt_bench_tick VALUES (1); SELECT pg_walfile_name(pg_current_wal_lsn())" | Select-Object -Last 1).Trim()
+    & psql @psqlArgs 'SELECT pg_switch_wal()' | Out-Null
+    $segmentCopy = Join-Path $WorkDir "pgbt-push/pg_wal"
+    Invoke-AsOwner @('mkdir', '-p', $segmentCopy)
+    Invoke-AsOwner @('cp', (Join-Path $dataDir "pg_wal/$previous"), $segmentCopy)
+    $pgbtWal = Join-Path (Split-Path $module) 'bin/pgbt-wal'
+    $pushes = foreach ($i in 1..(2 * $Repeat + 1)) {
+        $pushRepo = Join-Path $WorkDir "pgbt-push/repo$i"
+        Invoke-AsOwner @('mkdir', '-p', $pushRepo)
+        Invoke-AsOwner @('cp', (Join-Path $physRepo 'repository.json'), $pushRepo)
+        $clock = [Diagnostics.Stopwatch]::StartNew()
+        Push-Location (Join-Path $WorkDir 'pgbt-push')
+        try { Invoke-AsOwner @($pgbtWal, 'push', "pg_wal/$previous", '--repo', $pushRepo) } finally { Pop-Location }
+        $clock.Elapsed.TotalSeconds
+    }
+    $pushes = @($pushes | Sort-Object)
+    Add-Row 'pgbt-wal-push-1seg' ([math]::Round($pushes[$Repeat], 3)) 16777216 '-'
+}
+finally {
+    # Leave the cluster as anchors.sh expects it: not archiving into a repository that the next run deletes.
+    & psql @psqlArgs 'ALTER SYSTEM RESET archive_command' | Out-Null
+    & psql @psqlArgs 'ALTER SYSTEM RESET archive_mode' | Out-Null
+    & psql @psqlArgs 'ALTER SYSTEM RESET archive_timeout' | Out-Null
+    if ($KeepCluster) { Restart-Cluster }
+}
+
+if (-not $KeepCluster) { & bash $pgcluster stop $socket }
+
+# Repeated rows collapse to their median (seconds; bytes and RSS of that run).
+$rows = @($rows | Group-Object Name | ForEach-Object {
+    $sorted = @($_.Group | Sort-Object Seconds)
+    $median = $sorted[[int][math]::Floor(($sorted.Count - 1) / 2)]
+    if ($sorted.Count -gt 1) { $median | Add-Member -NotePropertyName Runs -NotePropertyValue (($sorted.Seconds | ForEach-Object { '{0:N2}' -f $_ }) -join ' ') }
+    $median
+} | Sort-Object { [array]::IndexOf(@($rows.Name), $_.Name) })
 $byName = @{}; foreach ($r in $rows) { $byName[$r.Name] = $r }
 $targets = @{
     'pgbt-plain-gzip' = @('seed-pg_dump-gzip', 0.5)
     'pgbt-plain-zstd' = @('pg_dump-plain-devnull', 1.15)
     'pgbt-plain-zstd-encrypted' = @('pgbt-plain-zstd', 1.10)
+    'pgbt-physical-zstd' = @('pgbackrest-backup-zst-p2', 0.6)
+    'pgbt-physical-restore-immediate' = @('pgbackrest-restore-zst-p2', 1.0)
+    'pgbt-wal-push-1seg' = @('pgbackrest-archive-push-1seg', 1.0)
 }
 $absolute = @{ 'pgbt-import-module' = 0.5 }
 Write-Host ''
@@ -83,5 +170,6 @@ foreach ($r in $rows) {
         $target = '{0:N2}x {1} (goal <= {2}x): {3}' -f $ratio, $anchor.Name, $targets[$r.Name][1], ($(if ($ratio -le $targets[$r.Name][1]) { 'met' } else { 'NOT met' }))
     }
     if ($absolute.ContainsKey($r.Name)) { $target = 'goal <= {0} s: {1}' -f $absolute[$r.Name], $(if ($r.Seconds -le $absolute[$r.Name]) { 'met' } else { 'NOT met' }) }
+    if ($r.PSObject.Properties['Runs']) { $target = ($target + " (median of $($r.Runs))").Trim() }
     "{0,-32}{1,10:N2}{2,16}{3,12}  {4}" -f $r.Name, $r.Seconds, $r.Bytes, $r.RssKb, $target
 }

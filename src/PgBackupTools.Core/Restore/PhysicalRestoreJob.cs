@@ -77,11 +77,14 @@ public static class PhysicalRestoreJob
 
         var started = DateTimeOffset.UtcNow;
         string dataDir = Path.GetFullPath(options.DataDirectory);
+        // Before anything is written or moved: the directory may be used, and the archive can carry recovery to the target.
+        CheckDirectory(dataDir, options.Force);
+        var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context).ConfigureAwait(false);
         string? movedAside = PrepareDirectory(dataDir, options.Force, context);
         var result = new PgRestoreResult
         {
             BackupId = backup.Id, Type = BackupType.Physical, Server = backup.Server, StartTime = started,
-            DataDirectory = dataDir, MovedAsideTo = movedAside, Replaced = movedAside is not null,
+            DataDirectory = dataDir, MovedAsideTo = movedAside, Replaced = movedAside is not null, WalThrough = walThrough,
         };
 
         // Extract while verifying: the checksum can only be confirmed at the end, so recovery.signal (which makes the
@@ -123,23 +126,97 @@ public static class PhysicalRestoreJob
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
         result.Target = DescribeTarget(options);
         PrepareOwnership(dataDir, options.Owner);
-        if (options.Start) await StartAndWaitAsync(dataDir, options, result, context).ConfigureAwait(false);
+        if (options.Start) await StartAndWaitAsync(dataDir, options, result, context, mustReach).ConfigureAwait(false);
         result.Duration = DateTimeOffset.UtcNow - started;
         return result;
     }
 
-    private static string? PrepareDirectory(string dataDir, bool force, OperationContext context)
+    /// <summary>
+    /// Law 1 for PITR. PostgreSQL ends recovery at the first segment restore_command cannot deliver and, without a
+    /// target, promotes there: a hole in the archive would make "latest" silently mean "up to the hole". So the WAL
+    /// recovery will ask for is checked in the archive's listing first, along the timeline path it will follow, and a
+    /// restore whose target lies beyond a missing range is refused with the range named. There is deliberately no
+    /// override: recovering as far as the archive goes is asked for with a target before the hole (-TargetLsn /
+    /// -TargetTime), which also makes PostgreSQL itself check that it got there.
+    /// Returns the last segment recovery must read and the LSN a started server must at least reach (null: the
+    /// server checks it itself, or nothing can be known beforehand).
+    /// </summary>
+    private static async Task<(string WalThrough, ulong? MustReach)> CheckArchiveAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context)
     {
-        if (!Directory.Exists(dataDir) || !Directory.EnumerateFileSystemEntries(dataDir).Any())
+        var ct = context.CancellationToken;
+        if (backup.StartLsn is null || backup.StopLsn is null || backup.Timeline is null)
+            throw new PgBackupException(FailureKind.InvalidData, $"Backup {backup.Id} has no WAL range (start/stop LSN, timeline) in its manifest; it cannot be recovered.", backup.Id);
+        var archive = new WalArchive(repository, backup.Stanza);
+        ulong stopLsn = Backup.Lsn.Parse(backup.StopLsn);
+        var plan = await WalRecoveryPlan.BuildAsync(archive, backup.Timeline.Value, Backup.Lsn.Parse(backup.StartLsn), stopLsn, ct).ConfigureAwait(false);
+        ulong newest = Math.Max(plan.NewestSegment ?? plan.StopSegment, plan.StopSegment);
+        ulong through;
+        ulong? mustReach = null;
+        bool known = true;
+        if (options.Immediate) through = plan.StopSegment;
+        else if (options.TargetLsn is { } lsnText)
         {
-            Directory.CreateDirectory(dataDir);
-            return null;
+            ulong lsn = Backup.Lsn.Parse(lsnText);
+            through = Math.Max(plan.StopSegment, plan.SegmentOf(lsn));
+            mustReach = lsn;
         }
+        else if (options.TargetTime is { } time) through = Math.Max(plan.StopSegment, plan.FirstArchivedAtOrAfter(time, plan.StopSegment) ?? newest);
+        else if (options.TargetXid is not null || options.TargetName is not null)
+        {
+            // Where an xid or a restore point lies is only known by reading the WAL. PostgreSQL (13+) refuses to end
+            // recovery short of such a target, so a hole after the backup's own WAL is a warning here.
+            through = plan.StopSegment;
+            known = false;
+        }
+        else
+        {
+            through = newest;
+            mustReach = newest * (ulong)plan.SegmentSize; // recovery must at least enter the newest archived segment
+        }
+
+        var gaps = plan.GapsThrough(through);
+        string target = DescribeTarget(options);
+        if (gaps.Count > 0)
+        {
+            var first = gaps[0];
+            ulong firstMissing = WalFileName.Parse(first.First).SegmentNumber(plan.SegmentSize) * (ulong)plan.SegmentSize;
+            bool ownWal = WalFileName.Parse(first.First).SegmentNumber(plan.SegmentSize) <= plan.StopSegment;
+            throw new WalGapException(
+                $"Restore of backup {backup.Id} to {target} refused; nothing was written. WAL is missing from the archive of stanza '{backup.Stanza}' in {repository.Location}: " +
+                string.Join(", ", gaps.Select(g => $"{g} on timeline {g.Timeline}")) + ". " +
+                (ownWal
+                    ? "The backup's own WAL is incomplete, so it can never become consistent: restore another backup (Get-PgBackup -Type Physical)."
+                    : $"PostgreSQL would end recovery at {first.First} and promote there, short of the target. To recover as far as the archive goes (everything after it is lost), give a target before it: -TargetLsn below {Backup.Lsn.Format(firstMissing)} or a -TargetTime before that segment was written; or restore a backup taken after the gap. Test-PgWalArchive lists every gap."),
+                first.First, gaps);
+        }
+        if (!known)
+            foreach (var gap in plan.GapsAfter(through))
+                context.Warn($"WAL is missing from the archive after backup {backup.Id}: {gap} on timeline {gap.Timeline}. If {target} lies after it, recovery cannot reach it and the server stops with 'recovery ended before configured recovery target was reached'.");
+        string walThrough = plan.SegmentName(known ? through : newest);
+        context.Log($"WAL archive checked for {target}: {plan.SegmentName(plan.StartSegment)} through {plan.SegmentName(through)} continuous, timelines {string.Join(" -> ", plan.Timelines.Select(t => t.Timeline))}.");
+        return (walThrough, mustReach);
+    }
+
+    private static bool IsEmptyOrMissing(string dataDir) => !Directory.Exists(dataDir) || !Directory.EnumerateFileSystemEntries(dataDir).Any();
+
+    private static void CheckDirectory(string dataDir, bool force)
+    {
+        if (IsEmptyOrMissing(dataDir)) return;
         if (File.Exists(Path.Combine(dataDir, "postmaster.pid")))
             throw new PgBackupException(FailureKind.InvalidArgument, $"{dataDir} holds a postmaster.pid: a server may be running on it. Stop it first (pg_ctl -D '{dataDir}' stop).", dataDir);
         if (!force)
             throw new PgBackupException(FailureKind.InvalidArgument,
                 $"The data directory {dataDir} is not empty; nothing was changed. Give an empty or new directory, or -Force to move the existing one aside (it is renamed, never deleted).", dataDir);
+    }
+
+    private static string? PrepareDirectory(string dataDir, bool force, OperationContext context)
+    {
+        CheckDirectory(dataDir, force);
+        if (IsEmptyOrMissing(dataDir))
+        {
+            Directory.CreateDirectory(dataDir);
+            return null;
+        }
         string aside = $"{dataDir.TrimEnd(Path.DirectorySeparatorChar)}.pgbt-old-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfffZ}";
         Directory.Move(dataDir, aside);
         context.Log($"Moved the existing {dataDir} aside to {aside}.");
@@ -233,7 +310,8 @@ public static class PhysicalRestoreJob
     }
 
     /// <summary>Starts a restored directory (pg_ctl as its owner) and waits until recovery ends; fills the result's recovery fields.</summary>
-    public static async Task StartAndWaitAsync(string dataDir, PhysicalRestoreOptions options, PgRestoreResult result, OperationContext context)
+    /// <param name="mustReach">An LSN recovery has to reach: short of it, the restore fails instead of reporting a promoted server.</param>
+    public static async Task StartAndWaitAsync(string dataDir, PhysicalRestoreOptions options, PgRestoreResult result, OperationContext context, ulong? mustReach = null)
     {
         var ct = context.CancellationToken;
         string pgCtl = PgClientTools.Find("pg_ctl");
@@ -250,7 +328,7 @@ public static class PhysicalRestoreJob
         }
         catch (PgBackupException e) when (options.TargetAction != RecoveryTargetAction.Shutdown)
         {
-            throw new PgBackupException(FailureKind.ToolFailed, $"{e.Message}\nServer log {log}:\n{Tail(log)}", dataDir, e);
+            throw ServerStopped(e.Message, log, options, e);
         }
         catch (PgBackupException) { }
 
@@ -293,12 +371,30 @@ public static class PhysicalRestoreJob
                     result.RecoveryState = inRecovery ? "paused" : "promoted";
                     result.Port = port;
                     context.Log($"Recovery ended ({result.RecoveryState}) at {result.ReachedLsn}, timeline {result.Timeline}, after {sw.Elapsed.TotalSeconds:F1} s.");
+                    if (mustReach is { } needed && (result.ReachedLsn is null || Backup.Lsn.Parse(result.ReachedLsn) < needed))
+                        throw new WalGapException(
+                            $"Recovery stopped short: the restored server {result.RecoveryState} at {result.ReachedLsn ?? "(nothing replayed)"}, but the archive held WAL through {result.WalThrough} (at least {Backup.Lsn.Format(needed)}) for {DescribeTarget(options)}. " +
+                            $"A segment could not be fetched or was removed while recovery ran: check Test-PgWalArchive and the server log {log}. The server is left running on port {port} in {dataDir} for inspection; do not use it as the recovered database.",
+                            result.WalThrough ?? dataDir, []);
                     return;
                 }
             }
-            catch (NpgsqlException e) when (e is not PostgresException || e is PostgresException { SqlState: "57P03" }) { } // starting up, or still replaying before consistency
+            catch (NpgsqlException e) when (e is not PostgresException || e is PostgresException { SqlState: "57P03" }) // starting up, or still replaying before consistency
+            {
+                // A server that ends recovery with FATAL (e.g. "recovery ended before configured recovery target was reached") is gone: say why now, not after the timeout.
+                if (!File.Exists(Path.Combine(dataDir, "postmaster.pid"))) throw ServerStopped("The restored server stopped during recovery.", log, options, e);
+            }
             await Task.Delay(250, ct).ConfigureAwait(false);
         }
+    }
+
+    private static PgBackupException ServerStopped(string what, string log, PhysicalRestoreOptions options, Exception inner)
+    {
+        string tail = Tail(log);
+        string why = tail.Contains("recovery ended before configured recovery target was reached", StringComparison.Ordinal)
+            ? $" Recovery ran out of archived WAL before reaching {DescribeTarget(options)}: the target lies after the newest archived WAL or beyond a gap (Test-PgWalArchive names gaps)."
+            : "";
+        return new PgBackupException(FailureKind.ToolFailed, $"{what}{why}\nServer log {log}:\n{tail}", log, inner);
     }
 
     private static PgBackupException RecoveryTimeout(string log, PhysicalRestoreOptions options) =>
@@ -310,4 +406,10 @@ public static class PhysicalRestoreJob
         catch (IOException) { return "(no log)"; }
         catch (UnauthorizedAccessException) { return "(log unreadable)"; }
     }
+}
+
+/// <summary>WAL a restore needs is missing from the archive (before the restore: nothing written), or recovery stopped short of it.</summary>
+public sealed class WalGapException(string message, string target, IReadOnlyList<PgWalGap> gaps) : PgBackupException(FailureKind.InvalidData, message, target)
+{
+    public IReadOnlyList<PgWalGap> Gaps { get; } = gaps;
 }

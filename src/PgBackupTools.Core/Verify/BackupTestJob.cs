@@ -111,6 +111,7 @@ public static class BackupTestJob
         bool started = false;
         try
         {
+            result.Checks.Add(await CheckWalToNewestAsync(repository, backup, ct).ConfigureAwait(false));
             var restored = await PhysicalRestoreJob.RunAsync(repository, backup, options, context).ConfigureAwait(false);
             result.Restored = true;
             result.Checks.Add(VerifyBackup(scratch, context));
@@ -139,6 +140,36 @@ public static class BackupTestJob
             try { if (Directory.Exists(scratch)) Directory.Delete(scratch, recursive: true); }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException) { context.Warn($"Could not remove the scratch directory {scratch}: {e.Message}"); }
         }
+    }
+
+    /// <summary>
+    /// The test restore recovers only to the backup's consistent point; this check says whether the archive could carry
+    /// the backup further, to the newest archived WAL, along the timeline path recovery to latest would follow.
+    /// </summary>
+    private static async Task<PgBackupCheck> CheckWalToNewestAsync(BackupRepository repository, PgBackup backup, CancellationToken ct)
+    {
+        var check = new PgBackupCheck { Kind = "WalArchive", Name = "continuous to the newest archived WAL", Expected = "no missing segment" };
+        if (backup.StartLsn is null || backup.StopLsn is null || backup.Timeline is null)
+        {
+            check.Actual = "no WAL range in the manifest";
+            return check;
+        }
+        try
+        {
+            var plan = await Wal.WalRecoveryPlan.BuildAsync(new Wal.WalArchive(repository, backup.Stanza), backup.Timeline.Value,
+                Backup.Lsn.Parse(backup.StartLsn), Backup.Lsn.Parse(backup.StopLsn), ct).ConfigureAwait(false);
+            ulong newest = Math.Max(plan.NewestSegment ?? plan.StopSegment, plan.StopSegment);
+            var gaps = plan.GapsThrough(newest);
+            check.Passed = gaps.Count == 0;
+            check.Actual = gaps.Count == 0
+                ? $"{plan.SegmentName(plan.StartSegment)} through {plan.SegmentName(newest)}"
+                : "missing " + string.Join(", ", gaps.Select(g => $"{g} on timeline {g.Timeline}")) + ": recovery from this backup cannot pass it";
+        }
+        catch (PgBackupException e)
+        {
+            check.Actual = e.Message;
+        }
+        return check;
     }
 
     /// <summary>pg_verifybackup -n (the backup carries no WAL: -X none) against the restored directory; skipped when not installed.</summary>

@@ -452,9 +452,11 @@ public sealed class WalArchive
                 await FetchToFileAsync(found.Value.Key, found.Value.Header, Path.Combine(spool, next.Name), ct).ConfigureAwait(false);
                 context.Log($"Prefetched {next} into {spool}.");
             }
-            catch (PgBackupException e)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                // Never fatal: the file is fetched (and the failure reported) when PostgreSQL asks for it.
+                // Never fatal, whatever the cause (an unreadable object is an UnauthorizedAccessException, a store
+                // outage an IOException or an SDK error): the segment asked for is already in place, and this one is
+                // fetched (and its failure reported) when PostgreSQL asks for it.
                 context.Log($"Prefetch of {next} failed: {e.Message}");
             }
         }).ConfigureAwait(false);

@@ -123,7 +123,7 @@ public sealed class PhysicalPitrDrillTests : IDisposable
     }
 
     [Fact]
-    public async Task A_restore_onto_a_non_empty_directory_without_Force_touches_nothing_and_with_Force_moves_it_aside()
+    public async Task A_restore_onto_a_non_empty_directory_without_Force_touches_nothing_and_with_Force_nothing_is_moved_for_a_backup_that_cannot_be_recovered()
     {
         string repoPath = Path.Combine(_temp.Path, "repo");
         using var repo = await BackupRepository.OpenAsync(repoPath, create: true, CancellationToken.None);
@@ -138,10 +138,12 @@ public sealed class PhysicalPitrDrillTests : IDisposable
         Assert.Equal("15\n", File.ReadAllText(Path.Combine(dir, "PG_VERSION")));
         Assert.Single(Directory.EnumerateDirectories(_temp.Path, "data*"));
 
-        // With -Force the old content is renamed, never deleted (the restore itself then fails: this backup has no data).
-        await Assert.ThrowsAnyAsync<Exception>(() => PhysicalRestoreJob.RunAsync(repo, backup, options with { Force = true }, OperationContext.None));
-        var aside = Assert.Single(Directory.EnumerateDirectories(_temp.Path, "data.pgbt-old-*"));
-        Assert.Equal("15\n", File.ReadAllText(Path.Combine(aside, "PG_VERSION")));
+        // With -Force the old content would be renamed (never deleted; PhysicalBackup.Tests.ps1 proves it), but only once
+        // the backup is known to be recoverable: this one has no WAL range, so the directory stays as it is.
+        var refused = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, options with { Force = true }, OperationContext.None));
+        Assert.Contains("no WAL range", refused.Message);
+        Assert.Empty(Directory.EnumerateDirectories(_temp.Path, "data.pgbt-old-*"));
+        Assert.Equal("15\n", File.ReadAllText(Path.Combine(dir, "PG_VERSION")));
     }
 
     private static string Range(int last) => string.Join(',', Enumerable.Range(1, last));

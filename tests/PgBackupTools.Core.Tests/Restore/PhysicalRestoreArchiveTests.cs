@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using Npgsql;
+using PgBackupTools.Core.Backup;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Postgres;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Restore;
+using PgBackupTools.Core.Tests.Wal;
+using PgBackupTools.Core.Verify;
+using PgBackupTools.Core.Wal;
+using PgBackupTools.TestKit;
+
+namespace PgBackupTools.Core.Tests.Restore;
+
+/// <summary>
+/// What the archive must hold for a physical restore, against real clusters: a hole in it refuses the restore up front
+/// (or fails it after recovery, never a silent short promotion), recovery follows a promoted timeline that archives
+/// into the same stanza, and a cluster with a user tablespace is refused before anything is stored.
+/// </summary>
+[Collection("cluster")]
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // runuser, chown: the test clusters are Linux-only
+public sealed class PhysicalRestoreArchiveTests : IDisposable
+{
+    private readonly TempDirectory _temp = new();
+    private readonly List<string> _started = [];
+    private string RepoPath => Path.Combine(_temp.Path, "repo");
+
+    [Fact]
+    public async Task A_segment_deleted_from_the_middle_of_the_archive_refuses_a_restore_past_it_and_names_it_and_a_restore_before_it_works()
+    {
+        using var cluster = await StartArchivingClusterAsync();
+        var backup = await BackupAsync(cluster);
+        cluster.Psql("CREATE TABLE t(id int); INSERT INTO t SELECT generate_series(1, 10)");
+        string beforeGap = cluster.Psql("SELECT pg_current_wal_lsn()");
+        var segments = await SwitchAndArchiveAsync(cluster, 3);
+        cluster.Psql("INSERT INTO t SELECT generate_series(11, 20)");
+        await SwitchAndArchiveAsync(cluster, 1);
+        string middle = segments[1];
+        DeleteArchived(middle);
+
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        string dir = Path.Combine(_temp.Path, "latest");
+        var e = await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(dir), OperationContext.None));
+        Assert.Contains(middle, e.Message);
+        Assert.Contains("nothing was written", e.Message);
+        Assert.Equal(middle, Assert.Single(e.Gaps).First);
+        Assert.False(Directory.Exists(dir));
+
+        // A target LSN past the gap is refused the same way; a time after it too (its segment was archived after the gap).
+        string afterGap = cluster.Psql("SELECT pg_current_wal_lsn()");
+        await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(dir) with { TargetLsn = afterGap }, OperationContext.None));
+        await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(dir) with { TargetTime = DateTimeOffset.UtcNow }, OperationContext.None));
+        Assert.False(Directory.Exists(dir));
+
+        // Recovering as far as the archive goes is asked for with a target before the gap: that works.
+        var result = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "before-gap")) with { TargetLsn = beforeGap }, OperationContext.None);
+        Assert.Equal("promoted", result.RecoveryState);
+        Assert.Equal("10", PsqlAt(result.Port!.Value, "SELECT count(*) FROM t"));
+
+        // Test-PgBackup -Restore: the backup itself is fine to its consistent point, but the archive cannot carry it past the gap.
+        var test = await BackupTestJob.RunAsync(repo, backup, null, restore: true, [], OperationContext.None, WalTestSegments.EntryPoint);
+        Assert.False(test.Passed);
+        var walCheck = Assert.Single(test.Checks, c => c.Kind == "WalArchive");
+        Assert.False(walCheck.Passed);
+        Assert.Contains(middle, walCheck.Actual);
+        Assert.True(test.Restored, test.Error);
+    }
+
+    [Fact]
+    public async Task A_segment_the_server_cannot_fetch_during_recovery_to_latest_fails_the_restore_instead_of_reporting_the_short_promotion()
+    {
+        using var cluster = await StartArchivingClusterAsync();
+        var backup = await BackupAsync(cluster);
+        cluster.Psql("CREATE TABLE t(id int); INSERT INTO t SELECT generate_series(1, 10)");
+        var segments = await SwitchAndArchiveAsync(cluster, 3);
+        // Listed (so the check before the restore passes) but unreadable by the server user that runs restore_command:
+        // pgbt-wal get fails, and PostgreSQL takes that for the end of the archive and promotes early.
+        string key = Assert.Single(Directory.GetFiles(Path.Combine(RepoPath, "wal", "main", "00000001"), segments[1] + ".*"));
+        File.SetUnixFileMode(key, UnixFileMode.None);
+
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "short")), OperationContext.None));
+        Assert.Contains("stopped short", e.Message);
+        Assert.Contains(segments[^1], e.Message);
+    }
+
+    [Fact]
+    public async Task A_restore_to_latest_from_a_timeline_1_backup_follows_a_promoted_timeline_2_that_archives_into_the_same_stanza()
+    {
+        using var cluster = await StartArchivingClusterAsync();
+        var backup = await BackupAsync(cluster);
+        cluster.Psql("CREATE TABLE t(id int, tl text); INSERT INTO t SELECT g, 'tl1' FROM generate_series(1, 10) g");
+        string branchPoint = cluster.Psql("SELECT pg_current_wal_lsn()");
+        // The source goes on on timeline 1: these rows are after the branch and must never appear on timeline 2.
+        cluster.Psql("INSERT INTO t SELECT g, 'tl1-after' FROM generate_series(11, 20) g");
+        await SwitchAndArchiveAsync(cluster, 2);
+
+        // A PITR restore to the branch point promotes to timeline 2 and, with the source's settings, archives into the same stanza.
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        var pitr = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "tl2"), archive: true) with { TargetLsn = branchPoint }, OperationContext.None);
+        Assert.Equal(2u, pitr.Timeline);
+        int tl2Port = pitr.Port!.Value;
+        PsqlAt(tl2Port, "INSERT INTO t SELECT g, 'tl2' FROM generate_series(101, 105) g");
+        var timeOnTl2 = DateTimeOffset.Parse(PsqlAt(tl2Port, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"), System.Globalization.CultureInfo.InvariantCulture);
+        await Task.Delay(100);
+        PsqlAt(tl2Port, "INSERT INTO t SELECT g, 'tl2-later' FROM generate_series(106, 110) g");
+        string tl2Segment = PsqlAt(tl2Port, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+        PsqlAt(tl2Port, "SELECT pg_switch_wal()");
+        var archive = new WalArchive(repo, "main");
+        await WaitArchivedAsync(archive, tl2Segment, () => File.ReadAllText(Path.Combine(pitr.DataDirectory!, "log", "pgbt-restore.log")));
+        Assert.True(await archive.ContainsAsync("00000002.history", CancellationToken.None));
+        Assert.StartsWith("00000002", tl2Segment);
+
+        // From the same timeline-1 backup, "latest" is the end of timeline 2.
+        var latest = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "latest")), OperationContext.None);
+        Assert.Equal("promoted", latest.RecoveryState);
+        Assert.Equal(3u, latest.Timeline);
+        Assert.StartsWith("00000002", latest.WalThrough);
+        const string Summary = "SELECT string_agg(format('%s-%s %s', lo, hi, tl), ', ' ORDER BY lo) FROM (SELECT min(id) lo, max(id) hi, tl FROM t GROUP BY tl) s";
+        Assert.Equal("1-10 tl1, 101-105 tl2, 106-110 tl2-later", PsqlAt(latest.Port!.Value, Summary));
+
+        // A time on timeline 2, from the same timeline-1 backup.
+        var atTime = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "tl2-time")) with { TargetTime = timeOnTl2 }, OperationContext.None);
+        Assert.Equal(3u, atTime.Timeline);
+        Assert.Equal("1-10 tl1, 101-105 tl2", PsqlAt(atTime.Port!.Value, Summary));
+
+        // With a timeline-2 segment gone, the same restore is refused and names it on timeline 2.
+        DeleteArchived(tl2Segment);
+        var e = await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "latest-gap")), OperationContext.None));
+        Assert.Equal(2u, Assert.Single(e.Gaps).Timeline);
+        Assert.Contains(tl2Segment, e.Message);
+    }
+
+    [Fact]
+    public async Task A_cluster_with_a_user_tablespace_is_refused_before_anything_is_stored()
+    {
+        using var cluster = await StartArchivingClusterAsync();
+        string location = Path.Combine(_temp.Path, "ts");
+        Directory.CreateDirectory(location);
+        PgTestCluster.GiveToServerUser(location);
+        cluster.Psql($"CREATE TABLESPACE extra LOCATION '{location}'");
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalBackupJob.RunAsync(repo, Server(cluster), new PhysicalBackupOptions(), OperationContext.None));
+        Assert.Equal(FailureKind.InvalidArgument, e.Kind);
+        Assert.Contains("tablespace", e.Message);
+        Assert.False(Directory.Exists(Path.Combine(RepoPath, "backups", "main")) && Directory.EnumerateFileSystemEntries(Path.Combine(RepoPath, "backups", "main")).Any());
+        Assert.Empty(await repo.ListBackupsAsync(null, OperationContext.None));
+    }
+
+    // ------------------------------------------------------------------ helpers
+
+    private async Task<PgTestCluster> StartArchivingClusterAsync()
+    {
+        using (await BackupRepository.OpenAsync(RepoPath, create: true, CancellationToken.None)) { }
+        PgTestCluster.GiveToServerUser(_temp.Path);
+        string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, RepoPath, "main");
+        return PgTestCluster.Start($"archive_mode = on\narchive_command = {WalCommands.SqlLiteral(command)}\n");
+    }
+
+    private static PgConnectionInfo Server(PgTestCluster cluster) =>
+        PgConnectionInfo.Resolve(host: cluster.Host, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+
+    private async Task<PgBackup> BackupAsync(PgTestCluster cluster)
+    {
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        return await PhysicalBackupJob.RunAsync(repo, Server(cluster), new PhysicalBackupOptions(), OperationContext.None);
+    }
+
+    /// <summary>Switches WAL <paramref name="count"/> times (each switched segment holding a record) and waits until all are archived.</summary>
+    private async Task<List<string>> SwitchAndArchiveAsync(PgTestCluster cluster, int count)
+    {
+        var names = new List<string>();
+        for (int i = 0; i < count; i++)
+        {
+            cluster.Psql("CREATE TABLE IF NOT EXISTS filler(x int); INSERT INTO filler VALUES (1)");
+            names.Add(cluster.Psql("SELECT pg_walfile_name(pg_current_wal_lsn())"));
+            cluster.Psql("SELECT pg_switch_wal()");
+        }
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        await WaitArchivedAsync(new WalArchive(repo, "main"), names[^1], () => File.ReadAllText(cluster.LogFile));
+        return names;
+    }
+
+    private static async Task WaitArchivedAsync(WalArchive archive, string name, Func<string> log)
+    {
+        for (var wait = Stopwatch.StartNew(); !await archive.ContainsAsync(name, CancellationToken.None); await Task.Delay(200))
+            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(90), $"{name} was not archived: {log()}");
+    }
+
+    private void DeleteArchived(string segment) =>
+        File.Delete(Assert.Single(Directory.GetFiles(Path.Combine(RepoPath, "wal", "main", segment[..8]), segment + ".*")));
+
+    private PhysicalRestoreOptions Options(string dir, bool archive = false)
+    {
+        _started.Add(dir);
+        return new PhysicalRestoreOptions
+        {
+            DataDirectory = dir, WalEntryPoint = WalTestSegments.EntryPoint, Start = true, Port = PgTestCluster.FindFreePort(),
+            Settings = archive ? null : new Dictionary<string, string> { ["archive_mode"] = "off" },
+        };
+    }
+
+    private static string PsqlAt(int port, string sql)
+    {
+        using var conn = new NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false");
+        conn.Open();
+        using var cmd = new NpgsqlCommand(sql, conn);
+        return Convert.ToString(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+    }
+
+    public void Dispose()
+    {
+        foreach (var dir in _started.Where(d => File.Exists(Path.Combine(d, "postmaster.pid"))))
+        {
+            try { PgTestCluster.RunAsServerUser(Path.Combine(PgTestCluster.FindBinDirectory(), "pg_ctl"), "-D", dir, "-m", "immediate", "-w", "stop"); }
+            catch (Exception) { }
+        }
+        _temp.Dispose();
+    }
+}
