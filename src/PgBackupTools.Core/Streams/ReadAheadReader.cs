@@ -11,6 +11,10 @@ namespace PgBackupTools.Core.Streams;
 /// and a pass through the whole chain (hash, row count, compressor): ~80,000 of them for a 631 MiB dump, which on
 /// two cores cost more CPU than compressing it with libzstd. Here a blocking read() wakes just this thread, and a
 /// hand-over carries at least <c>minimumChunk</c> bytes (less only at the end).
+/// Even a blocking read wakes this thread, and pg_dump's writer in the kernel, once per 8 KiB. Where the pipe can
+/// be grown to 1 MiB, a short read is followed by a 1 ms pause, so the next read takes what pg_dump wrote
+/// meanwhile: on a 516 MB dump, 10x fewer reads and ~11% less CPU for pg_dump and this process together. pg_dump
+/// waits only if it writes more than 1 MiB in that millisecond. A silent pipe costs nothing: read() blocks.
 /// The thread cannot be interrupted inside read(): it ends when the stream ends, which for a pipe means the program
 /// exited or was killed (PgToolProcess kills it on dispose). It is a background thread, so it never keeps the
 /// process alive.
@@ -22,6 +26,9 @@ internal sealed class ReadAheadReader : IAsyncDisposable
     private readonly Channel<(byte[] Buffer, int Length)> _filled = Channel.CreateUnbounded<(byte[], int)>(new() { SingleReader = true, SingleWriter = true });
     private readonly Channel<byte[]> _free = Channel.CreateUnbounded<byte[]>(new() { SingleReader = true, SingleWriter = true });
     private readonly CancellationTokenSource _stop = new();
+    private const int PipeSize = 1 << 20;
+    private const int PauseBelow = 64 << 10;
+    private readonly bool _pauseOnShortReads;
     private byte[]? _lent;
     private bool _disposed;
 
@@ -34,6 +41,7 @@ internal sealed class ReadAheadReader : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(buffers, 2);
         _source = source;
         _minimumChunk = Math.Max(1, minimumChunk);
+        _pauseOnShortReads = PipeCapacity.TryGrow(source, PipeSize);
         for (int i = 0; i < buffers; i++)
             _free.Writer.TryWrite(new byte[chunkSize]);
         new Thread(Pump) { IsBackground = true, Name = "pgbt read-ahead" }.Start();
@@ -78,7 +86,11 @@ internal sealed class ReadAheadReader : IAsyncDisposable
                 var buffer = TakeFreeBuffer();
                 int length = 0, n = 1;
                 while (length < _minimumChunk && (n = _source.Read(buffer, length, buffer.Length - length)) > 0)
+                {
                     length += n;
+                    if (_pauseOnShortReads && length < _minimumChunk && n < PauseBelow)
+                        Thread.Sleep(1); // let the pipe fill: one wake-up per ~1 ms of output, not per 8 KiB
+                }
                 if (length > 0)
                     _filled.Writer.TryWrite((buffer, length));
                 if (n == 0)

@@ -38,6 +38,15 @@ public class ReadAheadReaderTests
     }
 
     [Fact]
+    public void Pipes_grow_to_hold_a_millisecond_of_pg_dump_and_other_streams_are_left_alone()
+    {
+        using var server = new AnonymousPipeServerStream(PipeDirection.Out);
+        using var client = new AnonymousPipeClientStream(PipeDirection.In, server.ClientSafePipeHandle);
+        Assert.Equal(OperatingSystem.IsLinux(), PipeCapacity.TryGrow(client, 1 << 20));
+        Assert.False(PipeCapacity.TryGrow(new MemoryStream(), 1 << 20));
+    }
+
+    [Fact]
     public async Task An_empty_stream_ends_at_once()
     {
         await using var reader = new ReadAheadReader(new MemoryStream());
