@@ -5,6 +5,14 @@
     Runs the anchors (pg_dump alone, the seed's pg_dump | gzip, ...) on the audit workload, then PgBackupTools'
     backups as a user runs them (a new pwsh, Import-Module, Invoke-PgBackup), and a test restore. Prints one
     tab-separated table: name, seconds, bytes out, peak RSS (KiB), and the ratio to the anchor each target names.
+    PgBackupTools rows also show CPU seconds: the client's (pwsh and pg_dump, user + sys) and the server's (the
+    postmaster's own and its exited backends'): on a small machine their sum against cores x seconds says whether
+    a goal is out of reach.
+.PARAMETER Only
+    A regex of the PgBackupTools rows to run. Diagnostic rows, not run by default: pgbt-plain-zstd-managed (the
+    ZstdSharp port instead of libzstd), pgbt-plain-lz4, pgbt-plain-none.
+.EXAMPLE
+    ./build.ps1 Build; dotnet pwsh tests/bench/Invoke-Benchmark.ps1 -Root . -Scale 5 -Only 'zstd$|none|lz4' -KeepCluster
 #>
 param(
     [Parameter(Mandatory)] [string]$Root,
@@ -13,7 +21,8 @@ param(
     [int]$Port = 55440,
     [switch]$KeepCluster,
     # The physical rows and their pgBackRest anchors run this many times; the table shows each one's median (a loaded machine is noisy).
-    [ValidateRange(1, 9)] [int]$Repeat = 1
+    [ValidateRange(1, 9)] [int]$Repeat = 1,
+    [string]$Only = '^pgbt-(plain-gzip|plain-zstd|plain-zstd-encrypted|plain-zstd\+test-restore|import-module|physical-zstd|physical-restore-immediate|wal-push-1seg)$'
 )
 $ErrorActionPreference = 'Stop'
 $anchors = Join-Path $Root '../shared/bench/anchors.sh'
@@ -29,7 +38,9 @@ if (-not (Get-Command pgbackrest -ErrorAction SilentlyContinue) -and (Get-Comman
 }
 
 $rows = [System.Collections.Generic.List[object]]::new()
-function Add-Row($Name, $Seconds, $Bytes, $RssKb) { $rows.Add([pscustomobject]@{ Name = $Name; Seconds = [double]$Seconds; Bytes = $Bytes; RssKb = $RssKb }) }
+function Add-Row($Name, $Seconds, $Bytes, $RssKb, $Cpu = '-', $ServerCpu = '-') {
+    $rows.Add([pscustomobject]@{ Name = $Name; Seconds = [double]$Seconds; Bytes = $Bytes; RssKb = $RssKb; Cpu = $Cpu; ServerCpu = $ServerCpu })
+}
 
 Write-Host "== anchors.sh (audit workload, scale $Scale) in $WorkDir"
 $env:PORT = $Port
@@ -50,16 +61,28 @@ $pwsh = Join-Path $PSHOME 'pwsh'
 $socket = Join-Path $WorkDir 'pg'
 $repo = Join-Path $WorkDir 'pgbt-repo'
 
+# CPU seconds of the server so far: the postmaster's own, and its children's once they exited (pg_dump's backend).
+function Get-ServerCpuSeconds {
+    $postmaster = (Get-Content (Join-Path $socket 'data/postmaster.pid') -TotalCount 1).Trim()
+    $fields = ((Get-Content "/proc/$postmaster/stat" -Raw) -replace '^.*\) ', '') -split ' '
+    $ticks = 0; foreach ($i in 11..14) { $ticks += [long]$fields[$i] } # utime stime cutime cstime
+    $ticks / [double](& getconf CLK_TCK)
+}
+
 function Measure-Pwsh($Name, $Script) {
+    if ($Name -notmatch $Only) { return }
     if (Test-Path $repo) { Remove-Item -Recurse -Force $repo }
     $rss = Join-Path $WorkDir 'pgbt.rss'
     $full = "`$ErrorActionPreference='Stop'; `$ProgressPreference='SilentlyContinue'; Import-Module '$module'; $Script"
+    $server = Get-ServerCpuSeconds
     $clock = [Diagnostics.Stopwatch]::StartNew()
-    & /usr/bin/time -f '%M' -o $rss $pwsh -NoProfile -NonInteractive -Command $full | Out-Null
+    & /usr/bin/time -f '%M %U %S' -o $rss $pwsh -NoProfile -NonInteractive -Command $full | Out-Null
     if ($LASTEXITCODE) { Write-Warning "FAILED $Name"; return }
     $seconds = $clock.Elapsed.TotalSeconds
+    $serverCpu = [math]::Round((Get-ServerCpuSeconds) - $server, 2)
     $bytes = (Get-ChildItem $repo -Recurse -File | Measure-Object Length -Sum).Sum
-    Add-Row $Name ([math]::Round($seconds, 2)) $bytes (Get-Content $rss | Select-Object -Last 1)
+    $rssKb, $user, $sys = (Get-Content $rss | Select-Object -Last 1) -split ' '
+    Add-Row $Name ([math]::Round($seconds, 2)) $bytes $rssKb ([math]::Round([double]$user + [double]$sys, 2)) $serverCpu
 }
 
 $conn = "-HostName '$socket' -Port $Port -Username postgres"
@@ -69,10 +92,17 @@ Measure-Pwsh 'pgbt-plain-zstd' "Invoke-PgBackup -Repository '$repo' -Database be
 $env:PGBACKUPTOOLS_PASSPHRASE = 'bench-passphrase-' + [guid]::NewGuid()
 Measure-Pwsh 'pgbt-plain-zstd-encrypted' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Out-Null"
 Remove-Item Env:PGBACKUPTOOLS_PASSPHRASE
+$env:PGBACKUPTOOLS_ZSTD = 'managed'
+Measure-Pwsh 'pgbt-plain-zstd-managed' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Out-Null"
+Remove-Item Env:PGBACKUPTOOLS_ZSTD
+Measure-Pwsh 'pgbt-plain-lz4' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Lz4 $conn | Out-Null"
+Measure-Pwsh 'pgbt-plain-none' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression None $conn | Out-Null"
 Measure-Pwsh 'pgbt-plain-zstd+test-restore' "Invoke-PgBackup -Repository '$repo' -Database bench -Compression Zstd $conn | Test-PgBackup -Restore $conn | ForEach-Object { if (-not `$_.Passed) { throw 'test restore failed' } }"
 # Import-Module alone, inside a fresh pwsh (goal <= 0.5 s): the median of five.
-$imports = 1..5 | ForEach-Object { [double](& $pwsh -NoProfile -NonInteractive -Command "(Measure-Command { Import-Module '$module' }).TotalSeconds") } | Sort-Object
-Add-Row 'pgbt-import-module' ([math]::Round($imports[2], 3)) '-' '-'
+if ('pgbt-import-module' -match $Only) {
+    $imports = 1..5 | ForEach-Object { [double](& $pwsh -NoProfile -NonInteractive -Command "(Measure-Command { Import-Module '$module' }).TotalSeconds") } | Sort-Object
+    Add-Row 'pgbt-import-module' ([math]::Round($imports[2], 3)) '-' '-'
+}
 
 # Physical: the cluster archives into a repository of its own through pgbt-wal (restart for archive_mode), then a
 # base backup (zstd), a restore of it (-Immediate, files and recovery settings only, as pgbackrest restore does), and
@@ -101,7 +131,8 @@ function Measure-Physical($Name, $Script, $BytesOf) {
     Add-Row $Name ([math]::Round($seconds, 2)) $bytes (Get-Content $rss | Select-Object -Last 1)
 }
 $psqlArgs = @('-h', $socket, '-p', $Port, '-U', 'postgres', '-X', '-A', '-t', '-d', 'postgres', '-c')
-try {
+$physicalRows = @('pgbt-physical-zstd', 'pgbt-physical-restore-immediate', 'pgbt-wal-push-1seg') -match $Only
+if ($physicalRows) { try {
     foreach ($d in $physRepo, (Join-Path $WorkDir 'pgbt-restore'), (Join-Path $WorkDir 'pgbt-push')) { if (Test-Path $d) { Remove-Item -Recurse -Force $d } }
     New-Item -ItemType Directory $physRepo, (Join-Path $WorkDir 'pgbt-push') | Out-Null
     if ($asOwner) { & chown -R postgres:postgres $physRepo (Join-Path $WorkDir 'pgbt-push') }
@@ -139,7 +170,7 @@ finally {
     & psql @psqlArgs 'ALTER SYSTEM RESET archive_mode' | Out-Null
     & psql @psqlArgs 'ALTER SYSTEM RESET archive_timeout' | Out-Null
     if ($KeepCluster) { Restart-Cluster }
-}
+} }
 
 if (-not $KeepCluster) { & bash $pgcluster stop $socket }
 
@@ -154,6 +185,7 @@ $byName = @{}; foreach ($r in $rows) { $byName[$r.Name] = $r }
 $targets = @{
     'pgbt-plain-gzip' = @('seed-pg_dump-gzip', 0.5)
     'pgbt-plain-zstd' = @('pg_dump-plain-devnull', 1.15)
+    'pgbt-plain-zstd-managed' = @('pg_dump-plain-devnull', 1.15)
     'pgbt-plain-zstd-encrypted' = @('pgbt-plain-zstd', 1.10)
     'pgbt-physical-zstd' = @('pgbackrest-backup-zst-p2', 0.6)
     'pgbt-physical-restore-immediate' = @('pgbackrest-restore-zst-p2', 1.0)
@@ -161,7 +193,7 @@ $targets = @{
 }
 $absolute = @{ 'pgbt-import-module' = 0.5 }
 Write-Host ''
-"{0,-32}{1,10}{2,16}{3,12}  {4}" -f 'name', 'seconds', 'bytes_out', 'max_rss_kb', 'target'
+"{0,-32}{1,10}{2,16}{3,12}{4,8}{5,8}  {6}" -f 'name', 'seconds', 'bytes_out', 'max_rss_kb', 'cpu_s', 'srv_s', 'target'
 foreach ($r in $rows) {
     $target = ''
     if ($targets.ContainsKey($r.Name) -and $byName.ContainsKey($targets[$r.Name][0])) {
@@ -171,5 +203,5 @@ foreach ($r in $rows) {
     }
     if ($absolute.ContainsKey($r.Name)) { $target = 'goal <= {0} s: {1}' -f $absolute[$r.Name], $(if ($r.Seconds -le $absolute[$r.Name]) { 'met' } else { 'NOT met' }) }
     if ($r.PSObject.Properties['Runs']) { $target = ($target + " (median of $($r.Runs))").Trim() }
-    "{0,-32}{1,10:N2}{2,16}{3,12}  {4}" -f $r.Name, $r.Seconds, $r.Bytes, $r.RssKb, $target
+    "{0,-32}{1,10:N2}{2,16}{3,12}{4,8}{5,8}  {6}" -f $r.Name, $r.Seconds, $r.Bytes, $r.RssKb, $r.Cpu, $r.ServerCpu, $target
 }

@@ -14,8 +14,6 @@ namespace PgBackupTools.Core.Backup;
 /// </summary>
 internal static class ToolOutputWriter
 {
-    private const int CopyBufferSize = 1 << 20;
-
     /// <param name="observe">Sees every raw chunk before it is compressed (row counting, tar scanning).</param>
     /// <param name="afterToolSucceeded">Runs once the program exited successfully, before the object is committed.</param>
     public static async Task<PgBackupFile> WriteAsync(BackupRepository repository, string key, PgToolProcess tool,
@@ -32,15 +30,16 @@ internal static class ToolOutputWriter
         var compressor = Compression.CreateCompressor(encryptor ?? storeSide, encoding, level, leaveOpen: true);
         var raw = new HashingStream(compressor, leaveOpen: true);
         bool completed = false;
+        // Big chunks from a thread of its own instead of pg_dump's 8 KiB writes one by one: see ReadAheadReader.
+        var reader = new ReadAheadReader(tool.StandardOutput);
         try
         {
-            var buffer = new byte[CopyBufferSize];
-            int n;
-            while ((n = await tool.StandardOutput.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+            ReadOnlyMemory<byte> chunk;
+            while (!(chunk = await reader.ReadAsync(ct).ConfigureAwait(false)).IsEmpty)
             {
-                if (observe is not null) await observe(buffer.AsMemory(0, n)).ConfigureAwait(false);
-                await raw.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
-                meter.Add(n);
+                if (observe is not null) await observe(chunk).ConfigureAwait(false);
+                await raw.WriteAsync(chunk, ct).ConfigureAwait(false);
+                meter.Add(chunk.Length);
             }
             await tool.WaitForSuccessAsync(ct).ConfigureAwait(false);
             if (afterToolSucceeded is not null) await afterToolSucceeded().ConfigureAwait(false);
@@ -56,6 +55,7 @@ internal static class ToolOutputWriter
         }
         finally
         {
+            await reader.DisposeAsync().ConfigureAwait(false);
             // On failure the compressor may fail again while flushing; the first error is the one that matters.
             try { await compressor.DisposeAsync().ConfigureAwait(false); }
             catch (Exception) when (!completed) { }

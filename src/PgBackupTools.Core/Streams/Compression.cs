@@ -22,7 +22,7 @@ public static class Compression
         {
             CompressionKind.None => new PassThroughCompressor(output, leaveOpen),
             CompressionKind.Gzip => new ParallelGzipCompressor(output, chosen, leaveOpen),
-            CompressionKind.Zstd => new ZstdCompressor(output, chosen, leaveOpen),
+            CompressionKind.Zstd => ZstdCompressor.Create(output, chosen, leaveOpen),
             CompressionKind.Lz4 => new Lz4Compressor(output, chosen, leaveOpen),
             _ => throw UnknownKind(kind),
         };

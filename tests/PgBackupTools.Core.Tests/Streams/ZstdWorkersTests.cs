@@ -24,7 +24,7 @@ public class ZstdWorkersTests
     [Fact]
     public void The_default_level_compresses_on_several_threads()
     {
-        using var zstd = new ZstdCompressor(new MemoryStream(), ZstdCompressor.DefaultLevel, leaveOpen: false);
+        using var zstd = ZstdCompressor.Create(new MemoryStream(), ZstdCompressor.DefaultLevel, leaveOpen: false);
         Assert.Equal(Math.Min(Environment.ProcessorCount, 8), zstd.Workers);
     }
 
