@@ -2,11 +2,13 @@ using System.Diagnostics;
 using System.Net;
 using Npgsql;
 using PgBackupTools.Core.Backup;
+using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
 using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Tests.Wal;
+using PgBackupTools.Core.Verify;
 using PgBackupTools.Core.Wal;
 using PgBackupTools.TestKit;
 
@@ -120,7 +122,7 @@ public abstract class CloudWalArchivingTests(ClusterFixture fixture) : IDisposab
     }
 
     [Fact]
-    public async Task A_cluster_archives_into_the_store_and_a_physical_backup_from_it_restores_to_an_LSN_through_restore_command()
+    public async Task A_cluster_archives_into_the_store_and_a_physical_backup_from_it_restores_to_an_LSN_passes_its_test_and_damage_is_caught()
     {
         var options = await NewRepositoryAsync();
         var env = RepositoryEnvironment.For(options);
@@ -174,7 +176,59 @@ public abstract class CloudWalArchivingTests(ClusterFixture fixture) : IDisposab
             {
                 PhysicalRestoreJob.Stop(restoreOptions.DataDirectory, null);
             }
+
+            // Test-PgBackup of the physical backup: a scratch server recovers from the store through restore_command.
+            var proof = await BackupTestJob.RunAsync(repo, backup, server, true, [], OperationContext.None, EntryPoint);
+            Assert.True(proof.Passed, proof.Error);
+
+            // One bit flipped in the stored base backup: caught by its checksum, by the test and by a restore.
+            string key = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, backup.Files.Single().Name);
+            await FlipOneBitAsync(repo.Store, key);
+            var damaged = await BackupTestJob.RunAsync(repo, backup, server, true, [], OperationContext.None, EntryPoint);
+            Assert.False(damaged.Passed);
+            Assert.Contains(backup.Files.Single().Name, damaged.Error);
+            var e = await Assert.ThrowsAnyAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup,
+                restoreOptions with { DataDirectory = Path.Combine(_temp.Path, "restored-damaged"), Start = false }, OperationContext.None));
+            Assert.Contains(backup.Files.Single().Name, e.Message);
         }
+    }
+
+    [Fact]
+    public async Task A_WAL_object_damaged_in_the_store_makes_restore_command_exit_126_and_writes_nothing()
+    {
+        var options = await NewRepositoryAsync();
+        var env = RepositoryEnvironment.For(options);
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, _temp.Path, 1)[0];
+        string name = Path.GetFileName(segment);
+        Assert.Equal(0, RunWal(env, "push", segment, "--repo", options.Location).Code);
+        using var repo = await BackupRepository.OpenAsync(options.Location, create: false, CancellationToken.None);
+        var archive = new WalArchive(repo, "main");
+        var stored = Assert.Single(await archive.ListAsync(CancellationToken.None));
+        await FlipOneBitAsync(repo.Store, stored.Object.Key, fromEnd: true);
+
+        string dest = Path.Combine(_temp.Path, "RECOVERYXLOG");
+        var (code, stderr) = RunWal(env, "get", name, dest, "--repo", options.Location, "--prefetch", "0");
+        Assert.True(code == 126, $"get exited {code}: {stderr}");
+        Assert.Contains("damaged", stderr);
+        Assert.Contains(options.Location, stderr);
+        Assert.False(File.Exists(dest));
+        Assert.Empty(Directory.EnumerateFiles(_temp.Path, ".RECOVERYXLOG*"));
+    }
+
+    /// <summary>Rewrites an object with one bit flipped (same size: only a checksum can tell).</summary>
+    private static async Task FlipOneBitAsync(IObjectStore store, string key, bool fromEnd = false)
+    {
+        byte[] bytes;
+        await using (var read = await store.OpenReadAsync(key, CancellationToken.None))
+        using (var copy = new MemoryStream())
+        {
+            await read.CopyToAsync(copy);
+            bytes = copy.ToArray();
+        }
+        bytes[fromEnd ? bytes.Length - 100 : bytes.Length / 2] ^= 0x10;
+        await using var write = await store.CreateAsync(key, overwrite: true, CancellationToken.None);
+        await write.WriteAsync(bytes);
+        await write.CommitAsync(CancellationToken.None);
     }
 
     public void Dispose() => _temp.Dispose();
