@@ -46,7 +46,7 @@ Describe 'A repository in <Name>' -ForEach @(
             $script:repo = New-PgRepository "s3://backups/$prefix" -EndpointUrl $s3.Endpoint -AccessKeyId S3RVER -SecretAccessKey $secret
         }
         else {
-            $container = 'c' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+            $script:container = 'c' + [guid]::NewGuid().ToString('N').Substring(0, 8)
             $azurite.CreateContainer($container)
             $script:repo = New-PgRepository "az://devstoreaccount1/$container/$prefix" -EndpointUrl $azurite.BlobEndpoint -AccountKey $accountKey
         }
@@ -73,6 +73,40 @@ Describe 'A repository in <Name>' -ForEach @(
         $err.CategoryInfo.Category | Should -Be 'ConnectionError'
         $err.Exception.Message | Should -BeLike "*$location*cannot be reached*"
         $err.Exception.Message | Should -Not -Match ([regex]::Escape([PgBackupTools.TestKit.AzuriteEmulator]::AccountKey))
+    }
+
+    It 'Ctrl+C (StopProcessing) during an upload stops the backup and leaves no backup and no object' {
+        $bigDb = 'big_' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        $cluster.CreateDatabase($bigDb)
+        $null = $cluster.Psql("CREATE TABLE t AS SELECT g, md5(g::text) || repeat('x', 200) AS v FROM generate_series(1, 300000) g;", $bigDb)
+        $stopPrefix = 'stop-' + [guid]::NewGuid().ToString('N').Substring(0, 8)
+        $stopRepo = if ($Kind -eq 'S3') { New-PgRepository "s3://backups/$stopPrefix" -EndpointUrl $s3.Endpoint -AccessKeyId S3RVER -SecretAccessKey $secret -PartSizeMB 5 }
+                    else { New-PgRepository "az://devstoreaccount1/$container/$stopPrefix" -EndpointUrl $azurite.BlobEndpoint -AccountKey $accountKey -PartSizeMB 5 }
+        # The backup runs in a second runspace of this process, so Stop() is what Ctrl+C does: StopProcessing on the cmdlet.
+        $ps = [powershell]::Create()
+        $null = $ps.AddScript({
+                param($ModulePath, $Repository, $Database, $Server)
+                Import-Module $ModulePath
+                Invoke-PgBackup -Repository $Repository -Database $Database -Format Plain -Compression None @Server
+            }).AddArgument($ModulePath).AddArgument($stopRepo).AddArgument($bigDb).AddArgument($server)
+        try {
+            $async = $ps.BeginInvoke()
+            # Stop once the dump is streaming into the store (its first progress records).
+            $deadline = [DateTime]::UtcNow.AddSeconds(120)
+            while ($ps.Streams.Progress.Count -lt 2 -and -not $async.IsCompleted -and [DateTime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 20 }
+            $async.IsCompleted | Should -BeFalse -Because 'the backup must still be uploading when it is stopped'
+            $ps.Stop()
+            { $ps.EndInvoke($async) } | Should -Throw
+        }
+        finally { $ps.Dispose() }
+        Get-PgBackup -Repository $stopRepo | Should -BeNullOrEmpty
+        # What the store holds under the repository: its repository.json (the listing sees objects), nothing under backups/.
+        $objects = if ($Kind -eq 'S3') {
+            Get-ChildItem (Join-Path $s3.DataDirectory "backups/$stopPrefix") -Recurse -File -Filter '*._S3rver_object' |
+                ForEach-Object { [IO.Path]::GetRelativePath((Join-Path $s3.DataDirectory "backups/$stopPrefix"), $_.FullName) -replace '\._S3rver_object$' }
+        }
+        else { $azurite.ListBlobs($container, "$stopPrefix/") | ForEach-Object { $_.Substring($stopPrefix.Length + 1) } }
+        $objects | Should -Be @('repository.json')
     }
 
     It 'refuses a directory dump with a clear error' {
