@@ -12,8 +12,9 @@ using PgBackupTools.TestKit;
 // objects with a bare HttpClient, as many at once as the store sends parts (no SDK, no signing, no hashing), which is
 // as fast as that emulator takes data on this machine. The emulators run here too, so both sides share the cores.
 // Output: one tab-separated line per row (name, MiB/s, peak MiB), for tests/bench/Invoke-Benchmark.ps1.
+// Arguments: MiB [part MiB] [parts in flight]; the defaults are the stores' own (8 MiB, 4).
 int mib = args.Length > 0 ? int.Parse(args[0]) : 500;
-const int PartSize = 8 << 20, Parallel = 4; // the stores' defaults
+int PartSize = (args.Length > 1 ? int.Parse(args[1]) : 8) << 20, Parallel = args.Length > 2 ? int.Parse(args[2]) : 4;
 var chunk = new byte[1 << 20];
 new Random(42).NextBytes(chunk);
 var part = new byte[PartSize];
@@ -103,7 +104,7 @@ using (var s3 = S3rverEmulator.Start("bench"))
     // The same bytes as one multipart upload (initiate, parts in parallel, complete), still without the SDK: the
     // ceiling for the protocol a streamed object of unknown size must use. s3rver joins the parts on complete.
     Row("s3rver-raw-multipart", await RawMultipart(s3.Endpoint + "/bench/rawmp"), 0);
-    var o = new PgRepository { Location = "s3://bench/b", EndpointUrl = s3.Endpoint, AccessKeyId = "S3RVER", SecretAccessKey = new NetworkCredential("", "S3RVER").SecurePassword };
+    var o = new PgRepository { Location = "s3://bench/b", EndpointUrl = s3.Endpoint, AccessKeyId = "S3RVER", SecretAccessKey = new NetworkCredential("", "S3RVER").SecurePassword, PartSizeBytes = PartSize, MaxParallelParts = Parallel };
     var r = await Run(ObjectStoreFactory.Create(o.Location, o));
     Row("s3-store", r.Item1, r.Item2);
 }
@@ -120,7 +121,7 @@ using (var az = AzuriteEmulator.Start())
         m.Headers.Add("x-ms-version", "2021-08-06");
         return m;
     }), 0);
-    var o = new PgRepository { Location = "az://devstoreaccount1/bench/b", EndpointUrl = az.BlobEndpoint, AccountKey = new NetworkCredential("", AzuriteEmulator.AccountKey).SecurePassword };
+    var o = new PgRepository { Location = "az://devstoreaccount1/bench/b", EndpointUrl = az.BlobEndpoint, AccountKey = new NetworkCredential("", AzuriteEmulator.AccountKey).SecurePassword, PartSizeBytes = PartSize, MaxParallelParts = Parallel };
     var r = await Run(ObjectStoreFactory.Create(o.Location, o));
     Row("azure-blob-store", r.Item1, r.Item2);
 }
