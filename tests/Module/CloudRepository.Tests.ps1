@@ -153,7 +153,8 @@ Describe 'Physical backups and PITR in <Name>' -ForEach @(
     }
 
     It 'archives through pgbt-wal into the store, and Restore-PgDatabase -DataDirectory -TargetLsn recovers exactly the rows before the target' {
-        $enabled = Enable-PgWalArchiving -Repository $pitrRepo @pitrServer -WarningAction SilentlyContinue
+        $enabled = Enable-PgWalArchiving -Repository $pitrRepo @pitrServer -WarningVariable warnings -WarningAction SilentlyContinue
+        ($warnings -join ' ') | Should -BeLike "*own environment*$($pitrRepo.Location)*Test-PgWalArchive*"
         $enabled.ArchiveCommand | Should -BeLike "*--repo '$($pitrRepo.Location)'*"
         $pitrCluster.Stop(); $pitrCluster.StartServer()
         $pitrCluster.Psql('SHOW archive_command') | Should -Not -Match 'S3RVER|Eby8vd'
