@@ -27,6 +27,9 @@ public sealed class AzureBlobStore : IObjectStore
     private readonly PgRepository _options;
     private readonly string _endpointDescription;
 
+    /// <summary>The access tier pgbt-wal (which has only the location on its command line) takes from the environment.</summary>
+    public const string AccessTierVariable = "PGBACKUPTOOLS_AZURE_ACCESS_TIER";
+
     internal BlobContainerClient Container { get; }
     public string Location { get; }
 
@@ -229,7 +232,7 @@ public sealed class AzureBlobStore : IObjectStore
         }
 
         private Dictionary<string, string>? Metadata => store._options.Metadata.Count == 0 ? null : store._options.Metadata;
-        private AccessTier? Tier => store._options.AccessTier is { } t ? new AccessTier(t) : (AccessTier?)null; // a bare null would convert through AccessTier(string)
+        private AccessTier? Tier => (store._options.AccessTier ?? Env(AccessTierVariable)) is { } t ? new AccessTier(t) : (AccessTier?)null; // a bare null would convert through AccessTier(string)
 
         private async Task Commit<T>(Func<Task<T>> call, CancellationToken ct)
         {

@@ -29,6 +29,9 @@ public static class RepositoryEnvironment
                 Set("AWS_ENDPOINT_URL_S3", options.EndpointUrl);
                 Set("AWS_REGION", options.Region);
                 Set("AWS_PROFILE", options.ProfileName);
+                Set(S3Store.StorageClassVariable, options.StorageClass);
+                Set(S3Store.ServerSideEncryptionVariable, options.ServerSideEncryption);
+                Set(S3Store.KmsKeyIdVariable, options.KmsKeyId);
                 if (options.AccessKeyId is not null && options.SecretAccessKey is not null)
                 {
                     Set("AWS_ACCESS_KEY_ID", options.AccessKeyId);
@@ -38,6 +41,7 @@ public static class RepositoryEnvironment
                 break;
             case RepositoryStoreKind.AzureBlob:
                 Set("AZURE_STORAGE_BLOB_ENDPOINT", options.EndpointUrl);
+                Set(AzureBlobStore.AccessTierVariable, options.AccessTier);
                 if (options.ConnectionString is not null || options.SasToken is not null || options.AccountKey is not null)
                     // The store takes the first of these it finds: empty ones hide what the child would inherit.
                     foreach (var name in new[] { "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_KEY" }) env[name] = "";

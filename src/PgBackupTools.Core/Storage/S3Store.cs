@@ -26,7 +26,14 @@ public sealed class S3Store : IObjectStore, IDisposable
     private readonly RepositoryLocation _location;
     private readonly PgRepository _options;
     private readonly string _endpointDescription;
+    private readonly string? _storageClass, _serverSideEncryption, _kmsKeyId;
     private volatile bool _bucketSeen;
+
+    /// <summary>
+    /// What pgbt-wal, which has only the location on its command line, takes from the environment for the options
+    /// New-PgRepository would give (a bucket policy may refuse a PUT without SSE; the seed stores STANDARD_IA).
+    /// </summary>
+    public const string StorageClassVariable = "PGBACKUPTOOLS_S3_STORAGE_CLASS", ServerSideEncryptionVariable = "PGBACKUPTOOLS_S3_SSE", KmsKeyIdVariable = "PGBACKUPTOOLS_S3_SSE_KMS_KEY_ID";
 
     internal IAmazonS3 Client { get; }
 
@@ -55,6 +62,9 @@ public sealed class S3Store : IObjectStore, IDisposable
         _location = location;
         _options = options;
         Location = location.ToString();
+        _storageClass = options.StorageClass ?? NullIfEmpty(Environment.GetEnvironmentVariable(StorageClassVariable));
+        _serverSideEncryption = options.ServerSideEncryption ?? NullIfEmpty(Environment.GetEnvironmentVariable(ServerSideEncryptionVariable));
+        _kmsKeyId = options.KmsKeyId ?? NullIfEmpty(Environment.GetEnvironmentVariable(KmsKeyIdVariable));
         string? endpoint = options.EndpointUrl
             ?? NullIfEmpty(Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL_S3"))
             ?? NullIfEmpty(Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL"));
@@ -251,17 +261,17 @@ public sealed class S3Store : IObjectStore, IDisposable
 
     private void Decorate(PutObjectRequest r)
     {
-        if (_options.StorageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
-        if (_options.ServerSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
-        if (_options.KmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
+        if (_storageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
+        if (_serverSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
+        if (_kmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
         foreach (var (k, v) in _options.Metadata) r.Metadata[k] = v;
     }
 
     private void Decorate(InitiateMultipartUploadRequest r)
     {
-        if (_options.StorageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
-        if (_options.ServerSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
-        if (_options.KmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
+        if (_storageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
+        if (_serverSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
+        if (_kmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
         foreach (var (k, v) in _options.Metadata) r.Metadata[k] = v;
     }
 

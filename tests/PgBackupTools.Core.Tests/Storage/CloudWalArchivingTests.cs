@@ -30,6 +30,8 @@ public abstract class CloudWalArchivingTests(ClusterFixture fixture) : IDisposab
     protected abstract Dictionary<string, string> WithWrongCredentials(IReadOnlyDictionary<string, string> environment);
     /// <summary>The environment with no credential at all (and no credential file or instance metadata to fall back on).</summary>
     protected abstract Dictionary<string, string> WithoutCredentials(IReadOnlyDictionary<string, string> environment);
+    /// <summary>The storage class (S3) or access tier (Azure) the store reports for an object, and the one the options ask for.</summary>
+    protected abstract Task<(string? Stored, string? Wanted)> StorageClassAsync(PgRepository options, string key);
     /// <summary>The environment pointing at a port nothing listens on.</summary>
     protected abstract Dictionary<string, string> WithDeadEndpoint(IReadOnlyDictionary<string, string> environment);
 
@@ -118,7 +120,12 @@ public abstract class CloudWalArchivingTests(ClusterFixture fixture) : IDisposab
         Assert.Contains(StoreName, stderr);
 
         var archive = await WalArchive.OpenAsync(repo, null, CancellationToken.None);
-        Assert.Equal([name], (await archive.ListAsync(CancellationToken.None)).Select(f => f.Name.Name));
+        var archived = Assert.Single(await archive.ListAsync(CancellationToken.None));
+        Assert.Equal(name, archived.Name.Name);
+        // The storage class / access tier of New-PgRepository reached pgbt-wal through its environment too.
+        var (stored, wanted) = await StorageClassAsync(options, archived.Object.Key);
+        Assert.NotNull(wanted);
+        Assert.Equal(wanted, stored);
     }
 
     [Fact]
@@ -259,6 +266,13 @@ public sealed class S3CloudWalArchivingTests(ClusterFixture cluster, S3rverFixtu
     protected override Dictionary<string, string> WithDeadEndpoint(IReadOnlyDictionary<string, string> environment) =>
         new(environment) { ["AWS_ENDPOINT_URL_S3"] = $"http://127.0.0.1:{PgTestCluster.FindFreePort()}" };
 
+    protected override async Task<(string? Stored, string? Wanted)> StorageClassAsync(PgRepository options, string key)
+    {
+        using var store = s3.Store(options);
+        var meta = await store.Client.GetObjectMetadataAsync(store.Bucket, RepositoryLocation.Parse(options.Location).ObjectName(key));
+        return (meta.StorageClass?.Value, options.StorageClass);
+    }
+
     // Web identity (an EKS service account, OIDC federation) is the one credential source that needs a second SDK
     // client, which Native AOT trims away unless registered. STS here is a loopback listener that answers
     // AssumeRoleWithWebIdentity with the emulator's keys, so the credential pgbt-wal signs with came from STS.
@@ -338,6 +352,12 @@ public sealed class AzureCloudWalArchivingTests(ClusterFixture cluster, AzuriteF
 
     protected override Dictionary<string, string> WithDeadEndpoint(IReadOnlyDictionary<string, string> environment) =>
         new(environment) { ["AZURE_STORAGE_BLOB_ENDPOINT"] = $"http://127.0.0.1:{PgTestCluster.FindFreePort()}/{AzuriteEmulator.AccountName}" };
+
+    protected override async Task<(string? Stored, string? Wanted)> StorageClassAsync(PgRepository options, string key)
+    {
+        var props = await azure.Store(options).Container.GetBlobClient(RepositoryLocation.Parse(options.Location).ObjectName(key)).GetPropertiesAsync();
+        return (props.Value.AccessTier, options.AccessTier);
+    }
 
     // Azurite honours If-None-Match: * as Azure does (s3rver does not, see S3StoreContractTests), so here the store's
     // condition, not a check before it, decides a race: exactly one push wins, the other is refused as a conflict.
