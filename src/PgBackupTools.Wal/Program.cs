@@ -71,6 +71,13 @@ public static class Program
             await Console.Error.WriteLineAsync($"pgbt-wal: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
             return Failed;
         }
+        catch (Exception e)
+        {
+            // Anything else is a bug or an SDK surprise: one line for the server log instead of a stack trace and an abort
+            // signal. A get still exits above 125, as the crash did: recovery stops rather than ends early on a fault.
+            await Console.Error.WriteLineAsync($"pgbt-wal: unexpected {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+            return args.Length > 0 && args[0] == "get" ? Damaged : Failed;
+        }
     }
 
     private static async Task<int> RunAsync(string[] args)

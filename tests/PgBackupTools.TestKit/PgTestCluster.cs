@@ -13,6 +13,7 @@ public sealed class PgTestCluster : IDisposable
 {
     private const string DirectoryPrefix = "pgbt-test-";
     private bool _disposed;
+    private IReadOnlyDictionary<string, string>? _environment;
 
     public string Directory { get; }
     public string DataDirectory => Path.Combine(Directory, "data");
@@ -31,7 +32,10 @@ public sealed class PgTestCluster : IDisposable
     }
 
     /// <summary>Starts a new cluster with data checksums, wal_level=replica and password auth for every role but postgres over TCP.</summary>
-    public static PgTestCluster Start(string? extraConfig = null)
+    public static PgTestCluster Start(string? extraConfig = null) => Start(extraConfig, null);
+
+    /// <summary>As <see cref="Start(string?)"/>, with variables added to the server's environment (what archive_command inherits).</summary>
+    public static PgTestCluster Start(string? extraConfig, IReadOnlyDictionary<string, string>? environment)
     {
         RemoveAbandonedClusters();
         string bin = FindBinDirectory();
@@ -39,7 +43,7 @@ public sealed class PgTestCluster : IDisposable
         System.IO.Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "owner.pid"), Environment.ProcessId.ToString());
         GiveToServerUser(dir);
-        var cluster = new PgTestCluster(dir, FindFreePort(), bin);
+        var cluster = new PgTestCluster(dir, FindFreePort(), bin) { _environment = environment };
         try
         {
             cluster.InitDb(extraConfig);
@@ -81,7 +85,7 @@ public sealed class PgTestCluster : IDisposable
 
     public void Stop(string mode = "fast") => RunPgCtl("-D", DataDirectory, "-m", mode, "-w", "stop");
 
-    public void StartServer() => RunPgCtl("-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "start");
+    public void StartServer() => RunAsServerUser(Path.Combine(BinDirectory, "pg_ctl"), _environment, "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "start");
 
     public bool IsRunning => File.Exists(Path.Combine(DataDirectory, "postmaster.pid"));
 
@@ -128,9 +132,12 @@ public sealed class PgTestCluster : IDisposable
     private static bool IsRoot => Environment.UserName == "root";
 
     /// <summary>Runs a command as the cluster owner: 'postgres' via runuser when we are root, ourselves otherwise.</summary>
-    public static void RunAsServerUser(string program, params string[] args)
+    public static void RunAsServerUser(string program, params string[] args) => RunAsServerUser(program, null, args);
+
+    public static void RunAsServerUser(string program, IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
         var psi = IsRoot ? new ProcessStartInfo("runuser") : new ProcessStartInfo(program);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>()) psi.Environment[name] = value;
         if (IsRoot) { psi.ArgumentList.Add("-u"); psi.ArgumentList.Add("postgres"); psi.ArgumentList.Add("--"); psi.ArgumentList.Add(program); }
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.RedirectStandardOutput = true;

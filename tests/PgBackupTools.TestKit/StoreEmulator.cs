@@ -160,6 +160,25 @@ public sealed class AzuriteEmulator : StoreEmulator
             throw new InvalidOperationException($"Creating container {name} in Azurite failed: {(int)response.StatusCode} {response.Content.ReadAsStringAsync().Result}");
     }
 
+    /// <summary>The names of the committed blobs of a container under <paramref name="prefix"/>, by one Shared Key signed List Blobs call.</summary>
+    public IReadOnlyList<string> ListBlobs(string container, string prefix)
+    {
+        using var http = new HttpClient();
+        var request = new HttpRequestMessage(HttpMethod.Get, $"{BlobEndpoint}/{container}?restype=container&comp=list&prefix={Uri.EscapeDataString(prefix)}");
+        string date = DateTime.UtcNow.ToString("R");
+        const string version = "2021-08-06";
+        request.Headers.Add("x-ms-date", date);
+        request.Headers.Add("x-ms-version", version);
+        string toSign = $"GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n/{AccountName}/{AccountName}/{container}\ncomp:list\nprefix:{prefix}\nrestype:container";
+        using var hmac = new System.Security.Cryptography.HMACSHA256(Convert.FromBase64String(AccountKey));
+        string signature = Convert.ToBase64String(hmac.ComputeHash(System.Text.Encoding.UTF8.GetBytes(toSign)));
+        request.Headers.TryAddWithoutValidation("Authorization", $"SharedKey {AccountName}:{signature}");
+        var response = http.Send(request);
+        string body = response.Content.ReadAsStringAsync().Result;
+        if (!response.IsSuccessStatusCode) throw new InvalidOperationException($"Listing container {container} in Azurite failed: {(int)response.StatusCode} {body}");
+        return System.Xml.Linq.XDocument.Parse(body).Descendants("Blob").Select(b => b.Element("Name")!.Value).ToList();
+    }
+
     protected override string Script => "azurite/dist/src/blob/main.js";
     protected override IEnumerable<string> Arguments =>
         ["--blobHost", Host, "--blobPort", Port.ToString(), "--location", DataDirectory, "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl"];

@@ -205,3 +205,41 @@ foreach ($r in $rows) {
     if ($r.PSObject.Properties['Runs']) { $target = ($target + " (median of $($r.Runs))").Trim() }
     "{0,-32}{1,10:N2}{2,16}{3,12}{4,8}{5,8}  {6}" -f $r.Name, $r.Seconds, $r.Bytes, $r.RssKb, $r.Cpu, $r.ServerCpu, $target
 }
+
+# ---- Object stores (issue 4): upload throughput of S3Store and AzureBlobStore into their local emulators against the
+# file-system store (goal <= 1.3x its time) and against each emulator's own ceiling (the same bytes sent without the
+# SDK), and the peak working set while one object streams (goal <= 256 MiB at 2 GiB: BENCH_STORE_MIB=2048).
+# The emulators are single node processes on the same cores, so on a shared machine the figures are noisy.
+function Invoke-StoreBenchmark {
+    param([string]$Root, [int]$MiB)
+    $project = Join-Path $Root 'tests/bench/StoreBench'
+    & dotnet build $project -c Release --nologo -v q -clp:ErrorsOnly | Out-Null
+    if ($LASTEXITCODE) { Write-Warning 'FAILED building StoreBench'; return }
+    $dll = Get-ChildItem (Join-Path $project 'bin/Release') -Recurse -Filter StoreBench.dll | Select-Object -First 1
+    Write-Host "== Object stores: $MiB MiB streamed into each store (tests/bench/StoreBench)"
+    $lines = & dotnet $dll.FullName $MiB
+    if ($LASTEXITCODE) { Write-Warning 'FAILED StoreBench'; return }
+    $store = @{}
+    foreach ($line in $lines) {
+        if ($line.StartsWith('#')) { Write-Host $line; continue }
+        $f = $line -split "`t"
+        $store[$f[0]] = [pscustomobject]@{ Name = $f[0]; MiBps = [double]$f[1]; PeakMiB = $f[2] }
+    }
+    $goals = @{
+        's3-store' = @('filesystem-store', 1.3, 's3rver-raw-multipart')
+        'azure-blob-store' = @('filesystem-store', 1.3, 'azurite-raw-put')
+    }
+    "{0,-24}{1,10}{2,10}  {3}" -f 'store', 'MiB/s', 'peak_MiB', 'target'
+    foreach ($r in $store.Values | Sort-Object Name) {
+        $target = ''
+        if ($goals.ContainsKey($r.Name) -and $store.ContainsKey('filesystem-store')) {
+            $g = $goals[$r.Name]
+            $ratio = $store[$g[0]].MiBps / $r.MiBps
+            $target = '{0:N2}x {1} time (goal <= {2}x): {3}' -f $ratio, $g[0], $g[1], $(if ($ratio -le $g[1]) { 'met' } else { 'NOT met' })
+            if ($store.ContainsKey($g[2])) { $target += '; {0:P0} of the emulator ceiling {1}' -f ($r.MiBps / $store[$g[2]].MiBps), $g[2] }
+            if ($r.PeakMiB -ne '-') { $target += '; memory {0}' -f $(if ([int]$r.PeakMiB -le 256) { 'met' } else { 'NOT met' }) }
+        }
+        "{0,-24}{1,10:N1}{2,10}  {3}" -f $r.Name, $r.MiBps, $r.PeakMiB, $target
+    }
+}
+if (-not $env:BENCH_SKIP_STORES) { Invoke-StoreBenchmark -Root $Root -MiB ([int]($env:BENCH_STORE_MIB ?? 500)) }

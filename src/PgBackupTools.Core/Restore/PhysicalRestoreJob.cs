@@ -6,6 +6,7 @@ using Npgsql;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Wal;
 
 namespace PgBackupTools.Core.Restore;
@@ -27,6 +28,11 @@ public sealed record PhysicalRestoreOptions
     public required string WalEntryPoint { get; init; }
     /// <summary>Key file of an encrypted repository for restore_command (never the passphrase).</summary>
     public string? PassphraseFile { get; init; }
+    /// <summary>
+    /// Environment for the started server, so that restore_command (pgbt-wal) reaches an object store with the options
+    /// New-PgRepository gave (<see cref="RepositoryEnvironment"/>); null: filled from the repository by <see cref="PhysicalRestoreJob.RunAsync"/>.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? WalEnvironment { get; init; }
     /// <summary>Written as port = N into postgresql.auto.conf.</summary>
     public int? Port { get; init; }
     /// <summary>More settings appended to postgresql.auto.conf (e.g. archive_mode = off for a drill).</summary>
@@ -126,7 +132,7 @@ public static class PhysicalRestoreJob
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
         result.Target = DescribeTarget(options);
         PrepareOwnership(dataDir, options.Owner);
-        if (options.Start) await StartAndWaitAsync(dataDir, options, result, context, mustReach).ConfigureAwait(false);
+        if (options.Start) await StartAndWaitAsync(dataDir, options with { WalEnvironment = options.WalEnvironment ?? RepositoryEnvironment.For(repository.Location) }, result, context, mustReach).ConfigureAwait(false);
         result.Duration = DateTimeOffset.UtcNow - started;
         return result;
     }
@@ -296,10 +302,15 @@ public static class PhysicalRestoreJob
         else Run(pgCtl, args, TimeSpan.FromMinutes(2));
     }
 
-    internal static (int Code, string Output) Run(string program, IEnumerable<string> args, TimeSpan timeout)
+    internal static (int Code, string Output) Run(string program, IEnumerable<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
     {
         var psi = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
+        {
+            if (value.Length == 0) psi.Environment.Remove(name);
+            else psi.Environment[name] = value;
+        }
         using var p = Process.Start(psi)!;
         var outTask = p.StandardOutput.ReadToEndAsync();
         var errTask = p.StandardError.ReadToEndAsync();
@@ -323,8 +334,8 @@ public static class PhysicalRestoreJob
         // pg_ctl -w returns once the server accepts connections: in recovery, or already done, or (Shutdown) gone again.
         try
         {
-            if (IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11));
-            else Run(pgCtl, ctlArgs, TimeSpan.FromMinutes(11));
+            if (IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11), options.WalEnvironment);
+            else Run(pgCtl, ctlArgs, TimeSpan.FromMinutes(11), options.WalEnvironment);
         }
         catch (PgBackupException e) when (options.TargetAction != RecoveryTargetAction.Shutdown)
         {

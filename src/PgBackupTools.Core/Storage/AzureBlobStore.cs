@@ -27,6 +27,9 @@ public sealed class AzureBlobStore : IObjectStore
     private readonly PgRepository _options;
     private readonly string _endpointDescription;
 
+    /// <summary>The access tier pgbt-wal (which has only the location on its command line) takes from the environment.</summary>
+    public const string AccessTierVariable = "PGBACKUPTOOLS_AZURE_ACCESS_TIER";
+
     internal BlobContainerClient Container { get; }
     public string Location { get; }
 
@@ -57,6 +60,11 @@ public sealed class AzureBlobStore : IObjectStore
             Container = new BlobContainerClient(containerUri, new AzureSasCredential(sas.TrimStart('?')), clientOptions);
         else if (Env("AZURE_STORAGE_KEY") is { } key)
             Container = new BlobContainerClient(containerUri, new StorageSharedKeyCredential(account, key), clientOptions);
+        else if (containerUri.Scheme != Uri.UriSchemeHttps)
+            // The SDK refuses a token over plain http with an ArgumentException, which would crash pgbt-wal.
+            throw new PgBackupException(FailureKind.PermissionDenied,
+                $"No Azure credential for the Azure Blob store {Location} at {_endpointDescription}: Azure AD identities (managed identity, workload identity) need an https endpoint. " +
+                "Set AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_KEY in the environment, or give New-PgRepository a connection string, SAS token or account key.", Location);
         else
             Container = new BlobContainerClient(containerUri, new DefaultAzureCredential(), clientOptions);
         if (options.ConnectionString is not null || (options.SasToken is null && options.AccountKey is null && Env("AZURE_STORAGE_CONNECTION_STRING") is not null))
@@ -224,7 +232,7 @@ public sealed class AzureBlobStore : IObjectStore
         }
 
         private Dictionary<string, string>? Metadata => store._options.Metadata.Count == 0 ? null : store._options.Metadata;
-        private AccessTier? Tier => store._options.AccessTier is { } t ? new AccessTier(t) : (AccessTier?)null; // a bare null would convert through AccessTier(string)
+        private AccessTier? Tier => (store._options.AccessTier ?? Env(AccessTierVariable)) is { } t ? new AccessTier(t) : (AccessTier?)null; // a bare null would convert through AccessTier(string)
 
         private async Task Commit<T>(Func<Task<T>> call, CancellationToken ct)
         {

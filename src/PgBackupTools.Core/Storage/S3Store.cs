@@ -26,8 +26,31 @@ public sealed class S3Store : IObjectStore, IDisposable
     private readonly RepositoryLocation _location;
     private readonly PgRepository _options;
     private readonly string _endpointDescription;
+    private readonly string? _storageClass, _serverSideEncryption, _kmsKeyId;
+    private volatile bool _bucketSeen;
+
+    /// <summary>
+    /// What pgbt-wal, which has only the location on its command line, takes from the environment for the options
+    /// New-PgRepository would give (a bucket policy may refuse a PUT without SSE; the seed stores STANDARD_IA).
+    /// </summary>
+    public const string StorageClassVariable = "PGBACKUPTOOLS_S3_STORAGE_CLASS", ServerSideEncryptionVariable = "PGBACKUPTOOLS_S3_SSE", KmsKeyIdVariable = "PGBACKUPTOOLS_S3_SSE_KMS_KEY_ID";
 
     internal IAmazonS3 Client { get; }
+
+    static S3Store()
+    {
+        // Web identity (EKS service accounts, OIDC federation) calls STS through a client the SDK loads by reflection,
+        // which Native AOT (pgbt-wal) trims away: register it. The call is anonymous: the token file is the credential.
+        // Only under AOT, so the module keeps the SDK's own loading (which also serves role profiles with a source profile).
+        if (!System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported)
+            Amazon.RuntimeDependencies.GlobalRuntimeDependencyRegistry.Instance.RegisterSecurityTokenServiceClient(context =>
+            {
+                var config = new Amazon.SecurityToken.AmazonSecurityTokenServiceConfig();
+                if (NullIfEmpty(Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL_STS")) is { } sts) config.ServiceURL = sts;
+                else config.RegionEndpoint = context.SecurityTokenServiceClientContextData.Region ?? RegionEndpoint.USEast1;
+                return new Amazon.SecurityToken.AmazonSecurityTokenServiceClient(new AnonymousAWSCredentials(), config);
+            });
+    }
 
     /// <summary>Lets tests watch the requests on the wire (e.g. that an upload was aborted, where an emulator cannot list uploads).</summary>
     internal static Amazon.Runtime.HttpClientFactory? HttpClientFactoryForTests { get; set; }
@@ -39,6 +62,9 @@ public sealed class S3Store : IObjectStore, IDisposable
         _location = location;
         _options = options;
         Location = location.ToString();
+        _storageClass = options.StorageClass ?? NullIfEmpty(Environment.GetEnvironmentVariable(StorageClassVariable));
+        _serverSideEncryption = options.ServerSideEncryption ?? NullIfEmpty(Environment.GetEnvironmentVariable(ServerSideEncryptionVariable));
+        _kmsKeyId = options.KmsKeyId ?? NullIfEmpty(Environment.GetEnvironmentVariable(KmsKeyIdVariable));
         string? endpoint = options.EndpointUrl
             ?? NullIfEmpty(Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL_S3"))
             ?? NullIfEmpty(Environment.GetEnvironmentVariable("AWS_ENDPOINT_URL"));
@@ -64,12 +90,12 @@ public sealed class S3Store : IObjectStore, IDisposable
         }
         _endpointDescription = endpoint ?? "AWS " + (region ?? "us-east-1");
         if (HttpClientFactoryForTests is { } factory) config.HttpClientFactory = factory;
-        Client = new AmazonS3Client(CreateCredentials(options), config);
+        Client = new AmazonS3Client(CreateCredentials(options, Location), config);
     }
 
     private static string? NullIfEmpty(string? s) => string.IsNullOrEmpty(s) ? null : s;
 
-    private static AWSCredentials CreateCredentials(PgRepository options)
+    private static AWSCredentials CreateCredentials(PgRepository options, string location)
     {
         if (options.AccessKeyId is not null || options.SecretAccessKey is not null)
         {
@@ -84,7 +110,7 @@ public sealed class S3Store : IObjectStore, IDisposable
         {
             var chain = new Amazon.Runtime.CredentialManagement.CredentialProfileStoreChain();
             if (chain.TryGetAWSCredentials(options.ProfileName, out var profile)) return profile;
-            throw new PgBackupException(FailureKind.InvalidArgument, $"The AWS profile '{options.ProfileName}' was not found in the shared credentials or config file.");
+            throw new PgBackupException(FailureKind.InvalidArgument, $"The AWS profile '{options.ProfileName}' for the S3 store {location} was not found in the shared credentials or config file.", location);
         }
         try
         {
@@ -93,7 +119,7 @@ public sealed class S3Store : IObjectStore, IDisposable
         catch (AmazonClientException e)
         {
             throw new PgBackupException(FailureKind.PermissionDenied,
-                $"No AWS credentials found for the S3 repository: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, use an instance/container role, or give -AccessKeyId and -SecretAccessKey to New-PgRepository. ({e.Message})", null, e);
+                $"No AWS credentials found for the S3 store {location}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, use an instance/container role, or give -AccessKeyId and -SecretAccessKey to New-PgRepository. ({e.Message})", location, e);
         }
     }
 
@@ -180,9 +206,12 @@ public sealed class S3Store : IObjectStore, IDisposable
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
-            // HEAD has no body, so a missing bucket looks like a missing key; tell them apart for a clear error.
+            // HEAD has no body, so a missing bucket looks like a missing key; tell them apart for a clear error
+            // (once per store: restore_command probes several names per WAL file, most of them absent).
+            if (_bucketSeen) return null;
             if (!await BucketExistsAsync(cancellationToken).ConfigureAwait(false))
                 throw Fail(new AmazonS3Exception("NoSuchBucket") { ErrorCode = "NoSuchBucket", StatusCode = HttpStatusCode.NotFound }, $"read '{key}'", key);
+            _bucketSeen = true;
             return null;
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -232,17 +261,17 @@ public sealed class S3Store : IObjectStore, IDisposable
 
     private void Decorate(PutObjectRequest r)
     {
-        if (_options.StorageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
-        if (_options.ServerSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
-        if (_options.KmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
+        if (_storageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
+        if (_serverSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
+        if (_kmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
         foreach (var (k, v) in _options.Metadata) r.Metadata[k] = v;
     }
 
     private void Decorate(InitiateMultipartUploadRequest r)
     {
-        if (_options.StorageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
-        if (_options.ServerSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
-        if (_options.KmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
+        if (_storageClass is { } sc) r.StorageClass = S3StorageClass.FindValue(sc);
+        if (_serverSideEncryption is { } sse) r.ServerSideEncryptionMethod = ServerSideEncryptionMethod.FindValue(sse);
+        if (_kmsKeyId is { } kms) r.ServerSideEncryptionKeyManagementServiceKeyId = kms;
         foreach (var (k, v) in _options.Metadata) r.Metadata[k] = v;
     }
 
@@ -305,8 +334,9 @@ public sealed class S3Store : IObjectStore, IDisposable
             var request = new CompleteMultipartUploadRequest
             {
                 BucketName = store.Bucket, Key = objectName, UploadId = _uploadId, PartETags = _etags.Take(partCount).ToList(),
+                IfNoneMatch = overwrite ? null : "*",
             };
-            await store.Call($"write '{key}'", key, () => store.Client.CompleteMultipartUploadAsync(request, ct), ct).ConfigureAwait(false);
+            await Conditional(() => store.Client.CompleteMultipartUploadAsync(request, ct), ct).ConfigureAwait(false);
             _uploadId = null;
         }
 
@@ -314,17 +344,38 @@ public sealed class S3Store : IObjectStore, IDisposable
         {
             await ThrowIfExistsAsync(ct).ConfigureAwait(false);
             using var body = new ReadOnlyMemoryStream(data);
-            var request = new PutObjectRequest { BucketName = store.Bucket, Key = objectName, InputStream = body, AutoCloseStream = false, UseChunkEncoding = false };
+            var request = new PutObjectRequest
+            {
+                BucketName = store.Bucket, Key = objectName, InputStream = body, AutoCloseStream = false, UseChunkEncoding = false,
+                IfNoneMatch = overwrite ? null : "*",
+            };
             store.Decorate(request);
-            await store.Call($"write '{key}'", key, () => store.Client.PutObjectAsync(request, ct), ct).ConfigureAwait(false);
+            await Conditional(() => store.Client.PutObjectAsync(request, ct), ct).ConfigureAwait(false);
         }
 
-        // S3 has no portable create-if-absent across compatible stores, so no-overwrite keys are checked just before
-        // the commit. Repository keys carry unique backup ids; WAL pushes compare content before writing.
+        // No-overwrite is a conditional write (If-None-Match: *), which S3 (since August 2024) and recent S3-compatible
+        // stores make atomic: of two racing writers exactly one commits. Stores that ignore the header (s3rver; older S3-compatible
+        // stores) are still checked by this HEAD just before the commit, which leaves only a narrow race there.
         private async Task ThrowIfExistsAsync(CancellationToken ct)
         {
             if (!overwrite && await store.GetInfoAsync(key, ct).ConfigureAwait(false) is not null)
                 throw new ObjectAlreadyExistsException(store.Location, key);
+        }
+
+        private async Task Conditional<T>(Func<Task<T>> write, CancellationToken ct)
+        {
+            try { await write().ConfigureAwait(false); }
+            // 412: the key exists; 409 ConditionalRequestConflict: another conditional write of the key is in flight
+            // (whichever wins, this one did not: the caller compares content, or retries).
+            catch (AmazonS3Exception e) when (!overwrite && (e.StatusCode == HttpStatusCode.PreconditionFailed || e.ErrorCode == "ConditionalRequestConflict"))
+            {
+                throw new ObjectAlreadyExistsException(store.Location, key);
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+            {
+                if (e is OperationCanceledException oce && oce.CancellationToken == ct) throw;
+                throw store.Fail(e, $"write '{key}'", key);
+            }
         }
 
         protected override async Task AbortAsync()

@@ -4,6 +4,7 @@ using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
+using PgBackupTools.Core.Storage;
 
 namespace PgBackupTools.Core.Verify;
 
@@ -105,6 +106,7 @@ public static class BackupTestJob
             WalEntryPoint = walEntryPoint ?? throw new PgBackupException(FailureKind.InvalidArgument, "A physical test restore needs the pgbt-wal entry point for restore_command."),
             Port = FindFreePort(),
             Username = server?.Username,
+            WalEnvironment = RepositoryEnvironment.For(repository.Location),
             // The scratch server must never archive into the repository or listen beside the real one's socket.
             Settings = new Dictionary<string, string> { ["archive_mode"] = "off", ["unix_socket_directories"] = "", ["listen_addresses"] = "127.0.0.1" },
         };

@@ -2,6 +2,7 @@ using System.Management.Automation;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Wal;
 using PgBackupTools.Infrastructure;
 
@@ -105,6 +106,11 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
             await WalArchivingSetup.ApplyAsync(connection, plan, context.CancellationToken);
             if (plan.RestartRequired)
                 context.Warn($"wal_level/archive_mode change on {connection.Server} only after a restart (pg_ctl restart / systemctl restart postgresql): WAL is not archived until then.");
+            if (RepositoryLocation.IsUrl(repository))
+                // This session's credentials (New-PgRepository, its environment) never reach the server's pgbt-wal, and none belong in archive_command.
+                context.Warn($"PostgreSQL runs archive_command in its own environment: give the server the credentials for {repository} there " +
+                    "(an instance role or managed identity, or AWS_*/AZURE_STORAGE_* variables in its service environment; see docs/wal-archiving.md), " +
+                    "then check with Test-PgWalArchive that segments arrive.");
             PostObject(plan);
         });
     }

@@ -17,6 +17,11 @@ public sealed class S3WireRecorder : HttpClientFactory
     public override bool UseSDKHttpClientCaching(IClientConfig clientConfig) => false;
     public override bool DisposeHttpClientsAfterUse(IClientConfig clientConfig) => false;
 
+    private readonly ConcurrentDictionary<string, string> _commitConditions = new();
+
+    /// <summary>The If-None-Match header of the last commit (single PUT or multipart complete) of a bucket/key path; "" for none.</summary>
+    public string? CommitCondition(string path) => _commitConditions.TryGetValue(path, out var c) ? c : null;
+
     /// <summary>Keys under <paramref name="prefix"/> (bucket/key path) with an upload neither completed nor aborted.</summary>
     public IReadOnlyList<string> Pending(string prefix) => _open.Where(kv => kv.Value > 0 && kv.Key.StartsWith(prefix, StringComparison.Ordinal)).Select(kv => kv.Key).ToList();
 
@@ -30,6 +35,8 @@ public sealed class S3WireRecorder : HttpClientFactory
             int delta = 0;
             if (request.Method == HttpMethod.Post && query.Contains("uploads")) delta = +1;
             else if (request.Method == HttpMethod.Delete && query.Contains("uploadId=")) delta = -1;
+            bool commit = request.Method == HttpMethod.Put && !query.Contains("partNumber=") || request.Method == HttpMethod.Post && query.Contains("uploadId=");
+            if (commit) owner._commitConditions[path] = request.Headers.TryGetValues("If-None-Match", out var v) ? string.Join(",", v) : "";
             var response = await base.SendAsync(request, cancellationToken);
             if (request.Method == HttpMethod.Post && query.Contains("uploadId=") && response.IsSuccessStatusCode) delta = -1;
             if (delta > 0 && response.IsSuccessStatusCode || delta < 0) owner._open.AddOrUpdate(path, delta, (_, v) => v + delta);
