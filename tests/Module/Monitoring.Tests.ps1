@@ -40,7 +40,13 @@ Describe 'Test-PgBackupConfiguration on a cluster that archives into the reposit
         $checks | Should -BeOfType ([PgBackupTools.PgConfigurationCheck])
         $checks.Name | Should -Be @('Repository reachable', 'Repository writable', 'Server connection', 'wal_level', 'archive_mode', 'archive_command',
             'archive_timeout', 'Stanza', 'Archiver', 'WAL switch')
+        # Nothing archived yet: the stanza is bound by the switch's segment, so only that is a warning the first time.
+        @($checks | Where-Object Status -ne 'OK').Name | Should -Be @('Stanza') -Because ($checks | Out-String)
+        ($checks | Where-Object Name -eq 'Stanza').Status | Should -Be 'Warning'
+        $checks = Test-PgBackupConfiguration -Repository $repo @server -ErrorVariable failed
+        $failed | Should -BeNullOrEmpty
         @($checks | Where-Object Status -ne 'OK') | Should -BeNullOrEmpty -Because ($checks | Out-String)
+        ($checks | Where-Object Name -eq 'Stanza').Detail | Should -Match 'bound to this cluster'
         $switch = $checks | Where-Object Name -eq 'WAL switch'
         $switch.Detail -match 'segment ([0-9A-F]{24})' | Should -BeTrue
         Test-Path (Join-Path $repo "wal/main/$($Matches[1].Substring(0, 8))/$($Matches[1]).zst") | Should -BeTrue

@@ -7,7 +7,8 @@ namespace PgBackupTools.Infrastructure;
 /// <summary>
 /// What Get-PgBackupStatus and Export-PgBackupMetric share: the repository, which stanza and database, the objectives'
 /// targets, and (optional) a server whose archiver and WAL position to read. A server is asked only when a connection
-/// parameter is given, so a status of the repository alone never depends on a server being up.
+/// parameter is given, so a status of the repository alone never depends on a server being up. Nothing binds by
+/// property name: a PgBackupStatus piped into Export-PgBackupMetric must bind as itself, not re-collect by its Repository.
 /// </summary>
 public abstract class BackupStatusCmdlet : PgConnectedCmdlet
 {
@@ -15,12 +16,12 @@ public abstract class BackupStatusCmdlet : PgConnectedCmdlet
 
     [RepositoryTransformation]
     [ArgumentCompleter(typeof(RepositoryCompleter))]
-    [Parameter(Mandatory = true, Position = 0, ValueFromPipelineByPropertyName = true, ParameterSetName = RepositorySet)]
+    [Parameter(Mandatory = true, Position = 0, ParameterSetName = RepositorySet)]
     [ValidateNotNullOrEmpty]
     public string Repository { get; set; } = "";
 
     /// <summary>One stanza; by default every stanza in the repository.</summary>
-    [Parameter(ValueFromPipelineByPropertyName = true, ParameterSetName = RepositorySet)]
+    [Parameter(ParameterSetName = RepositorySet)]
     [ValidateNotNullOrEmpty]
     public string? Stanza { get; set; }
 
