@@ -5,9 +5,9 @@ Like pgBackRest's check. Writes one PgConfigurationCheck per check, each with St
 found (Detail) and what to do (Fix):
 Repository reachable, Repository writable, Server connection, wal_level (replica or logical), archive_mode (on),
 archive_command (runs pgbt-wal push %p into this repository and stanza), archive_timeout (set, and within -RpoTarget),
-Stanza (bound to this cluster's system identifier), Archiver (pg_stat_archiver: not failing), and WAL switch: it writes
-a restore point, runs pg_switch_wal() and waits up to -Timeout until that segment is in the repository, and fails at
-once when archive_command fails on it.
+Stanza (bound to this cluster's system identifier), WAL switch (it writes a restore point, runs pg_switch_wal() and
+waits up to -Timeout until that segment is in the repository, failing at once when archive_command fails after the
+switch), and Archiver (pg_stat_archiver read after the switch: no failure since the last success).
 
 All checks are written first; then, if any FAILED, one non-terminating error names each failed check and its fix, so
 $? is false and -ErrorAction Stop makes a script stop. The switch needs a role allowed to run pg_switch_wal()

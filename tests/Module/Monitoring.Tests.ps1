@@ -39,7 +39,7 @@ Describe 'Test-PgBackupConfiguration on a cluster that archives into the reposit
         $failed | Should -BeNullOrEmpty
         $checks | Should -BeOfType ([PgBackupTools.PgConfigurationCheck])
         $checks.Name | Should -Be @('Repository reachable', 'Repository writable', 'Server connection', 'wal_level', 'archive_mode', 'archive_command',
-            'archive_timeout', 'Stanza', 'Archiver', 'WAL switch')
+            'archive_timeout', 'Stanza', 'WAL switch', 'Archiver')
         # Nothing archived yet: the stanza is bound by the switch's segment, so only that is a warning the first time.
         @($checks | Where-Object Status -ne 'OK').Name | Should -Be @('Stanza') -Because ($checks | Out-String)
         ($checks | Where-Object Name -eq 'Stanza').Status | Should -Be 'Warning'
@@ -128,6 +128,10 @@ Describe 'Get-PgBackupStatus and Export-PgBackupMetric with working backups' {
         ($strict | Where-Object Objective -eq 'Backup age').Status | Should -Be 'Missed'
         ($strict | Out-String -Width 250) | Should -Match 'MISSED'
         { Get-PgBackupStatus -Repository $repo -RpoTarget 'five minutes' } | Should -Throw '*is not a duration*'
+        # Unquoted, 30s and 2d are PowerShell number literals ([short], [decimal]); they still mean what they say.
+        (Get-PgBackupStatus -Repository $repo -Database $db -Report -MaxBackupAge 2d | Where-Object Objective -eq 'Backup age').Target | Should -Be ([timespan]::FromDays(2))
+        (Get-PgBackupStatus -Repository $repo -Database $db -Report -RpoTarget 30s | Where-Object Objective -eq 'RPO').Target | Should -Be ([timespan]::FromSeconds(30))
+        (Get-PgBackupStatus -Repository $repo -Database $db -Report -RtoTarget 90 | Where-Object Objective -eq 'RTO').Target | Should -Be ([timespan]::FromSeconds(90))
     }
 
     It 'exports the status as Prometheus metrics that parse, with the seed''s last-success metric' {
@@ -237,7 +241,7 @@ Describe 'With WAL archiving broken' {
         ($checks | Where-Object Name -eq 'Archiver').Status | Should -Be 'Failed'
         $switch = $checks | Where-Object Name -eq 'WAL switch'
         $switch.Status | Should -Be 'Failed'
-        $switch.Detail | Should -Match 'archive_command failed to archive it|not in stanza'
+        $switch.Detail | Should -Match 'archive_command failed after the switch'
         $failed.Count | Should -Be 1
         $failed[0].Exception.Message | Should -Match '\[archive_command\] .*Enable-PgWalArchiving'
         { Test-PgBackupConfiguration -Repository $repo -Timeout 2s @server -ErrorAction Stop } | Should -Throw '*FAILED*'

@@ -83,14 +83,6 @@ public static class ConfigurationChecker
                 var position = await ServerWalPosition.ReadAsync(connection, options.Server.Server, ct).ConfigureAwait(false);
                 WalArchive? archive = repository is null ? null : new WalArchive(repository, options.Stanza);
                 if (archive is not null) await CheckStanzaAsync(archive, position, options, Add, ct).ConfigureAwait(false);
-                if (position.ArchiverFailing)
-                    Add("Archiver", PgCheckStatus.Failed,
-                        $"pg_stat_archiver: archiving {position.LastFailedWal} failed at {position.LastFailedTime:u}, after the last success " +
-                        $"({position.LastArchivedWal ?? "none"}{(position.LastArchivedTime is { } t ? $" at {t:u}" : "")}); {position.FailedCount} failures since the statistics were reset.",
-                        "Fix archive_command (see its check above); the server log holds its error output. PostgreSQL retries by itself; WAL waits in pg_wal meanwhile.");
-                else
-                    Add("Archiver", PgCheckStatus.OK, $"pg_stat_archiver: {position.ArchivedCount} archived, last {position.LastArchivedWal ?? "none"}; no failure since the last success.");
-
                 bool canSwitch = archive is not null && settings.Setting("archive_mode") is "on" or "always";
                 if (position.InRecovery)
                     Add("WAL switch", PgCheckStatus.Warning, $"{options.Server.Server} is a standby: pg_switch_wal() runs only on the primary.", "Run Test-PgBackupConfiguration against the primary.");
@@ -99,6 +91,17 @@ public static class ConfigurationChecker
                         archive is null ? "Fix the repository first." : $"{enable}, then restart PostgreSQL.");
                 else
                     await CheckSwitchAsync(connection, archive!, options, enable, Add, ct).ConfigureAwait(false);
+
+                // After the switch: a repaired archive_command has just archived, so the archiver's state is today's.
+                position = await ServerWalPosition.ReadAsync(connection, options.Server.Server, ct).ConfigureAwait(false);
+                if (position.ArchiverFailing)
+                    Add("Archiver", PgCheckStatus.Failed,
+                        $"pg_stat_archiver: archiving {position.LastFailedWal} failed at {position.LastFailedTime:u}, after the last success " +
+                        $"({position.LastArchivedWal ?? "none"}{(position.LastArchivedTime is { } t ? $" at {t:u}" : "")}); {position.FailedCount} failures since the statistics were reset.",
+                        "Fix archive_command (see its check above); the server log holds its error output. PostgreSQL retries by itself; WAL waits in pg_wal meanwhile.");
+                else
+                    Add("Archiver", PgCheckStatus.OK, $"pg_stat_archiver: {position.ArchivedCount} archived, last {position.LastArchivedWal ?? "none"}; no failure since the last success.");
+
             }
         }
         finally
@@ -219,7 +222,8 @@ public static class ConfigurationChecker
     private static async Task CheckSwitchAsync(NpgsqlConnection connection, WalArchive archive, ConfigurationCheckOptions options, string enable,
         Action<string, PgCheckStatus, string, string> add, CancellationToken ct)
     {
-        var started = DateTimeOffset.UtcNow;
+        // The server's clock, so that "a failure after the switch" does not depend on this machine's.
+        var started = (await ServerWalPosition.ReadAsync(connection, options.Server.Server, ct).ConfigureAwait(false)).Now;
         string segment;
         try
         {
@@ -247,10 +251,11 @@ public static class ConfigurationChecker
                 return;
             }
             var position = await ServerWalPosition.ReadAsync(connection, options.Server.Server, ct).ConfigureAwait(false);
-            if (position.ArchiverFailing && position.LastFailedTime >= started.AddSeconds(-1) && position.LastFailedWal == segment)
+            // The archiver goes in order: a failure after the switch, on this segment or an older one, means this one cannot arrive.
+            if (position.ArchiverFailing && position.LastFailedTime >= started)
             {
                 add("WAL switch", PgCheckStatus.Failed,
-                    $"pg_switch_wal() closed segment {segment}, and archive_command failed to archive it at {position.LastFailedTime:u} ({position.FailedCount} failures so far).",
+                    $"pg_switch_wal() closed segment {segment}, and archive_command failed after the switch ({position.LastFailedWal} at {position.LastFailedTime:u}; {position.FailedCount} failures so far).",
                     $"Fix archive_command (see its check above; the server log has its error output). {enable} sets it to archive into this repository.");
                 return;
             }
