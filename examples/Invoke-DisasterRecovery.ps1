@@ -89,12 +89,12 @@ try {
     $target = @{}
     if ($TargetTime) { $target.TargetTime = $TargetTime }
     if ($TargetLsn) { $target.TargetLsn = $TargetLsn }
-    $owner = @{}
-    if ($Owner) { $owner.Owner = $Owner }
+    $ownerSplat = @{}
+    if ($Owner) { $ownerSplat.Owner = $Owner }
     $hasContent = (Test-Path $DataDirectory) -and @(Get-ChildItem -Force $DataDirectory).Count
     $what = "restore backup $($chosen.Id) to $(if ($target.Count) { ($target.GetEnumerator() | ForEach-Object { "$($_.Key) $($_.Value)" }) -join ', ' } else { 'the end of the archived WAL' }) and start it on port $Port"
     if ($PSCmdlet.ShouldProcess($DataDirectory, "Move the old content aside, $what")) {
-        $result = $chosen | Restore-PgDatabase -DataDirectory $DataDirectory -Force -Start -Port $Port @target @owner @passphrase -Confirm:$false
+        $result = $chosen | Restore-PgDatabase -DataDirectory $DataDirectory -Force -Start -Port $Port @target @ownerSplat @passphrase -Confirm:$false
         Step 4 'Move old data aside' $(if ($result.MovedAsideTo) { "kept in $($result.MovedAsideTo)" } else { 'nothing to move' })
         Step 5 'Restore with PITR target' ('{0} restored, target {1}' -f $result.BackupId, $result.Target)
         Step 6 'Start server' ('{0} on port {1}: reached LSN {2}{3}, timeline {4}' -f $result.RecoveryState, $result.Port, $result.ReachedLsn,
