@@ -13,9 +13,11 @@ public static class PgDuration
                 ? value.TotalSeconds.ToString("0.#", CultureInfo.InvariantCulture) + "s"
                 : ((long)value.TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s";
         var parts = new List<string>();
-        if (value.Days > 0) parts.Add($"{value.Days}d");
-        if (value.Hours > 0) parts.Add($"{value.Hours}h");
-        if (value.Minutes > 0 && value.Days == 0) parts.Add($"{value.Minutes}min");
+        // Up to two days in hours, as objectives are written ("25h", not "1d 1h").
+        int hours = value < TimeSpan.FromDays(2) ? (int)value.TotalHours : value.Hours;
+        if (value.Days > 0 && value >= TimeSpan.FromDays(2)) parts.Add($"{value.Days}d");
+        if (hours > 0) parts.Add($"{hours}h");
+        if (value.Minutes > 0 && value < TimeSpan.FromDays(2)) parts.Add($"{value.Minutes}min");
         if (value.Seconds > 0 && value < TimeSpan.FromHours(1)) parts.Add($"{value.Seconds}s");
         return string.Join(' ', parts);
     }

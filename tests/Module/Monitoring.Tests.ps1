@@ -247,6 +247,30 @@ Describe 'With WAL archiving broken' {
         { Test-PgBackupConfiguration -Repository $repo -Timeout 2s @server -ErrorAction Stop } | Should -Throw '*FAILED*'
     }
 
+    It 'archive_command into a repository that does not exist: a new repository''s status shows the failing archiver, and the check names the fix' {
+        $bad = Join-Path $work 'no-such-repository'
+        $null = $cluster.Psql("ALTER SYSTEM SET archive_command = '''$entryPoint'' push %p --repo ''$bad'''")
+        $null = $cluster.Psql('SELECT pg_reload_conf()')
+        $before = [int]$cluster.Psql('SELECT failed_count FROM pg_stat_archiver')
+        $null = Switch-Wal
+        Wait-Until { [int]$cluster.Psql('SELECT failed_count FROM pg_stat_archiver') -gt $before } 'pgbt-wal push to fail'
+        # The repository it should archive into holds a logical backup and no WAL at all.
+        $fresh = Join-Path $work 'fresh'
+        $null = Invoke-PgBackup -Repository $fresh -Database $db @server
+        $status = @(Get-PgBackupStatus -Repository $fresh @server)
+        $clusterStatus = $status | Where-Object { $null -eq $_.Database }
+        $clusterStatus.Stanza | Should -Be 'main'
+        $clusterStatus.Wal.ArchiverFailing | Should -BeTrue
+        $clusterStatus.Wal.LastArchivedSegment | Should -BeNullOrEmpty
+        ($clusterStatus.Objectives | Where-Object Objective -eq 'RPO').Status | Should -Be 'Missed'
+        ($clusterStatus.Objectives | Where-Object Objective -eq 'RPO').Evidence | Should -Match 'no WAL archived; archive_command FAILING'
+        $checks = Test-PgBackupConfiguration -Repository $fresh -Timeout 20s @server -ErrorAction SilentlyContinue
+        $command = $checks | Where-Object Name -eq 'archive_command'
+        $command.Status | Should -Be 'Failed'
+        $command.Detail | Should -Match 'another repository'
+        $command.Fix | Should -Match ([regex]::Escape("Enable-PgWalArchiving -Repository '$fresh'"))
+    }
+
     It 'Enable-PgWalArchiving is the fix: afterwards every check passes again' {
         $null = Enable-PgWalArchiving -Repository $repo -ArchiveTimeout 30 @server -WarningAction SilentlyContinue
         $checks = Test-PgBackupConfiguration -Repository $repo @server -ErrorVariable failed

@@ -27,15 +27,17 @@ public static class BackupStatusCollector
         else await foreach (var stanza in ListWalStanzasAsync(repository, ct).ConfigureAwait(false)) stanzas.Add(stanza);
         if (stanzas.Count == 0) stanzas.Add(WalArchive.DefaultStanza);
 
+        var bindings = new Dictionary<string, string?>(StringComparer.Ordinal);
+        foreach (var stanza in stanzas)
+            bindings[stanza] = (await new WalArchive(repository, stanza).ReadBindingAsync(ct).ConfigureAwait(false))?.SystemIdentifier;
+        string? serversStanza = server is null ? null : FindServersStanza(options.Stanza, bindings, server.SystemIdentifier);
+        if (serversStanza is not null) stanzas.Add(serversStanza);
+
         var statuses = new List<PgBackupStatus>();
-        bool serverUsed = false;
         foreach (var stanza in stanzas)
         {
             var archive = new WalArchive(repository, stanza);
-            var binding = await archive.ReadBindingAsync(ct).ConfigureAwait(false);
-            // The server belongs to the stanza named, or to the one bound to its cluster.
-            bool isServers = server is not null && (options.Stanza is not null || binding?.SystemIdentifier == server.SystemIdentifier);
-            serverUsed |= isServers;
+            bool isServers = stanza == serversStanza;
             var wal = await WalStatusReader.ReadAsync(archive, isServers ? server : null, now, ct).ConfigureAwait(false);
 
             var ofStanza = backups.Where(b => b.Stanza == stanza).ToList();
@@ -69,9 +71,21 @@ public static class BackupStatusCollector
                 statuses.Add(status);
             }
         }
-        if (server is not null && !serverUsed)
+        if (server is not null && serversStanza is null)
             context.Warn($"{server.Server} (cluster {server.SystemIdentifier}) archives into none of the stanzas in {repository.Location}; its archiver status is not shown. Name its stanza with -Stanza.");
         return statuses;
+    }
+
+    /// <summary>
+    /// The stanza a server's archiver status belongs to: the one named; else the one bound to its cluster; else, when
+    /// nothing of it was ever archived (archive_command broken from the start), the default stanza if it is unbound.
+    /// </summary>
+    private static string? FindServersStanza(string? named, Dictionary<string, string?> bindings, string systemIdentifier)
+    {
+        if (named is not null) return RepositoryNames.ValidateStanza(named);
+        var bound = bindings.FirstOrDefault(b => b.Value == systemIdentifier).Key;
+        if (bound is not null) return bound;
+        return bindings.TryGetValue(WalArchive.DefaultStanza, out var id) && id is not null ? null : WalArchive.DefaultStanza;
     }
 
     private static string StanzaOf(string recordKey) => recordKey.Split('/')[1];

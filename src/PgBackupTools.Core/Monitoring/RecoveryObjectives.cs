@@ -60,9 +60,12 @@ public static class RecoveryObjectives
                 return objective;
             }
         }
-        // Without a WAL archive the newest backup is the recovery point: everything after it is lost.
+        // Without a WAL archive the newest backup is the recovery point: everything after it is lost. A database's
+        // logical backups never replay WAL, so for them this holds even where the cluster archives WAL.
         if (status.LastBackup is { } last)
-            return Judge(objective, last.Age, $"no archived WAL: the newest backup {last.BackupId} ({last.EndTime.UtcDateTime:u}) is the recovery point");
+            return Judge(objective, last.Age, status.Database is not null
+                ? $"newest backup {last.BackupId} ({last.EndTime.UtcDateTime:u}) is the recovery point of a logical restore"
+                : $"no archived WAL: the newest backup {last.BackupId} ({last.EndTime.UtcDateTime:u}) is the recovery point");
         objective.Status = PgObjectiveStatus.Missed;
         objective.Evidence = "no archived WAL and no backup";
         return objective;

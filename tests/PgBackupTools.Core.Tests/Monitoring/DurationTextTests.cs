@@ -34,6 +34,7 @@ public sealed class DurationTextTests
     [InlineData(5400, "1h 30min")]
     [InlineData(45, "45s")]
     [InlineData(2.5, "2.5s")]
-    [InlineData(90000, "1d 1h")]
+    [InlineData(90000, "25h")]
+    [InlineData(190800, "2d 5h")]
     public void Formats_for_reports(double seconds, string expected) => Assert.Equal(expected, DurationText.Format(TimeSpan.FromSeconds(seconds)));
 }
