@@ -173,6 +173,8 @@ Describe 'Get-PgBackupStatus and Export-PgBackupMetric with working backups' {
         Export-PgBackupMetric -Repository (Join-Path $work 'nowhere') -Path $path -ErrorVariable failed -ErrorAction SilentlyContinue
         $failed.Count | Should -Be 1
         Test-Path $path | Should -BeFalse
+        Export-PgBackupMetric -Repository $repo -Path $path -WhatIf
+        Test-Path $path | Should -BeFalse
     }
 
     It 'the shipped alert rules are valid and alert only on metrics the exporter writes' {
