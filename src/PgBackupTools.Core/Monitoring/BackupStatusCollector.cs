@@ -42,7 +42,10 @@ public static class BackupStatusCollector
 
             var ofStanza = backups.Where(b => b.Stanza == stanza).ToList();
             var scopes = new SortedSet<string>(ofStanza.Where(b => b.Type == BackupType.Logical && b.Database is not null).Select(b => b.Database!), StringComparer.Ordinal);
-            foreach (var database in options.Database is null ? scopes.Cast<string?>().Prepend(null) : [options.Database])
+            // The cluster first: its WAL archive and physical backups may recover the databases too (their RPO). With
+            // -Database it is measured for that, but not written.
+            PgBackupStatus? clusterStatus = null;
+            foreach (var database in (options.Database is null ? scopes.Cast<string?>() : [options.Database]).Prepend(null))
             {
                 var inScope = ofStanza.Where(b => database is null ? b.Type != BackupType.Logical : b.Type == BackupType.Logical && b.Database == database).ToList();
                 if (database is null && inScope.Count == 0 && wal is null && scopes.Count > 0) continue; // a logical-only stanza has no cluster row
@@ -67,8 +70,9 @@ public static class BackupStatusCollector
                     status.LastTestRestore = lastTest.Result;
                     status.LastTestRestoreAuthenticated = lastTest.Authenticated;
                 }
-                RecoveryObjectives.Evaluate(status, options.Targets);
-                statuses.Add(status);
+                RecoveryObjectives.Evaluate(status, options.Targets, clusterStatus);
+                if (database is null) clusterStatus = status;
+                if (database is not null || options.Database is null) statuses.Add(status);
             }
         }
         if (server is not null && serversStanza is null)

@@ -7,11 +7,12 @@ namespace PgBackupTools.Core.Monitoring;
 /// </summary>
 public static class RecoveryObjectives
 {
-    public static void Evaluate(PgBackupStatus status, ObjectiveTargets targets)
+    /// <param name="cluster">For a database: the status of its stanza's cluster, whose WAL archive and physical backups recover it too.</param>
+    public static void Evaluate(PgBackupStatus status, ObjectiveTargets targets, PgBackupStatus? cluster = null)
     {
         status.Objectives.Clear();
         status.Objectives.Add(BackupAge(status, targets.MaxBackupAge));
-        status.Objectives.Add(Rpo(status, targets.Rpo));
+        status.Objectives.Add(status.Database is not null && CoveredByPitr(cluster) ? RpoByPitr(status, cluster!, targets.Rpo) : Rpo(status, targets.Rpo));
         status.Objectives.Add(Rto(status, targets.Rto));
     }
 
@@ -68,6 +69,20 @@ public static class RecoveryObjectives
                 : $"no archived WAL: the newest backup {last.BackupId} ({last.EndTime.UtcDateTime:u}) is the recovery point");
         objective.Status = PgObjectiveStatus.Missed;
         objective.Evidence = "no archived WAL and no backup";
+        return objective;
+    }
+
+    /// <summary>A physical backup and archived WAL: every database of the cluster can be recovered to the newest archived point.</summary>
+    private static bool CoveredByPitr(PgBackupStatus? cluster) =>
+        cluster?.Wal?.NewestRecoveryPoint is not null && cluster.LastBackups.Any(b => b.Type == BackupType.Physical);
+
+    private static PgRecoveryObjective RpoByPitr(PgBackupStatus status, PgBackupStatus cluster, TimeSpan target)
+    {
+        var byCluster = Rpo(cluster, target);
+        var objective = New(status, ObjectiveTargets.RpoName, target);
+        objective.Measured = byCluster.Measured;
+        objective.Status = byCluster.Status;
+        objective.Evidence = $"point-in-time recovery of stanza '{cluster.Stanza}': {byCluster.Evidence}";
         return objective;
     }
 
