@@ -32,7 +32,7 @@ public sealed class PrometheusExpositionTests : IDisposable
     }
 
     [Fact]
-    public void A_reader_sees_the_old_file_or_the_new_one_never_a_part()
+    public async Task A_reader_sees_the_old_file_or_the_new_one_never_a_part()
     {
         string path = Path.Combine(_dir.Path, "pgbackup.prom");
         // Two contents of very different sizes (a torn read of either would be caught).
@@ -42,19 +42,26 @@ public sealed class PrometheusExpositionTests : IDisposable
         PrometheusExposition.WriteFile(path, small);
         using var stop = new CancellationTokenSource();
         int reads = 0;
-        var reader = Task.Run(() =>
+        var firstRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var reader = Task.Factory.StartNew(() =>
         {
             while (!stop.IsCancellationRequested)
             {
                 string seen = File.ReadAllText(path);
                 Assert.True(seen == small || seen == large, $"a reader saw {seen.Length} characters, neither file");
-                reads++;
+                Interlocked.Increment(ref reads);
+                firstRead.TrySetResult();
             }
-        });
-        for (int i = 0; i < 100; i++) PrometheusExposition.WriteFile(path, i % 2 == 0 ? large : small);
+        }, TaskCreationOptions.LongRunning);
+        await firstRead.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        // Replace the file while the reader reads, until it has read during at least 50 replacements' time (or 2000 writes).
+        int startReads = Volatile.Read(ref reads), writes = 0;
+        while (writes < 100 || (Volatile.Read(ref reads) - startReads < 50 && writes < 2000))
+            PrometheusExposition.WriteFile(path, writes++ % 2 == 0 ? large : small);
+        if (writes % 2 == 1) PrometheusExposition.WriteFile(path, small);
         stop.Cancel();
-        reader.GetAwaiter().GetResult();
-        Assert.True(reads > 0);
+        await reader;
+        Assert.True(Volatile.Read(ref reads) - startReads > 0, "the reader never read while the file was being replaced");
         Assert.Equal(small, File.ReadAllText(path));
         Assert.Equal(["pgbackup.prom"], Directory.GetFiles(_dir.Path).Select(Path.GetFileName));
     }
