@@ -24,6 +24,9 @@
         'Test-PgWalArchive'
         'Enable-PgWalArchiving'
         'New-PgRepository'
+        'Get-PgBackupStatus'
+        'Export-PgBackupMetric'
+        'Test-PgBackupConfiguration'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -16,9 +16,12 @@ public sealed class PgBackupCheck
 public sealed class PgBackupTestResult
 {
     public string BackupId { get; set; } = "";
+    public string Stanza { get; set; } = "";
     public string? Database { get; set; }
     public BackupType Type { get; set; }
     public bool Passed { get; set; }
+    /// <summary>True when -Restore was asked for (a restore was attempted), whether or not it succeeded.</summary>
+    public bool RestoreRequested { get; set; }
     public bool Restored { get; set; }
     public string? ScratchDatabase { get; set; }
     public DateTimeOffset StartTime { get; set; }

@@ -21,3 +21,39 @@ function New-TestDirectory {
     $path = Join-Path ([IO.Path]::GetTempPath()) ('pgbt-pester-' + [guid]::NewGuid().ToString('N').Substring(0, 10))
     New-Item -ItemType Directory -Path $path | Select-Object -ExpandProperty FullName
 }
+
+# Parses Prometheus text exposition (format 0.0.4) strictly: every line a HELP/TYPE comment or a sample
+# 'name{label="value",...} number', HELP and TYPE at most once per metric and before its samples. Throws on anything else.
+function ConvertFrom-PrometheusText {
+    param([Parameter(Mandatory)] [string]$Text)
+    $name = '[a-zA-Z_:][a-zA-Z0-9_:]*'
+    $label = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
+    $sample = "^(?<name>$name)(?:\{(?<labels>(?:$label)(?:,$label)*)?\})? (?<value>[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|NaN|Inf))(?: -?\d+)?$"
+    $typed = @{}; $helped = @{}; $seen = @{}
+    if (-not $Text.EndsWith("`n")) { throw 'The exposition does not end with a newline.' }
+    foreach ($line in $Text.TrimEnd("`n") -split "`n") {
+        if ($line -match "^# HELP ($name) .+$") {
+            if ($helped[$Matches[1]]++) { throw "HELP twice for $($Matches[1])" }; continue
+        }
+        if ($line -match "^# TYPE ($name) (counter|gauge|histogram|summary|untyped)$") {
+            if ($typed[$Matches[1]] -or $seen[$Matches[1]]) { throw "TYPE twice or after samples for $($Matches[1])" }
+            $typed[$Matches[1]] = $Matches[2]; continue
+        }
+        if ($line -notmatch $sample) { throw "Not a valid exposition line: '$line'" }
+        $labels = [ordered]@{}
+        if ($Matches['labels']) {
+            foreach ($m in [regex]::Matches($Matches['labels'], '([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')) {
+                $labels[$m.Groups[1].Value] = $m.Groups[2].Value -replace '\\n', "`n" -replace '\\"', '"' -replace '\\\\', '\'
+            }
+        }
+        $seen[$Matches['name']] = $true
+        [pscustomobject]@{ Name = $Matches['name']; Labels = $labels; Value = [double]::Parse($Matches['value'], [cultureinfo]::InvariantCulture); Type = $typed[$Matches['name']] }
+    }
+}
+
+# One sample of parsed metrics by name and labels (every given label must match).
+function Find-Metric {
+    param($Metrics, [string]$Name, [hashtable]$Labels = @{})
+    @($Metrics | Where-Object Name -eq $Name | Where-Object {
+            $m = $_; -not @($Labels.Keys | Where-Object { $m.Labels[$_] -ne $Labels[$_] }).Count })
+}

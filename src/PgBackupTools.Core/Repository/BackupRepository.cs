@@ -239,13 +239,16 @@ public sealed class BackupRepository : IDisposable
         backup.Repository = Location;
     }
 
-    private string ManifestHmacHex(ReadOnlySpan<byte> manifest)
+    private string ManifestHmacHex(ReadOnlySpan<byte> manifest) => HmacHex(ManifestHmacInfo, manifest);
+
+    /// <summary>HMAC-SHA256 of <paramref name="data"/> under the subkey <paramref name="info"/> of the master key, in lower-case hex.</summary>
+    internal string HmacHex(ReadOnlySpan<byte> info, ReadOnlySpan<byte> data)
     {
         Span<byte> hmacKey = stackalloc byte[32];
         try
         {
-            RequireKey().DeriveSubkey(ManifestHmacInfo, hmacKey);
-            return Convert.ToHexString(System.Security.Cryptography.HMACSHA256.HashData(hmacKey, manifest)).ToLowerInvariant();
+            RequireKey().DeriveSubkey(info, hmacKey);
+            return Convert.ToHexString(System.Security.Cryptography.HMACSHA256.HashData(hmacKey, data)).ToLowerInvariant();
         }
         finally
         {

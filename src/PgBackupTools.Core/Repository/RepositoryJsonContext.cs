@@ -7,4 +7,5 @@ namespace PgBackupTools.Core.Repository;
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(RepositoryInfo))]
 [JsonSerializable(typeof(PgBackup))]
+[JsonSerializable(typeof(PgBackupTestResult))]
 internal sealed partial class RepositoryJsonContext : JsonSerializerContext;

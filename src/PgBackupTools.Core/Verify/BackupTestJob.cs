@@ -16,14 +16,34 @@ namespace PgBackupTools.Core.Verify;
 public static class BackupTestJob
 {
     /// <param name="walEntryPoint">Physical backups: the pgbt-wal executable the scratch server's restore_command runs.</param>
+    /// <remarks>
+    /// The result, passed or failed, is recorded in the repository beside the backup (<see cref="BackupTestRecords"/>):
+    /// Get-PgBackupStatus reads the last test restore and its measured RTO from there.
+    /// </remarks>
     public static async Task<PgBackupTestResult> RunAsync(BackupRepository repository, PgBackup backup, PgConnectionInfo? server,
         bool restore, IReadOnlyList<string> queries, OperationContext context, string? walEntryPoint = null)
     {
+        backup = await repository.GetAuthenticatedBackupAsync(backup, context.CancellationToken).ConfigureAwait(false);
+        var result = await TestAsync(repository, backup, server, restore, queries, context, walEntryPoint).ConfigureAwait(false);
+        try
+        {
+            await BackupTestRecords.WriteAsync(repository, backup, result, context.CancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not OutOfMemoryException)
+        {
+            context.Warn($"The test of backup {backup.Id} could not be recorded in {repository.Location} ({e.Message}); Get-PgBackupStatus will not see it.");
+        }
+        return result;
+    }
+
+    private static async Task<PgBackupTestResult> TestAsync(BackupRepository repository, PgBackup backup, PgConnectionInfo? server,
+        bool restore, IReadOnlyList<string> queries, OperationContext context, string? walEntryPoint)
+    {
         var ct = context.CancellationToken;
-        backup = await repository.GetAuthenticatedBackupAsync(backup, ct).ConfigureAwait(false);
         var result = new PgBackupTestResult
         {
-            BackupId = backup.Id, Database = backup.Database, Type = backup.Type, StartTime = DateTimeOffset.UtcNow, Repository = repository.Location,
+            BackupId = backup.Id, Stanza = backup.Stanza, Database = backup.Database, Type = backup.Type, StartTime = DateTimeOffset.UtcNow,
+            Repository = repository.Location, RestoreRequested = restore,
         };
         var clock = Stopwatch.StartNew();
         var meter = new ProgressMeter(context, $"Test of backup {backup.Id}", backup.StoredBytes) { Status = "verifying checksums" };

@@ -12,7 +12,8 @@ internal static class AtomicFileWriter
     /// <param name="destinationPath">The file to create or replace.</param>
     /// <param name="overwrite">Replace an existing destination; otherwise an existing one is an error.</param>
     /// <param name="write">Writes the content into the temp file stream (and must not dispose it).</param>
-    public static void Write(string destinationPath, bool overwrite, Action<FileStream> write)
+    /// <param name="worldReadable">Unix: mode 0644 instead of 0600 (for files other users read, such as metrics).</param>
+    public static void Write(string destinationPath, bool overwrite, Action<FileStream> write, bool worldReadable = false)
     {
         string destination = Path.GetFullPath(destinationPath);
         string directory = Path.GetDirectoryName(destination)
@@ -31,7 +32,8 @@ internal static class AtomicFileWriter
             BufferSize = 0, // callers write whole chunks
         };
         if (!OperatingSystem.IsWindows())
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite
+                | (worldReadable ? UnixFileMode.GroupRead | UnixFileMode.OtherRead : UnixFileMode.None);
 
         bool renamed = false;
         try

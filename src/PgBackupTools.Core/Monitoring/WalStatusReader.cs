@@ -1,0 +1,80 @@
+using PgBackupTools.Core.Wal;
+
+namespace PgBackupTools.Core.Monitoring;
+
+/// <summary>
+/// The WAL part of a status: the newest archived segment of a stanza and its age in the repository, and with a
+/// server its archiver statistics and the archive lag. The RPO is read from <see cref="PgWalStatus.RecoveryPoints"/>;
+/// a WAL stream (Start-PgWalStream) adds its flushed position there as one more point (Source "stream").
+/// </summary>
+public static class WalStatusReader
+{
+    public const string ArchiveSource = "archive";
+
+    public static async Task<PgWalStatus?> ReadAsync(WalArchive archive, ServerWalPosition? server, DateTimeOffset now, CancellationToken ct)
+    {
+        var binding = await archive.ReadBindingAsync(ct).ConfigureAwait(false);
+        var files = await archive.ListAsync(ct).ConfigureAwait(false);
+        if (binding is null && files.Count == 0 && server is null) return null;
+        var status = new PgWalStatus { Stanza = archive.Stanza, SystemIdentifier = binding?.SystemIdentifier, WalSegmentSize = binding?.WalSegmentSize };
+        var segments = files.Where(f => f.Name.Kind == WalFileKind.Segment).ToList();
+        status.SegmentsInRepository = segments.Count;
+        var newest = segments.OrderBy(f => f.Name.Name, StringComparer.Ordinal).LastOrDefault();
+        if (newest.Name is not null)
+        {
+            status.LastArchivedSegment = newest.Name.Name;
+            status.LastArchivedTime = newest.Object.LastModified;
+            status.LastArchivedAge = Positive(now - newest.Object.LastModified);
+        }
+        else
+        {
+            status.Problems.Add($"Stanza '{archive.Stanza}' has no archived WAL segment in {archive.Repository.Location}: point-in-time recovery is impossible. " +
+                "Set up archiving with Enable-PgWalArchiving and check it with Test-PgBackupConfiguration.");
+        }
+        if (server is not null) ApplyServer(status, server, newest.Name);
+        if (status.LastArchivedSegment is not null)
+        {
+            // Nothing written after the newest archived segment: everything the server has is safe now.
+            bool allArchived = status.ArchiveLagBytes == 0;
+            var time = allArchived ? now : status.LastArchivedTime!.Value;
+            status.RecoveryPoints.Add(new PgWalRecoveryPoint
+            {
+                Source = ArchiveSource, Position = status.LastArchivedSegment, Time = time, Age = Positive(now - time),
+            });
+        }
+        return status;
+    }
+
+    private static void ApplyServer(PgWalStatus status, ServerWalPosition server, WalFileName? newest)
+    {
+        status.Server = server.Server;
+        status.ServerSystemIdentifier = server.SystemIdentifier;
+        status.ArchivedCount = server.ArchivedCount;
+        status.FailedCount = server.FailedCount;
+        status.LastFailedWal = server.LastFailedWal;
+        status.LastFailedTime = server.LastFailedTime;
+        status.ArchiverFailing = server.ArchiverFailing;
+        status.CurrentLsn = server.CurrentLsn;
+        status.CurrentSegment = server.CurrentSegment;
+        if (status.SystemIdentifier is not null && status.SystemIdentifier != server.SystemIdentifier)
+            status.Problems.Add($"{server.Server} is the cluster {server.SystemIdentifier}, but stanza '{status.Stanza}' archives the cluster {status.SystemIdentifier}: " +
+                "this server's WAL goes elsewhere. Give this server its own stanza.");
+        if (server.ArchiverFailing)
+            status.Problems.Add($"archive_command is failing on {server.Server}: the last attempt ({server.LastFailedWal} at {server.LastFailedTime:u}) failed after the last success " +
+                $"({server.FailedCount} failures so far). WAL piles up in pg_wal and the RPO grows until it works: Test-PgBackupConfiguration names the fix, the server log has the error.");
+        else if (server.ArchiveMode == "off")
+            status.Problems.Add($"archive_mode is off on {server.Server}: no WAL is archived. Enable-PgWalArchiving turns it on (restart needed).");
+        if (server.CurrentLsn is not null && newest is not null && newest.Timeline == server.Timeline)
+        {
+            ulong size = (ulong)server.WalSegmentSize;
+            ulong current = Backup.Lsn.Parse(server.CurrentLsn);
+            ulong archivedEnd = (newest.SegmentNumber(server.WalSegmentSize) + 1) * size;
+            status.ArchiveLagBytes = current > archivedEnd ? (long)(current - archivedEnd) : 0;
+            ulong currentSegment = current / size;
+            ulong archived = newest.SegmentNumber(server.WalSegmentSize);
+            status.ArchiveLagSegments = currentSegment > archived + 1 ? (long)(currentSegment - archived - 1) : 0;
+        }
+    }
+
+    private static TimeSpan Positive(TimeSpan value) => value < TimeSpan.Zero ? TimeSpan.Zero : value;
+}
