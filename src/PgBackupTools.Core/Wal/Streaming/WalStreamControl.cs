@@ -37,8 +37,10 @@ public sealed class WalStreamControl : IDisposable
         StopPath = stopPath;
     }
 
-    public static string StateDirectory =>
-        Environment.GetEnvironmentVariable("PGBACKUPTOOLS_STATE_DIR") is { Length: > 0 } dir ? dir
+    /// <summary>The state folder: <paramref name="given"/>, else $PGBACKUPTOOLS_STATE_DIR, else the per-user default.</summary>
+    public static string StateDirectoryOf(string? given = null) =>
+        given is { Length: > 0 } ? Path.GetFullPath(given)
+        : Environment.GetEnvironmentVariable("PGBACKUPTOOLS_STATE_DIR") is { Length: > 0 } dir ? dir
         : OperatingSystem.IsWindows() ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "PgBackupTools")
         : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "PgBackupTools");
 
@@ -48,15 +50,15 @@ public sealed class WalStreamControl : IDisposable
         return "stream-" + Convert.ToHexString(hash, 0, 8).ToLowerInvariant();
     }
 
-    public static string LockPathOf(string repository, string stanza) => Path.Combine(StateDirectory, BaseName(repository, stanza) + ".lock");
-    public static string InfoPathOf(string repository, string stanza) => Path.Combine(StateDirectory, BaseName(repository, stanza) + ".json");
-    public static string StopPathOf(string repository, string stanza) => Path.Combine(StateDirectory, BaseName(repository, stanza) + ".stop");
+    public static string LockPathOf(string repository, string stanza, string? stateDirectory = null) => Path.Combine(StateDirectoryOf(stateDirectory), BaseName(repository, stanza) + ".lock");
+    public static string InfoPathOf(string repository, string stanza, string? stateDirectory = null) => Path.Combine(StateDirectoryOf(stateDirectory), BaseName(repository, stanza) + ".json");
+    public static string StopPathOf(string repository, string stanza, string? stateDirectory = null) => Path.Combine(StateDirectoryOf(stateDirectory), BaseName(repository, stanza) + ".stop");
 
     /// <summary>Takes the lock of (repository, stanza); a second stream of the same archive on this machine is refused.</summary>
-    public static WalStreamControl Acquire(string repository, string stanza, string? slot)
+    public static WalStreamControl Acquire(string repository, string stanza, string? slot, string? stateDirectory = null)
     {
-        Directory.CreateDirectory(StateDirectory);
-        string lockPath = LockPathOf(repository, stanza), stopPath = StopPathOf(repository, stanza);
+        Directory.CreateDirectory(StateDirectoryOf(stateDirectory));
+        string lockPath = LockPathOf(repository, stanza, stateDirectory), stopPath = StopPathOf(repository, stanza, stateDirectory);
         FileStream file;
         try
         {
@@ -70,7 +72,7 @@ public sealed class WalStreamControl : IDisposable
         }
         try { File.Delete(stopPath); } catch (IOException) { }
         var info = new WalStreamLock { ProcessId = Environment.ProcessId, Repository = repository, Stanza = stanza, Slot = slot, Started = DateTimeOffset.UtcNow };
-        File.WriteAllText(InfoPathOf(repository, stanza), JsonSerializer.Serialize(info, WalStreamJsonContext.Default.WalStreamLock));
+        File.WriteAllText(InfoPathOf(repository, stanza, stateDirectory), JsonSerializer.Serialize(info, WalStreamJsonContext.Default.WalStreamLock));
         return new WalStreamControl(file, lockPath, stopPath);
     }
 
@@ -81,13 +83,13 @@ public sealed class WalStreamControl : IDisposable
     }
 
     /// <summary>The stream that runs for (repository, stanza), or null when none does (no lock file, or a stale one).</summary>
-    public static WalStreamLock? FindRunning(string repository, string stanza)
+    public static WalStreamLock? FindRunning(string repository, string stanza, string? stateDirectory = null)
     {
-        string lockPath = LockPathOf(repository, stanza);
+        string lockPath = LockPathOf(repository, stanza, stateDirectory);
         if (!IsHeld(lockPath)) return null;
         try
         {
-            return JsonSerializer.Deserialize(File.ReadAllText(InfoPathOf(repository, stanza)), WalStreamJsonContext.Default.WalStreamLock);
+            return JsonSerializer.Deserialize(File.ReadAllText(InfoPathOf(repository, stanza, stateDirectory)), WalStreamJsonContext.Default.WalStreamLock);
         }
         catch (Exception e) when (e is IOException or JsonException)
         {
@@ -110,11 +112,11 @@ public sealed class WalStreamControl : IDisposable
     }
 
     /// <summary>Asks the stream of (repository, stanza) to stop and waits until it has (flushed and released its lock).</summary>
-    public static async Task<bool> RequestStopAsync(string repository, string stanza, TimeSpan timeout, CancellationToken ct)
+    public static async Task<bool> RequestStopAsync(string repository, string stanza, TimeSpan timeout, CancellationToken ct, string? stateDirectory = null)
     {
-        string lockPath = LockPathOf(repository, stanza);
+        string lockPath = LockPathOf(repository, stanza, stateDirectory);
         if (!IsHeld(lockPath)) return false;
-        await File.WriteAllTextAsync(StopPathOf(repository, stanza), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+        await File.WriteAllTextAsync(StopPathOf(repository, stanza, stateDirectory), Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
         var watch = Stopwatch.StartNew();
         while (IsHeld(lockPath))
         {

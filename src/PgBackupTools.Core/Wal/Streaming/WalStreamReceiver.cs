@@ -63,6 +63,8 @@ public sealed class WalStreamReceiver
                 try
                 {
                     await StreamOnceAsync(context, () => received = true).ConfigureAwait(false);
+                    if (received) delay = _options.MinReconnectDelay;
+                    context.Warn($"The server ended the WAL stream (a shutdown or the end of a timeline); reconnecting in {delay.TotalSeconds:F0} s.");
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested)
                 {
