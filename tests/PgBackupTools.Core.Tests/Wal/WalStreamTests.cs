@@ -89,11 +89,12 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
         string repoPath = await NewRepositoryAsync();
         using var cluster = PgTestCluster.Start("synchronous_standby_names = 'pgbt_sync'\nsynchronous_commit = on\n");
         var server = Connection(cluster);
-        cluster.Psql("CREATE TABLE rows(id int PRIMARY KEY)");
+        // Every commit waits for the stream from here on (even this one's CREATE TABLE).
         var stream = StartStream(repoPath, cluster, "--slot", "pgbt_sync", "--create-slot", "--synchronous", "--application-name", "pgbt_sync");
         var archive = await WalArchive.OpenAsync(repoPath, "main", CancellationToken.None);
         await WaitForAsync(async () => cluster.Psql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbt_sync' AND sync_state = 'sync'") == "1",
             stream, "the stream to be the synchronous standby");
+        cluster.Psql("CREATE TABLE rows(id int PRIMARY KEY)");
 
         PgBackup backup;
         using (var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None))
