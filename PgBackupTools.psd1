@@ -24,6 +24,8 @@
         'Test-PgWalArchive'
         'Enable-PgWalArchiving'
         'New-PgRepository'
+        'Start-PgWalStream'
+        'Stop-PgWalStream'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
