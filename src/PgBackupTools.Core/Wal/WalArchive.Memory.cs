@@ -111,6 +111,33 @@ public sealed partial class WalArchive
         }
     }
 
+    /// <summary>
+    /// archive_command pushes PostgreSQL's own <c>&lt;segment&gt;.partial</c> (the last segment of the old timeline, at a
+    /// promotion) where the WAL stream keeps a shorter partial of the same segment. The streamed bytes must be a prefix of
+    /// PostgreSQL's file: then the whole file replaces them (it holds everything they do); otherwise it is a conflict.
+    /// </summary>
+    private async Task<PgWalSegment> ReplaceStreamedPartialAsync(WalFileName name, string existingKey, Stream source, WalPushOptions options, OperationContext context, long started)
+    {
+        var ct = context.CancellationToken;
+        var encryptionKey = RequireKeyIfEncrypted();
+        var streamed = await ReadBytesAsync(name, ct).ConfigureAwait(false) ?? [];
+        source.Position = 0;
+        var raw = new byte[source.Length];
+        await source.ReadExactlyAsync(raw, ct).ConfigureAwait(false);
+        if (!raw.AsSpan(0, streamed.Length).SequenceEqual(streamed))
+            throw new WalConflictException(name.Name, existingKey, Store.Location, "(the streamed partial)", Convert.ToHexString(Digest(raw)).ToLowerInvariant());
+        string key = KeyOf(name, options.Compression);
+        WalObjectHeader wanted;
+        await using (var writer = await Store.CreateAsync(key, overwrite: true, ct).ConfigureAwait(false))
+        {
+            wanted = await WriteFromMemoryAsync(writer, raw, options.Compression, options.Level ?? DefaultLevel(options.Compression), encryptionKey, ct).ConfigureAwait(false);
+            await writer.CommitAsync(ct).ConfigureAwait(false);
+        }
+        if (existingKey != key) await Store.DeleteAsync(existingKey, ct).ConfigureAwait(false);
+        context.Log($"Archived {name} as {key}, replacing the WAL stream's shorter partial ({streamed.Length} bytes, a prefix of it).");
+        return Describe(name, key, wanted, (await Store.GetInfoAsync(key, ct).ConfigureAwait(false))?.Size ?? 0, alreadyArchived: false, started);
+    }
+
     private WalArchiveBinding? _memoryBinding;
 
     private byte[] Digest(ReadOnlySpan<byte> raw)

@@ -217,6 +217,8 @@ public sealed partial class WalArchive
             // 2. Already archived? (the common re-push after a crash or a lost archive_command status): one hash of
             //    the file against the archived header; nothing is compressed or written.
             var existing = await FindAsync(name, ct).ConfigureAwait(false);
+            if (existing is not null && name.Kind == WalFileKind.Partial && existing.Value.Header.RawSize < source.Length)
+                return await ReplaceStreamedPartialAsync(name, existing.Value.Key, source, options, context, started).ConfigureAwait(false);
             if (existing is not null)
             {
                 var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);

@@ -183,6 +183,19 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
         (code, stderr) = WalTestSegments.RunEntryPoint("get", next, Path.Combine(_temp.Path, "X"), "--repo", repoPath);
         Assert.Equal(1, code);
         Assert.Equal("", stderr);
+
+        // At a promotion PostgreSQL archives its own <segment>.partial (the whole file): it replaces the stream's shorter
+        // partial when that is a prefix of it, and is refused when it is not.
+        string pgPartial = Path.Combine(copies, name + ".partial");
+        var changed = (byte[])segment.Clone();
+        changed[100] ^= 0xFF;
+        File.WriteAllBytes(pgPartial, changed);
+        (code, stderr) = WalTestSegments.RunEntryPoint("push", pgPartial, "--repo", repoPath);
+        Assert.Equal(3, code);
+        File.WriteAllBytes(pgPartial, segment);
+        (code, stderr) = WalTestSegments.RunEntryPoint("push", pgPartial, "--repo", repoPath);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(segment, await archive.ReadBytesAsync(WalFileName.Parse(name + ".partial"), CancellationToken.None));
     }
 
     // ------------------------------------------------------------------ helpers
