@@ -198,6 +198,61 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(segment, await archive.ReadBytesAsync(WalFileName.Parse(name + ".partial"), CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Stream_from_a_standby_follows_its_promotion_onto_timeline_2_and_the_archive_restores_across_the_switch()
+    {
+        string repoPath = await NewRepositoryAsync();
+        using var primary = PgTestCluster.Start();
+        primary.Psql("CREATE TABLE rows(id int PRIMARY KEY)");
+        var committed = new List<(int Id, ulong Lsn)>();
+        await CommitRowsAsync(primary, committed, 1, 50);
+
+        // A standby of it, which the stream follows (cascading replication).
+        string standbyDir = Path.Combine(_temp.Path, "standby");
+        int standbyPort = PgTestCluster.FindFreePort();
+        string bin = PgTestCluster.FindBinDirectory();
+        PgTestCluster.GiveToServerUser(_temp.Path);
+        PgTestCluster.RunAsServerUser(Path.Combine(bin, "pg_basebackup"), "-h", primary.Host, "-p", primary.Port.ToString(), "-U", "postgres", "-D", standbyDir, "-R", "-X", "stream");
+        File.AppendAllText(Path.Combine(standbyDir, "postgresql.auto.conf"), $"port = {standbyPort}\n");
+        PgTestCluster.RunAsServerUser(Path.Combine(bin, "pg_ctl"), "-D", standbyDir, "-l", Path.Combine(standbyDir, "server.log"), "-w", "start");
+        try
+        {
+            var stream = StartStreamAt(repoPath, primary.Host, standbyPort, "--slot", "pgbt_tl", "--create-slot", "--flush-interval", "0.5");
+            var archive = await WalArchive.OpenAsync(repoPath, "main", CancellationToken.None);
+            await WaitForAsync(async () => await WalStreamState.ReadAsync(archive, CancellationToken.None) is not null, stream, "the stream to start");
+
+            PgBackup backup;
+            using (var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None))
+                backup = await PhysicalBackupJob.RunAsync(repo, Connection(primary), new PhysicalBackupOptions(), OperationContext.None);
+            await CommitRowsAsync(primary, committed, 51, 100);
+            ulong last = committed[^1].Lsn;
+            await WaitForAsync(async () => Lsn.Parse((await WalStreamState.ReadAsync(archive, CancellationToken.None))!.FlushLsn) >= last, stream, "timeline 1 to be durable");
+
+            // The primary goes; the standby is promoted to timeline 2 and takes the writes.
+            primary.Stop("fast");
+            PgTestCluster.RunAsServerUser(Path.Combine(bin, "pg_ctl"), "-D", standbyDir, "-w", "promote");
+            var promoted = new PgTestClusterPort(standbyPort);
+            await CommitRowsAsync(promoted.ConnectionString, committed, 101, 150);
+            last = committed[^1].Lsn;
+            await WaitForAsync(async () => await WalStreamState.ReadAsync(archive, CancellationToken.None) is { Timeline: 2 } state && Lsn.Parse(state.FlushLsn) >= last,
+                stream, "timeline 2 to be streamed and durable");
+            Assert.True(await archive.ContainsAsync("00000002.history", CancellationToken.None));
+            stream.Kill();
+
+            var restored = await RestoreLatestRowsAsync(repoPath, backup, "after-promotion");
+            Assert.Equal(committed.Select(c => c.Id), restored);
+        }
+        finally
+        {
+            try { PgTestCluster.RunAsServerUser(Path.Combine(bin, "pg_ctl"), "-D", standbyDir, "-m", "immediate", "-w", "stop"); } catch (InvalidOperationException) { }
+        }
+    }
+
+    private sealed record PgTestClusterPort(int Port)
+    {
+        public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Pooling=false";
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private async Task<string> NewRepositoryAsync(string name = "repo")
@@ -211,10 +266,12 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
     private static PgConnectionInfo Connection(PgTestCluster cluster) =>
         PgConnectionInfo.Resolve(host: cluster.Host, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
 
-    private StreamProcess StartStream(string repoPath, PgTestCluster cluster, params string[] extra)
+    private StreamProcess StartStream(string repoPath, PgTestCluster cluster, params string[] extra) => StartStreamAt(repoPath, cluster.Host, cluster.Port, extra);
+
+    private StreamProcess StartStreamAt(string repoPath, string host, int port, params string[] extra)
     {
         var psi = new ProcessStartInfo(WalTestSegments.EntryPoint) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { "stream", "--repo", repoPath, "--host", cluster.Host, "--port", cluster.Port.ToString(), "--user", "postgres" }.Concat(extra))
+        foreach (var a in new[] { "stream", "--repo", repoPath, "--host", host, "--port", port.ToString(), "--user", "postgres" }.Concat(extra))
             psi.ArgumentList.Add(a);
         psi.Environment["PGBACKUPTOOLS_STATE_DIR"] = Path.Combine(_temp.Path, "state");
         psi.Environment.Remove("PGBACKUPTOOLS_PASSPHRASE");
@@ -241,9 +298,12 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
         }
     }
 
-    private static async Task CommitRowsAsync(PgTestCluster cluster, List<(int Id, ulong Lsn)> committed, int from, int to)
+    private static Task CommitRowsAsync(PgTestCluster cluster, List<(int Id, ulong Lsn)> committed, int from, int to) =>
+        CommitRowsAsync(cluster.ConnectionString(), committed, from, to);
+
+    private static async Task CommitRowsAsync(string connectionString, List<(int Id, ulong Lsn)> committed, int from, int to)
     {
-        await using var conn = new NpgsqlConnection(cluster.ConnectionString());
+        await using var conn = new NpgsqlConnection(connectionString);
         await conn.OpenAsync();
         for (int id = from; id <= to; id++)
         {

@@ -194,10 +194,10 @@ public sealed class WalStreamReceiver
     private async Task<(uint Timeline, ulong Begins)> TimelineOfAsync(PhysicalReplicationConnection replication, uint current, ulong lsn, OperationContext context)
     {
         if (current == 1) return (1, 0);
-        var history = await replication.TimelineHistory(current, context.CancellationToken).ConfigureAwait(false);
-        await _archive.PushBytesAsync(WalFileName.Parse(history.FileName), history.Content, _options.Push, context).ConfigureAwait(false);
+        var (fileName, content) = await ReadTimelineHistoryAsync(replication, current, context.CancellationToken).ConfigureAwait(false);
+        await _archive.PushBytesAsync(WalFileName.Parse(fileName), content, _options.Push, context).ConfigureAwait(false);
         ulong begins = 0;
-        foreach (var line in System.Text.Encoding.UTF8.GetString(history.Content).Split('\n'))
+        foreach (var line in System.Text.Encoding.UTF8.GetString(content).Split('\n'))
         {
             var fields = line.Trim().Split('\t', ' ');
             if (fields.Length < 2 || line.TrimStart().StartsWith('#') || !uint.TryParse(fields[0], NumberStyles.None, CultureInfo.InvariantCulture, out var parent)) continue;
@@ -207,6 +207,29 @@ public sealed class WalStreamReceiver
         }
         return (current, begins);
     }
+
+    private static async Task<(string FileName, byte[] Content)> ReadTimelineHistoryAsync(PhysicalReplicationConnection replication, uint timeline, CancellationToken ct)
+    {
+        try
+        {
+            var history = await replication.TimelineHistory(timeline, ct).ConfigureAwait(false);
+            return (history.FileName, history.Content);
+        }
+        catch (InvalidCastException)
+        {
+            // Npgsql 9 takes the content column for bytea; PostgreSQL (15 here) sends it as text. Read the row itself.
+            var row = await ReadSingleRow(replication, "TIMELINE_HISTORY " + timeline.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+            return ((string)row[0], row[1] switch
+            {
+                byte[] bytes => bytes,
+                string text => System.Text.Encoding.UTF8.GetBytes(text),
+                _ => throw new PgBackupException(FailureKind.OperationFailed, $"TIMELINE_HISTORY {timeline} returned no content.", null),
+            });
+        }
+    }
+
+    [System.Runtime.CompilerServices.UnsafeAccessor(System.Runtime.CompilerServices.UnsafeAccessorKind.Method, Name = "ReadSingleRow")]
+    private static extern Task<object[]> ReadSingleRow(ReplicationConnection connection, string command, CancellationToken cancellationToken);
 
     private static long ParseSize(string text)
     {
