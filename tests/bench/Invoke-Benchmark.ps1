@@ -64,6 +64,12 @@ Measure-Pwsh 'pgbt-plain-zstd+test-restore' "Invoke-PgBackup -Repository '$repo'
 $imports = 1..5 | ForEach-Object { [double](& $pwsh -NoProfile -NonInteractive -Command "(Measure-Command { Import-Module '$module' }).TotalSeconds") } | Sort-Object
 Add-Row 'pgbt-import-module' ([math]::Round($imports[2], 3)) '-' '-'
 
+# The WAL stream's RPO under pgbench (goal: p99 <= 1 s asynchronous, and no growing lag).
+$rpo = & (Join-Path $PSScriptRoot 'Measure-WalStreamRpo.ps1') -Root $Root -HostName $socket -Port $Port -WorkDir (Join-Path $WorkDir 'rpo')
+Write-Host ("WAL stream under pgbench: {0} tps, {1} MiB/s of WAL, commit -> durable p50 {2} s, p99 {3} s, max {4} s; lag first 5 s {5} MiB, last 5 s {6} MiB" -f
+    $rpo.Tps, $rpo.WalMiBPerSecond, $rpo.P50Seconds, $rpo.P99Seconds, $rpo.MaxSeconds, $rpo.LagFirst5sMiB, $rpo.LagLast5sMiB)
+Add-Row 'pgbt-wal-stream-rpo-p99' $rpo.P99Seconds '-' '-'
+
 if (-not $KeepCluster) { & bash (Join-Path $Root '../shared/bench/pgcluster.sh') stop $socket }
 
 $byName = @{}; foreach ($r in $rows) { $byName[$r.Name] = $r }
@@ -72,7 +78,7 @@ $targets = @{
     'pgbt-plain-zstd' = @('pg_dump-plain-devnull', 1.15)
     'pgbt-plain-zstd-encrypted' = @('pgbt-plain-zstd', 1.10)
 }
-$absolute = @{ 'pgbt-import-module' = 0.5 }
+$absolute = @{ 'pgbt-import-module' = 0.5; 'pgbt-wal-stream-rpo-p99' = 1.0 }
 Write-Host ''
 "{0,-32}{1,10}{2,16}{3,12}  {4}" -f 'name', 'seconds', 'bytes_out', 'max_rss_kb', 'target'
 foreach ($r in $rows) {

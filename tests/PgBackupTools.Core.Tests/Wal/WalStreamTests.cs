@@ -70,7 +70,8 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
         await CommitRowsAsync(cluster, committed, 301, 310);
         lastCommit = committed[^1].Lsn;
         await WaitForAsync(async () => Lsn.Parse((await WalStreamState.ReadAsync(archive, CancellationToken.None))!.FlushLsn) >= lastCommit, stream, "the stream to reconnect and catch up");
-        Assert.True(stream.Log.Contains("reconnecting", StringComparison.Ordinal), stream.Log);
+        // (stderr arrives asynchronously: give the line a moment)
+        await WaitForAsync(() => Task.FromResult(stream.Log.Contains("reconnecting", StringComparison.Ordinal)), stream, "the reconnect to be logged");
 
         // A clean stop (the stop request Stop-PgWalStream sends) flushes and exits 0.
         Assert.True(await WalStreamControl.RequestStopAsync(archive.Repository.Store.Location, "main", TimeSpan.FromSeconds(60), CancellationToken.None, Path.Combine(_temp.Path, "state")), stream.Log);
