@@ -2,7 +2,7 @@
 .SYNOPSIS
     RPO of the WAL stream under a steady pgbench load: seconds from a commit to its WAL being durable in the repository.
 .DESCRIPTION
-    Runs `pgbt-wal stream` (asynchronous, -FlushInterval 1 s) into a fresh repository while pgbench writes for
+    Runs `pgbt-wal stream` (asynchronous, --flush-interval -FlushIntervalSeconds, default 1 s) into a fresh repository while pgbench writes for
     -Seconds. A sampler records the server's WAL position every 100 ms (clock_timestamp(), pg_current_wal_lsn()); the
     stream's wal/main/stream.json is polled every 20 ms for its durable position. For each sample, the latency is the
     time until the durable position reached it. Prints p50, p99, max, the WAL rate, and the lag of the last second
@@ -17,6 +17,7 @@ param(
     [string]$Username = 'postgres',
     [int]$Seconds = 30,
     [int]$Clients = 4,
+    [double]$FlushIntervalSeconds = 1,
     [string]$WorkDir = (Join-Path ([IO.Path]::GetTempPath()) ('pgbt-rpo-' + [guid]::NewGuid().ToString('N').Substring(0, 8)))
 )
 $ErrorActionPreference = 'Stop'
@@ -34,14 +35,14 @@ function ConvertFrom-Lsn([string]$Text) { $hi, $lo = $Text.Trim().Split('/'); ([
 & "$pgbin/pgbench" @conn -i -q -s 5 pgbt_rpo 2>&1 | Out-Null
 
 $stateJson = Join-Path $repo 'wal/main/stream.json'
-$stream = Start-Process $bin -ArgumentList @('stream', '--repo', $repo, '--host', $HostName, '--port', $Port, '--user', $Username, '--flush-interval', '1') -PassThru `
+$stream = Start-Process $bin -ArgumentList @('stream', '--repo', $repo, '--host', $HostName, '--port', $Port, '--user', $Username, '--flush-interval', $FlushIntervalSeconds.ToString([cultureinfo]::InvariantCulture)) -PassThru `
     -RedirectStandardError (Join-Path $WorkDir 'stream.err') -RedirectStandardOutput (Join-Path $WorkDir 'stream.out') -Environment @{ PGBACKUPTOOLS_STATE_DIR = (Join-Path $WorkDir 'state') }
 try {
     $deadline = (Get-Date).AddSeconds(60)
     while (-not (Test-Path $stateJson)) { if ((Get-Date) -gt $deadline -or $stream.HasExited) { throw "the stream did not start: $(Get-Content -Raw (Join-Path $WorkDir 'stream.err'))" }; Start-Sleep -Milliseconds 100 }
 
     $samplesFile = Join-Path $WorkDir 'samples.txt'
-    $sampler = Start-Process "$pgbin/psql" -ArgumentList ($conn + @('-XAtq', '-F', ' ', '-d', 'postgres', '-f', '-')) -PassThru -RedirectStandardOutput $samplesFile `
+    $sampler = Start-Process "$pgbin/psql" -ArgumentList ($conn + @('-XAtq', '-F', '|', '-d', 'postgres', '-f', '-')) -PassThru -RedirectStandardOutput $samplesFile `
         -RedirectStandardInput (New-Item (Join-Path $WorkDir 'sampler.sql') -Value "SELECT extract(epoch from clock_timestamp()), pg_current_wal_lsn() \watch 0.1`n" -Force).FullName
     $load = Start-Process "$pgbin/pgbench" -ArgumentList ($conn + @('-c', $Clients, '-j', 2, '-T', $Seconds, '-n', 'pgbt_rpo')) -PassThru `
         -RedirectStandardOutput (Join-Path $WorkDir 'pgbench.out') -RedirectStandardError (Join-Path $WorkDir 'pgbench.err')
@@ -57,7 +58,7 @@ try {
     if (-not $stream.HasExited) { & kill -TERM $stream.Id; $stream.WaitForExit(30000) | Out-Null }
 }
 
-$samples = Get-Content $samplesFile | Where-Object { $_ -match '^\d' } | ForEach-Object { $t, $l = $_ -split ' '; [pscustomobject]@{ T = [double]$t; Lsn = ConvertFrom-Lsn $l } }
+$samples = Get-Content $samplesFile | Where-Object { $_ -match '^\d' } | ForEach-Object { $t, $l = $_ -split '\|'; [pscustomobject]@{ T = [double]$t; Lsn = ConvertFrom-Lsn $l } }
 $latencies = foreach ($s in $samples) {
     $hit = $durable | Where-Object { $_.T -ge $s.T -and $_.Lsn -ge $s.Lsn } | Select-Object -First 1
     if ($hit) { $hit.T - $s.T }
