@@ -27,6 +27,8 @@
         'Get-PgBackupStatus'
         'Export-PgBackupMetric'
         'Test-PgBackupConfiguration'
+        'Start-PgWalStream'
+        'Stop-PgWalStream'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -4,7 +4,9 @@ using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Streams;
 using PgBackupTools.Core.Streams.Encryption;
+using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Wal;
+using PgBackupTools.Core.Wal.Streaming;
 
 namespace PgBackupTools.Wal;
 
@@ -28,6 +30,8 @@ public static class Program
     private const string Help = """
         pgbt-wal push <wal-file> --repo <dir> [--stanza main] [--compression zstd|gzip|none] [--level N] [--passphrase-file <path>]
         pgbt-wal get <wal-name> <destination> --repo <dir> [--stanza main] [--prefetch 4] [--passphrase-file <path>]
+        pgbt-wal stream --repo <dir> [--stanza main] [--host h] [--port 5432] [--user u] [--slot name] [--create-slot]
+                        [--synchronous] [--application-name pgbt_main] [--flush-interval 1] [--compression zstd] [--passphrase-file <path>]
         pgbt-wal version
 
           postgresql.conf:  archive_command = '/path/pgbt-wal push %p --repo /srv/pgbackup'
@@ -35,6 +39,8 @@ public static class Program
         Encrypted repository: the passphrase is read from the environment variable PGBACKUPTOOLS_PASSPHRASE (in the
         server's environment) or from --passphrase-file <path>, a file readable only by its owner (chmod 600, owned by
         the OS user that runs PostgreSQL). It is never taken as an argument value: those are visible to every user.
+        stream: receives WAL over the replication protocol into the archive until SIGTERM/SIGINT or Stop-PgWalStream
+        (flushes the open segment's .partial first). The password comes from PGPASSWORD or ~/.pgpass, never an argument.
         Exit codes: 0 ok, 1 not in the archive (get), 2 failed, 3 refused (different content or another cluster), 64 usage,
         126 damaged in the archive (get; PostgreSQL then stops recovery instead of ending it early).
         """;
@@ -114,12 +120,56 @@ public static class Program
                 var result = await archive.GetAsync(positional[0], positional[1], get, OperationContext.None).ConfigureAwait(false);
                 return result is null ? NotFound : Ok;
             }
+            case "stream":
+            {
+                if (positional.Count != 0) throw new UsageException("stream takes options only.");
+                string repo = Option("repo");
+                var archive = await OpenAsync(repo, Optional("stanza"), passphrase).ConfigureAwait(false);
+                var connection = PgConnectionInfo.Resolve(host: Optional("host"), port: Optional("port") is { } port ? ParseInt(port, "--port", 65535) : null,
+                    username: Optional("user"));
+                var stream = new WalStreamOptions
+                {
+                    Slot = Optional("slot"),
+                    CreateSlot = options.ContainsKey("create-slot"),
+                    Synchronous = options.ContainsKey("synchronous"),
+                    ApplicationName = Optional("application-name"),
+                    FlushInterval = Optional("flush-interval") is { } f
+                        ? TimeSpan.FromSeconds(double.Parse(f, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture)) : TimeSpan.FromSeconds(1),
+                    Push = new WalPushOptions { Compression = Optional("compression") is { } c ? ParseCompression(c) : CompressionKind.Zstd },
+                };
+                return await StreamAsync(archive, archive.Repository.Store.Location, connection, stream).ConfigureAwait(false);
+            }
             case "version":
                 Console.Out.WriteLine("pgbt-wal " + Core.Repository.BackupRepository.ToolVersion);
                 return Ok;
             default:
                 throw new UsageException($"unknown command '{args[0]}'.");
         }
+    }
+
+    /// <summary>Streams until SIGTERM, SIGINT or a stop request (Stop-PgWalStream); every line goes to stderr (the journal).</summary>
+    private static async Task<int> StreamAsync(WalArchive archive, string repository, PgConnectionInfo connection, WalStreamOptions options)
+    {
+        using var control = WalStreamControl.Acquire(repository, archive.Stanza, options.Slot);
+        using var stop = new CancellationTokenSource();
+        void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
+        {
+            context.Cancel = true; // no abrupt exit: the receiver flushes its partial first
+            stop.Cancel();
+        }
+        using var term = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
+        using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
+        _ = control.WaitForStopRequestAsync(stop.Token).ContinueWith(t => { if (t.IsCompletedSuccessfully) stop.Cancel(); }, TaskScheduler.Default);
+        var context = new OperationContext
+        {
+            CancellationToken = stop.Token,
+            Verbose = message => Console.Error.WriteLine("pgbt-wal stream: " + message),
+            Warning = message => Console.Error.WriteLine("pgbt-wal stream: WARNING: " + message),
+        };
+        var receiver = new WalStreamReceiver(archive, connection, options);
+        var state = await receiver.RunAsync(context).ConfigureAwait(false);
+        await Console.Error.WriteLineAsync($"pgbt-wal stream: stopped; durable through {state.FlushLsn} on timeline {state.Timeline}.").ConfigureAwait(false);
+        return Ok;
     }
 
     /// <summary>Opens the archive; a repository that cannot be unlocked (no passphrase, unreadable key file) is an <see cref="ArchiveLockedException"/>.</summary>
@@ -147,13 +197,15 @@ public static class Program
             {
                 string name = a[2..], value;
                 int eq = name.IndexOf('=');
+                if (name is "create-slot" or "synchronous") { options[name] = "true"; continue; }
                 if (eq >= 0) { value = name[(eq + 1)..]; name = name[..eq]; }
                 else if (i + 1 < args.Length) value = args[++i];
                 else throw new UsageException($"{a} needs a value.");
                 if (name is "passphrase" or "passphrase-env" or "key")
                     throw new UsageException($"--{name}: a passphrase is never taken as an argument (every user can read process arguments). " +
                         $"Use --passphrase-file <path> (chmod 600) or the environment variable {RepositoryPassphrase.DefaultVariable}.");
-                if (name is not ("repo" or "stanza" or "compression" or "level" or "prefetch" or "passphrase-file")) throw new UsageException($"unknown option {a}.");
+                if (name is not ("repo" or "stanza" or "compression" or "level" or "prefetch" or "passphrase-file" or "host" or "port" or "user"
+                    or "slot" or "application-name" or "flush-interval" or "create-slot" or "synchronous")) throw new UsageException($"unknown option {a}.");
                 options[name] = value;
             }
             else positional.Add(a);
@@ -169,9 +221,9 @@ public static class Program
         _ => throw new UsageException($"--compression {value}: use zstd, gzip or none."),
     };
 
-    private static int ParseInt(string value, string option) =>
-        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n <= 64
-            ? n : throw new UsageException($"{option} {value}: give a whole number from 0 to 64.");
+    private static int ParseInt(string value, string option, int max = 64) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n <= max
+            ? n : throw new UsageException($"{option} {value}: give a whole number from 0 to {max}.");
 
     private sealed class UsageException(string message) : Exception(message);
 

@@ -22,7 +22,7 @@ param(
     [switch]$KeepCluster,
     # The physical rows and their pgBackRest anchors run this many times; the table shows each one's median (a loaded machine is noisy).
     [ValidateRange(1, 9)] [int]$Repeat = 1,
-    [string]$Only = '^pgbt-(plain-gzip|plain-zstd|plain-zstd-encrypted|plain-zstd\+test-restore|import-module|physical-zstd|physical-restore-immediate|wal-push-1seg)$'
+    [string]$Only = '^pgbt-(plain-gzip|plain-zstd|plain-zstd-encrypted|plain-zstd\+test-restore|import-module|physical-zstd|physical-restore-immediate|wal-push-1seg|wal-stream-rpo-p99)$'
 )
 $ErrorActionPreference = 'Stop'
 $anchors = Join-Path $Root '../shared/bench/anchors.sh'
@@ -102,6 +102,14 @@ Measure-Pwsh 'pgbt-plain-zstd+test-restore' "Invoke-PgBackup -Repository '$repo'
 if ('pgbt-import-module' -match $Only) {
     $imports = 1..5 | ForEach-Object { [double](& $pwsh -NoProfile -NonInteractive -Command "(Measure-Command { Import-Module '$module' }).TotalSeconds") } | Sort-Object
     Add-Row 'pgbt-import-module' ([math]::Round($imports[2], 3)) '-' '-'
+}
+
+# The WAL stream's RPO under pgbench (goal: p99 <= 1 s asynchronous, and no growing lag).
+if ('pgbt-wal-stream-rpo-p99' -match $Only) {
+    $rpo = & (Join-Path $PSScriptRoot 'Measure-WalStreamRpo.ps1') -Root $Root -HostName $socket -Port $Port -WorkDir (Join-Path $WorkDir 'rpo')
+    Write-Host ("WAL stream under pgbench: {0} tps, {1} MiB/s of WAL, commit -> durable p50 {2} s, p99 {3} s, max {4} s; lag first 5 s {5} MiB, last 5 s {6} MiB" -f
+        $rpo.Tps, $rpo.WalMiBPerSecond, $rpo.P50Seconds, $rpo.P99Seconds, $rpo.MaxSeconds, $rpo.LagFirst5sMiB, $rpo.LagLast5sMiB)
+    Add-Row 'pgbt-wal-stream-rpo-p99' $rpo.P99Seconds '-' '-'
 }
 
 # Physical: the cluster archives into a repository of its own through pgbt-wal (restart for archive_mode), then a
@@ -191,7 +199,7 @@ $targets = @{
     'pgbt-physical-restore-immediate' = @('pgbackrest-restore-zst-p2', 1.0)
     'pgbt-wal-push-1seg' = @('pgbackrest-archive-push-1seg', 1.0)
 }
-$absolute = @{ 'pgbt-import-module' = 0.5 }
+$absolute = @{ 'pgbt-import-module' = 0.5; 'pgbt-wal-stream-rpo-p99' = 1.0 }
 Write-Host ''
 "{0,-32}{1,10}{2,16}{3,12}{4,8}{5,8}  {6}" -f 'name', 'seconds', 'bytes_out', 'max_rss_kb', 'cpu_s', 'srv_s', 'target'
 foreach ($r in $rows) {

@@ -31,7 +31,7 @@ public sealed record WalGetOptions
 /// wal/&lt;stanza&gt;/&lt;timeline&gt;/&lt;file&gt;&lt;ext&gt; objects in the <see cref="WalObjectHeader"/> format.
 /// Used by archive_command/restore_command (the pgbt-wal entry point) and the cmdlets alike.
 /// </summary>
-public sealed class WalArchive
+public sealed partial class WalArchive
 {
     public const string DefaultStanza = "main";
     public const string BindingName = "archive.json";
@@ -217,6 +217,8 @@ public sealed class WalArchive
             // 2. Already archived? (the common re-push after a crash or a lost archive_command status): one hash of
             //    the file against the archived header; nothing is compressed or written.
             var existing = await FindAsync(name, ct).ConfigureAwait(false);
+            if (existing is not null && name.Kind == WalFileKind.Partial && existing.Value.Header.RawSize < source.Length)
+                return await ReplaceStreamedPartialAsync(name, existing.Value.Key, source, options, context, started).ConfigureAwait(false);
             if (existing is not null)
             {
                 var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
@@ -237,29 +239,7 @@ public sealed class WalArchive
                     // two segments' worth (16 MiB by default), bounded by InMemoryLimit.
                     var raw = new byte[source.Length];
                     await source.ReadExactlyAsync(raw, ct).ConfigureAwait(false);
-                    var hashing = Task.Run(() =>
-                    {
-                        using var digest = NewDigest();
-                        digest.AppendData(raw);
-                        return digest.GetHashAndReset();
-                    }, ct);
-                    var body = new MemoryStream(raw.Length / 2);
-                    await using (var compressor = Compression.CreateCompressor(body, options.Compression, level, leaveOpen: true))
-                        await compressor.WriteAsync(raw, ct).ConfigureAwait(false);
-                    wanted = new WalObjectHeader(options.Compression, raw.Length, await hashing.ConfigureAwait(false), encryptionKey is not null);
-                    await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
-                    // Compress, then encrypt (encrypted data does not compress): the same format-1 stream as backup files.
-                    var compressed = body.GetBuffer().AsMemory(0, (int)body.Length);
-                    if (encryptionKey is null)
-                    {
-                        await writer.WriteAsync(compressed, ct).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await using var encrypting = new EncryptingStream(writer, encryptionKey, leaveOpen: true);
-                        await encrypting.WriteAsync(compressed, ct).ConfigureAwait(false);
-                        await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
-                    }
+                    wanted = await WriteFromMemoryAsync(writer, raw, options.Compression, level, encryptionKey, ct).ConfigureAwait(false);
                 }
                 else
                 {
@@ -327,6 +307,40 @@ public sealed class WalArchive
     }
 
     private static int? DefaultLevel(CompressionKind kind) => kind == CompressionKind.Zstd ? 1 : null;
+
+    /// <summary>
+    /// Writes header + compressed (and, in an encrypted repository, encrypted) body of <paramref name="raw"/> into
+    /// <paramref name="writer"/>, hashing while compressing. The caller commits. Shared by archive_command pushes and
+    /// the WAL stream, so an object cannot tell which of them wrote it.
+    /// </summary>
+    private async Task<WalObjectHeader> WriteFromMemoryAsync(Stream writer, ReadOnlyMemory<byte> raw, CompressionKind compression, int? level,
+        EncryptionKey? encryptionKey, CancellationToken ct)
+    {
+        var hashing = Task.Run(() =>
+        {
+            using var digest = NewDigest();
+            digest.AppendData(raw.Span);
+            return digest.GetHashAndReset();
+        }, ct);
+        var body = new MemoryStream(raw.Length / 2);
+        await using (var compressor = Compression.CreateCompressor(body, compression, level, leaveOpen: true))
+            await compressor.WriteAsync(raw, ct).ConfigureAwait(false);
+        var wanted = new WalObjectHeader(compression, raw.Length, await hashing.ConfigureAwait(false), encryptionKey is not null);
+        await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
+        // Compress, then encrypt (encrypted data does not compress): the same format-1 stream as backup files.
+        var compressed = body.GetBuffer().AsMemory(0, (int)body.Length);
+        if (encryptionKey is null)
+        {
+            await writer.WriteAsync(compressed, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await using var encrypting = new EncryptingStream(writer, encryptionKey, leaveOpen: true);
+            await encrypting.WriteAsync(compressed, ct).ConfigureAwait(false);
+            await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
+        }
+        return wanted;
+    }
 
     private PgWalSegment Compare(WalFileName name, string key, WalObjectHeader archived, WalObjectHeader wanted, long storedBytes, long started)
     {
@@ -405,12 +419,38 @@ public sealed class WalArchive
         }
 
         var found = await FindAsync(name, ct).ConfigureAwait(false);
+        long? padTo = null;
+        if (found is null && name.Kind == WalFileKind.Segment)
+        {
+            // The WAL stream keeps the segment it is receiving as <segment>.partial: serve it, zero-padded to the segment
+            // size (restore_command must deliver whole segments; recovery ends at the zeroed page after the last
+            // streamed record), so a restore to "latest" includes the streamed tail.
+            found = await FindAsync(name.AsPartial(), ct).ConfigureAwait(false);
+            if (found is not null)
+            {
+                binding ??= await ReadBindingAsync(ct).ConfigureAwait(false);
+                if (binding is null) found = null; // a partial cannot come without a bound stanza; treat it as absent
+                else
+                {
+                    padTo = binding.WalSegmentSize;
+                    spool = null; // the spool holds whole segments only
+                }
+            }
+        }
         if (found is null)
         {
             if (spool is not null) WalSpool.Clean(spool, name.Name);
             return null;
         }
         var (key, header, storedBytes) = found.Value;
+        if (padTo is not null)
+        {
+            await FetchToFileAsync(key, header, destination, ct, padTo).ConfigureAwait(false);
+            var partial = Describe(name.AsPartial(), key, header, storedBytes, alreadyArchived: false, started);
+            partial.Destination = destination;
+            context.Log($"{name} is not archived; served the streamed {name.AsPartial()} ({header.RawSize} bytes) zero-padded to {padTo} bytes.");
+            return partial;
+        }
 
         PgWalSegment result;
         if (spool is not null && WalSpool.TryServe(spool, name.Name, header, destination, NewDigest))
@@ -467,7 +507,7 @@ public sealed class WalArchive
     /// verifies it, renames it into place. Only authenticated chunks are ever decompressed, and the temp file is deleted
     /// on any failure: a damaged or wrong-key object never produces a destination file.
     /// </summary>
-    private async Task FetchToFileAsync(string key, WalObjectHeader header, string destination, CancellationToken ct)
+    private async Task FetchToFileAsync(string key, WalObjectHeader header, string destination, CancellationToken ct, long? padTo = null)
     {
         string dir = Path.GetDirectoryName(destination)!;
         string temp = Path.Combine(dir, "." + Path.GetFileName(destination) + FileSystemStore.TempMarker + Guid.NewGuid().ToString("N")[..8]);
@@ -493,6 +533,7 @@ public sealed class WalArchive
                             length += read;
                             await output.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
                         }
+                        if (padTo is { } size && output.Length < size) output.SetLength(size); // zeros: recovery's end of WAL
                     }
                     // The codec may stop at the end of its frame: the encrypted stream must still end with its final
                     // chunk, verified, and nothing after it (a truncated or extended object is damaged).

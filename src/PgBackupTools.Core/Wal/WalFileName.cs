@@ -19,6 +19,11 @@ public sealed record WalFileName(string Name, WalFileKind Kind, uint Timeline, u
     /// <summary>The 24-character segment name this file belongs to (null for a history file).</summary>
     public string? SegmentName => Kind == WalFileKind.History ? null : Name[..24];
 
+    /// <summary>The name of this segment's .partial file (the WAL stream's open segment; PostgreSQL's last segment of a timeline at promotion).</summary>
+    public WalFileName AsPartial() => Kind == WalFileKind.Segment
+        ? new WalFileName(Name + ".partial", WalFileKind.Partial, Timeline, Log, Seg)
+        : throw new InvalidOperationException($"{Name} is not a segment name.");
+
     public static bool TryParse(string? name, out WalFileName result)
     {
         result = null!;
