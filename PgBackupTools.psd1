@@ -24,6 +24,10 @@
         'Test-PgWalArchive'
         'Enable-PgWalArchiving'
         'New-PgRepository'
+        'New-PgVolumeSnapshot'
+        'Get-PgVolumeSnapshot'
+        'Remove-PgVolumeSnapshot'
+        'Restore-PgVolumeSnapshot'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()
