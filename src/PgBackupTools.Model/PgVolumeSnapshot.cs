@@ -29,8 +29,12 @@ public sealed class PgVolumeSnapshot
     public int Progress { get; set; }
     /// <summary>The Snapshot backup this snapshot belongs to (its pgbt:backup-id tag), if any.</summary>
     public string? BackupId { get; set; }
-    /// <summary>Where it lives: the AWS region, the GCP project, the Azure subscription.</summary>
+    /// <summary>Where it lives, for people: the provider, region and endpoint.</summary>
     public string? Location { get; set; }
+    /// <summary>The AWS region (GCP zone) it lives in, so a piped snapshot finds its API without -Region.</summary>
+    public string? Region { get; set; }
+    /// <summary>The API endpoint it was reached at, when not the provider's default (private endpoints, tests).</summary>
+    public string? Endpoint { get; set; }
     public long? VolumeSizeGiB { get; set; }
     public SortedDictionary<string, string> Tags { get; set; } = new(StringComparer.Ordinal);
 

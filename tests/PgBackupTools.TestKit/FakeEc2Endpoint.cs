@@ -43,6 +43,20 @@ public sealed class FakeEc2Endpoint : LoopbackHttpEndpoint
     /// <summary>Reads of a snapshot (DescribeSnapshots by id) before it is completed.</summary>
     public int DescribesToComplete { get; set; } = 2;
 
+    /// <summary>
+    /// Makes CreateSnapshot of <paramref name="volumeId"/> copy <paramref name="sourceDirectory"/> (the live "volume")
+    /// to &lt;snapshotsRoot&gt;/&lt;snapshot id&gt;. For PowerShell tests, where a script block cannot run on the endpoint's thread.
+    /// </summary>
+    public void CopyOnSnapshot(string volumeId, string sourceDirectory, string snapshotsRoot)
+    {
+        var previous = OnCreateSnapshot;
+        OnCreateSnapshot = (volume, id) =>
+        {
+            previous?.Invoke(volume, id);
+            if (volume == volumeId) LiveDirectoryCopy.Copy(sourceDirectory, Path.Combine(snapshotsRoot, id));
+        };
+    }
+
     public IReadOnlyCollection<FakeSnapshot> Snapshots { get { lock (_gate) return _snapshots.Values.ToList(); } }
     public IReadOnlyCollection<FakeVolume> Volumes { get { lock (_gate) return _volumes.Values.ToList(); } }
 
@@ -50,9 +64,11 @@ public sealed class FakeEc2Endpoint : LoopbackHttpEndpoint
     public void Throttle(int count) => Interlocked.Exchange(ref _throttle, count);
 
     /// <summary>Adds a snapshot as if made earlier (for retention tests).</summary>
-    public void AddSnapshot(string id, string volumeId, DateTimeOffset start, IReadOnlyDictionary<string, string> tags, string state = "completed")
+    public void AddSnapshot(string id, string volumeId, DateTimeOffset start, System.Collections.IDictionary tags, string state = "completed")
     {
-        lock (_gate) _snapshots[id] = new FakeSnapshot { Id = id, VolumeId = volumeId, Start = start, State = state, Tags = new(tags) };
+        var copy = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry e in tags) copy[e.Key.ToString()!] = e.Value?.ToString() ?? "";
+        lock (_gate) _snapshots[id] = new FakeSnapshot { Id = id, VolumeId = volumeId, Start = start, State = state, Tags = copy };
     }
 
     public IEnumerable<RecordedRequest> Calls(string action) => Requests.Where(r => r.Action == action);

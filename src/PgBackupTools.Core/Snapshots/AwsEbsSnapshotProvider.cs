@@ -18,6 +18,8 @@ public sealed class AwsEbsSnapshotProvider : ISnapshotProvider
 {
     private readonly IAmazonEC2 _client;
     private readonly TimeSpan _maxPoll;
+    private readonly string _region;
+    private readonly string? _endpoint;
 
     public SnapshotProvider Kind => SnapshotProvider.Aws;
     public string Location { get; }
@@ -35,6 +37,8 @@ public sealed class AwsEbsSnapshotProvider : ISnapshotProvider
         }
         else config.RegionEndpoint = RegionEndpoint.GetBySystemName(region);
         Location = endpoint is null ? "AWS " + region : $"AWS {region} at {endpoint}";
+        _region = region;
+        _endpoint = endpoint;
         _maxPoll = target.MaxPollInterval;
         _client = new AmazonEC2Client(credentials ?? ResolveCredentials(target.ProfileName), config);
     }
@@ -167,6 +171,8 @@ public sealed class AwsEbsSnapshotProvider : ISnapshotProvider
             StartTime = s.StartTime is { } t ? new DateTimeOffset(DateTime.SpecifyKind(t, DateTimeKind.Utc)) : default,
             Progress = int.TryParse((s.Progress ?? "").TrimEnd('%'), NumberStyles.Integer, CultureInfo.InvariantCulture, out int p) ? p : 0,
             Location = Location,
+            Region = _region,
+            Endpoint = _endpoint,
             VolumeSizeGiB = s.VolumeSize,
         };
         foreach (var tag in s.Tags ?? []) snapshot.Tags[tag.Key] = tag.Value;

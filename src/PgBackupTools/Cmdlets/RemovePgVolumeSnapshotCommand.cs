@@ -75,7 +75,7 @@ public sealed class RemovePgVolumeSnapshotCommand : SnapshotProviderCmdlet
         if (!Confirmed(Force, what, $"Delete {snapshots.Count} snapshot(s) ({reason})")) return;
         RunForItem(backupId ?? (object)snapshots[0], async context =>
         {
-            var target = Target(snapshots[0].Provider);
+            var target = Target(snapshots[0]);
             var provider = OpenProvider(target);
             if (Repository is not null && backupId is not null)
             {

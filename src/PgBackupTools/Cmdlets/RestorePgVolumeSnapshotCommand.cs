@@ -58,7 +58,7 @@ public sealed class RestorePgVolumeSnapshotCommand : SnapshotProviderCmdlet
             if (!ShouldProcess($"snapshot {snapshot.SnapshotId} of {snapshot.VolumeId}", $"Create a volume in {Zone}")) continue;
             RunForItem(snapshot, async context =>
             {
-                var provider = OpenProvider(Target(snapshot.Provider, Zone));
+                var provider = OpenProvider(Target(snapshot, Zone));
                 var tags = ToTags(Tag);
                 if (snapshot.BackupId is not null) tags[SnapshotTags.BackupId] = snapshot.BackupId;
                 tags[SnapshotTags.Name] = $"pgbt restore of {snapshot.SnapshotId}";

@@ -47,11 +47,12 @@ public abstract class SnapshotProviderCmdlet : PgRepositoryCmdlet
     [ValidateNotNullOrEmpty]
     public string? ResourceGroup { get; set; }
 
-    protected SnapshotTarget Target(SnapshotProvider? fallback = null, string? zone = null) => new()
+    /// <summary>The target the parameters name; what they leave out comes from <paramref name="from"/> (a piped snapshot knows where it lives).</summary>
+    protected SnapshotTarget Target(PgVolumeSnapshot? from = null, string? zone = null) => new()
     {
-        Provider = Provider ?? fallback ?? throw new PSArgumentException("Give -Provider Aws, Gcp or Azure."),
-        Region = Region,
-        Endpoint = Endpoint,
+        Provider = Provider ?? from?.Provider ?? throw new PSArgumentException("Give -Provider Aws, Gcp or Azure."),
+        Region = Region ?? from?.Region,
+        Endpoint = Endpoint ?? from?.Endpoint,
         ProfileName = ProfileName,
         Project = Project,
         Zone = zone,
