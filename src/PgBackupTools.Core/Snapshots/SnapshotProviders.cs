@@ -8,6 +8,7 @@ public static class SnapshotProviders
     public static ISnapshotProvider Create(SnapshotTarget target) => target.Provider switch
     {
         SnapshotProvider.Aws => new AwsEbsSnapshotProvider(target),
-        _ => throw new PgBackupException(FailureKind.NotInstalled, $"{target.Provider} snapshots are not available in this version; AWS EBS snapshots are.", target.Provider),
+        SnapshotProvider.Gcp => new GcpDiskSnapshotProvider(target),
+        _ => throw new PgBackupException(FailureKind.NotInstalled, $"{target.Provider} snapshots are not available in this version; AWS EBS and GCP persistent-disk snapshots are.", target.Provider),
     };
 }
