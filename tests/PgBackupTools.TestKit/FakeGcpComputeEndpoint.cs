@@ -112,14 +112,6 @@ public sealed class FakeGcpComputeEndpoint : LoopbackHttpEndpoint
         return Json(400, Error(400, "badRequest", $"fake: no route for {r.Method} {r.Path}"));
     }
 
-    protected override RecordedRequest Parse(System.Net.HttpListenerRequest request, string body)
-    {
-        var parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["?"] = request.Url!.Query.TrimStart('?') };
-        var query = HttpUtility.ParseQueryString(request.Url.Query);
-        foreach (var k in query.AllKeys) if (k is not null) parameters[k] = query[k]!;
-        return new RecordedRequest(request.HttpMethod, request.Url.AbsolutePath, null, parameters, body, request.Headers["Authorization"], DateTimeOffset.UtcNow);
-    }
-
     private (int, string, string, IReadOnlyDictionary<string, string>?) Operation(string? requestId, string type, Func<string> act, bool done = true)
     {
         if (requestId is not null && _operationsByRequest.TryGetValue(requestId, out var seen)) return Json(200, seen.DeepClone());

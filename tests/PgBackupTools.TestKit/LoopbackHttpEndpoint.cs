@@ -74,8 +74,14 @@ public abstract class LoopbackHttpEndpoint : IDisposable
         }
     }
 
-    protected virtual RecordedRequest Parse(HttpListenerRequest request, string body) =>
-        new(request.HttpMethod, request.Url!.AbsolutePath, null, new Dictionary<string, string>(), body, request.Headers["Authorization"], DateTimeOffset.UtcNow);
+    /// <summary>By default the parameters are the query string's, plus "?" for the whole query.</summary>
+    protected virtual RecordedRequest Parse(HttpListenerRequest request, string body)
+    {
+        var parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["?"] = request.Url!.Query.TrimStart('?') };
+        var query = System.Web.HttpUtility.ParseQueryString(request.Url.Query);
+        foreach (var k in query.AllKeys) if (k is not null) parameters[k] = query[k]!;
+        return new(request.HttpMethod, request.Url.AbsolutePath, null, parameters, body, request.Headers["Authorization"], DateTimeOffset.UtcNow);
+    }
 
     /// <summary>Status, content type, body and extra headers of the answer to <paramref name="request"/>.</summary>
     protected abstract (int Status, string ContentType, string Body, IReadOnlyDictionary<string, string>? Headers) Answer(RecordedRequest request);

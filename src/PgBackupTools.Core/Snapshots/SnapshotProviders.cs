@@ -9,6 +9,7 @@ public static class SnapshotProviders
     {
         SnapshotProvider.Aws => new AwsEbsSnapshotProvider(target),
         SnapshotProvider.Gcp => new GcpDiskSnapshotProvider(target),
+        SnapshotProvider.Azure => new AzureDiskSnapshotProvider(target),
         _ => throw new PgBackupException(FailureKind.NotInstalled, $"{target.Provider} snapshots are not available in this version; AWS EBS and GCP persistent-disk snapshots are.", target.Provider),
     };
 }
