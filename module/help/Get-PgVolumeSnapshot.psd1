@@ -6,17 +6,17 @@ SnapshotId and VolumeId pipe into AWS.Tools.EC2 cmdlets by property name. Filter
 id; PgBackup objects from Get-PgBackup -Type Snapshot bind by their Id), volume or snapshot id.
 '@
     Parameters  = @{
-        Provider       = 'The cloud: Aws. Gcp and Azure are not available yet.'
+        Provider       = 'The cloud: Aws, Gcp or Azure.'
         BackupId       = 'Only the snapshots of these sets (alias -Id, so Get-PgBackup output binds).'
         VolumeId       = 'Only the snapshots of these volumes (aliases -Disk, -DiskId).'
         SnapshotId     = 'Only these snapshots.'
-        Zone           = 'GCP: the zone of the disks (not available yet).'
+        Zone           = 'GCP: the zone of the disks.'
         Region         = 'AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1).'
         Endpoint       = 'The provider API endpoint URL (alias -EndpointUrl), for VPC endpoints and tests.'
         ProfileName    = 'AWS shared-credentials profile.'
-        Project        = 'GCP project (not available yet).'
-        SubscriptionId = 'Azure subscription (not available yet).'
-        ResourceGroup  = 'Azure resource group (not available yet).'
+        Project        = 'GCP project (default: GOOGLE_CLOUD_PROJECT).'
+        SubscriptionId = 'Azure subscription (default: AZURE_SUBSCRIPTION_ID); needed to list snapshots.'
+        ResourceGroup  = 'Azure resource group of the snapshots (default: the disk''s); also narrows listing.'
     }
     Examples    = @(
         @{

@@ -19,12 +19,15 @@ Without -Repository the snapshots are only crash-consistent (a warning says so),
 server always is.
 
 Credentials come from each cloud's own chain and never appear in output, messages or the manifest: AWS from
-AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or -ProfileName, or the instance/container role. Only AWS EBS
-is implemented in this version; -Provider Gcp and Azure fail with a clear error.
+AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or -ProfileName, or the instance/container role; GCP from
+application default credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, the metadata server); Azure from
+DefaultAzureCredential (environment, workload or managed identity, Azure CLI). GCP snapshots use disks.createSnapshot
+with a requestId and labels (lowercased; the exact tags are kept in the description); Azure snapshots are incremental
+copies whose PUT is idempotent by name.
 '@
     Parameters  = @{
-        Provider         = 'The cloud: Aws (EBS volumes). Gcp (persistent disks) and Azure (managed disks) are not available yet.'
-        VolumeId         = 'Every volume the cluster lives on (aliases -Disk, -DiskId): vol-… ids for AWS. Takes VolumeId from the pipeline by property name, so Get-EC2Volume output binds.'
+        Provider         = 'The cloud: Aws (EBS volumes, AWSSDK.EC2), Gcp (persistent disks, Compute Engine v1 REST) or Azure (managed disks, ARM REST).'
+        VolumeId         = 'Every volume the cluster lives on (aliases -Disk, -DiskId): vol-… ids for AWS, disk names for GCP, disk resource ids for Azure. Takes VolumeId from the pipeline by property name, so Get-EC2Volume output binds.'
         Zone             = 'GCP: the zone of the disks.'
         Repository       = 'The repository whose catalog records the consistent Snapshot backup. Its WAL archive must receive the cluster''s WAL (Enable-PgWalArchiving), since a restore replays it.'
         Stanza           = 'The stanza of the repository the backup and its WAL belong to (default main).'
@@ -33,9 +36,9 @@ is implemented in this version; -Provider Gcp and Azure fail with a clear error.
         Region           = 'AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1).'
         Endpoint         = 'The provider API endpoint URL (alias -EndpointUrl), for VPC endpoints and tests; AWS also reads AWS_ENDPOINT_URL_EC2.'
         ProfileName      = 'AWS shared-credentials profile to use instead of the default credential chain.'
-        Project          = 'GCP project (not available yet).'
-        SubscriptionId   = 'Azure subscription (not available yet).'
-        ResourceGroup    = 'Azure resource group (not available yet).'
+        Project          = 'GCP project (default: GOOGLE_CLOUD_PROJECT).'
+        SubscriptionId   = 'Azure subscription (default: AZURE_SUBSCRIPTION_ID); needed to list snapshots.'
+        ResourceGroup    = 'Azure resource group of the snapshots (default: the disk''s); also narrows listing.'
         HostName         = 'With -Repository: the server to put in backup mode (alias -Host; default PGHOST).'
         Port             = 'With -Repository: the server port (default PGPORT, then 5432).'
         Username         = 'With -Repository: the role to connect as; it needs pg_backup_start/pg_backup_stop rights (superuser or granted EXECUTE).'
@@ -43,6 +46,10 @@ is implemented in this version; -Provider Gcp and Azure fail with a clear error.
         ConnectionString = 'With -Repository: a libpq, URI or Npgsql connection string for the server.'
     }
     Examples    = @(
+        @{
+            Code    = 'New-PgVolumeSnapshot -Provider Gcp -Project my-project -Zone europe-west1-b -Disk pg-data, pg-wal -Repository /srv/pgbackup -HostName db1 -Username postgres'
+            Remarks = 'A consistent Snapshot backup of two GCP persistent disks (credentials from GOOGLE_APPLICATION_CREDENTIALS or the metadata server).'
+        }
         @{
             Code    = 'New-PgVolumeSnapshot -Provider Aws -Region eu-west-1 -VolumeId vol-0a1b2c3d4e5f60718, vol-0f1e2d3c4b5a69788 -Repository s3://backups/pg -HostName db1 -Username postgres'
             Remarks = 'A consistent Snapshot backup of a cluster whose data and WAL live on two EBS volumes, recorded in the S3 repository its WAL is archived to.'

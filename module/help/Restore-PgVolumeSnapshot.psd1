@@ -16,9 +16,9 @@ retried request never makes a second volume. The PgVolume objects carry VolumeId
         Region         = 'AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION, then us-east-1).'
         Endpoint       = 'The provider API endpoint URL (alias -EndpointUrl), for VPC endpoints and tests.'
         ProfileName    = 'AWS shared-credentials profile.'
-        Project        = 'GCP project (not available yet).'
-        SubscriptionId = 'Azure subscription (not available yet).'
-        ResourceGroup  = 'Azure resource group (not available yet).'
+        Project        = 'GCP project (default: GOOGLE_CLOUD_PROJECT).'
+        SubscriptionId = 'Azure subscription (default: AZURE_SUBSCRIPTION_ID); needed to list snapshots.'
+        ResourceGroup  = 'Azure resource group of the snapshots (default: the disk''s); also narrows listing.'
         WhatIf         = 'Shows which volumes would be created, and creates none.'
         Confirm        = 'Asks before creating each volume.'
     }

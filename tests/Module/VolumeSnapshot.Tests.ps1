@@ -152,3 +152,38 @@ Describe 'Remove-PgVolumeSnapshot -RetentionDays' {
         @(Get-PgBackup -Repository $repo -Type Snapshot).Count | Should -Be 1
     }
 }
+
+Describe 'GCP persistent disks through application default credentials' {
+    BeforeAll {
+        $script:gcp = [PgBackupTools.TestKit.FakeGcpComputeEndpoint]::new()
+        $rsa = [System.Security.Cryptography.RSA]::Create(2048)
+        $script:keyFile = Join-Path $work 'gcp-key.json'
+        @{
+            type = 'service_account'; project_id = 'pgbt-test'; private_key_id = 'k1'; private_key = $rsa.ExportPkcs8PrivateKeyPem()
+            client_email = 'pgbt@pgbt-test.iam.gserviceaccount.com'; client_id = '1'; token_uri = $gcp.TokenUri
+        } | ConvertTo-Json | Set-Content $keyFile
+        $script:savedGoogle = $env:GOOGLE_APPLICATION_CREDENTIALS
+        $env:GOOGLE_APPLICATION_CREDENTIALS = $keyFile
+        $script:gcpTarget = @{ Provider = 'Gcp'; Project = 'pgbt-test'; Endpoint = $gcp.ComputeBase }
+    }
+    AfterAll {
+        $env:GOOGLE_APPLICATION_CREDENTIALS = $savedGoogle
+        if ($script:gcp) { $script:gcp.Dispose() }
+    }
+
+    It 'takes a consistent Snapshot backup of two disks, lists it by project, and removes it with its catalog entry' {
+        $snaps = @(New-PgVolumeSnapshot @gcpTarget -Zone europe-west1-b -Disk pg-data, pg-wal -Repository $repo @server)
+        $snaps.Count | Should -Be 2
+        $snaps.VolumeId | Should -Be @('pg-data', 'pg-wal')
+        $snaps | ForEach-Object { $_.Provider | Should -Be 'Gcp'; $_.State | Should -Be 'READY' }
+        @($gcp.Requests | Where-Object Path -eq '/token').Count | Should -BeGreaterThan 0
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Id $snaps[0].BackupId
+        $backup.SnapshotProvider | Should -Be 'Gcp'
+        $backup.StopLsn | Should -Not -BeNullOrEmpty
+
+        @(Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id).Count | Should -Be 2
+        Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id | Remove-PgVolumeSnapshot @gcpTarget -Repository $repo -Force
+        @($gcp.Snapshots).Count | Should -Be 0
+        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
+    }
+}
