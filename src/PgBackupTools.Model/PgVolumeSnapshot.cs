@@ -33,6 +33,8 @@ public sealed class PgVolumeSnapshot
     public string? Location { get; set; }
     /// <summary>The AWS region (GCP zone) it lives in, so a piped snapshot finds its API without -Region.</summary>
     public string? Region { get; set; }
+    /// <summary>GCP: the project it lives in (so a piped snapshot needs no -Project).</summary>
+    public string? Project { get; set; }
     /// <summary>The API endpoint it was reached at, when not the provider's default (private endpoints, tests).</summary>
     public string? Endpoint { get; set; }
     public long? VolumeSizeGiB { get; set; }

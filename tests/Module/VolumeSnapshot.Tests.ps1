@@ -182,7 +182,8 @@ Describe 'GCP persistent disks through application default credentials' {
         $backup.StopLsn | Should -Not -BeNullOrEmpty
 
         @(Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id).Count | Should -Be 2
-        Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id | Remove-PgVolumeSnapshot @gcpTarget -Repository $repo -Force
+        # Piped snapshots carry their provider, project and endpoint.
+        Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id | Remove-PgVolumeSnapshot -Repository $repo -Force
         @($gcp.Snapshots).Count | Should -Be 0
         @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
     }

@@ -29,6 +29,7 @@ public sealed class AzureDiskSnapshotProvider : ISnapshotProvider
     private readonly string? _subscription;
     private readonly string? _resourceGroup;
     private readonly TimeSpan _maxPoll;
+    private readonly string? _endpoint;
 
     public SnapshotProvider Kind => SnapshotProvider.Azure;
     public string Location { get; }
@@ -40,6 +41,7 @@ public sealed class AzureDiskSnapshotProvider : ISnapshotProvider
         _subscription = target.SubscriptionId ?? NullIfEmpty(Environment.GetEnvironmentVariable("AZURE_SUBSCRIPTION_ID"));
         _resourceGroup = target.ResourceGroup;
         _maxPoll = target.MaxPollInterval;
+        _endpoint = target.Endpoint;
         Location = "Azure" + (_subscription is null ? "" : $" subscription {_subscription}") + (target.Endpoint is null ? "" : $" at {target.Endpoint}");
         _credential = credential ?? new DefaultAzureCredential();
         _http = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
@@ -157,6 +159,7 @@ public sealed class AzureDiskSnapshotProvider : ISnapshotProvider
             StartTime = DateTimeOffset.TryParse(props?["timeCreated"]?.GetValue<string>(), out var t) ? t : default,
             Location = Location,
             Region = json["location"]?.GetValue<string>(),
+            Endpoint = _endpoint,
             VolumeSizeGiB = props?["diskSizeGB"]?.GetValue<long>(),
         };
         foreach (var (k, v) in json["tags"]?.AsObject() ?? []) s.Tags[k] = v?.GetValue<string>() ?? "";

@@ -29,6 +29,7 @@ public sealed class GcpDiskSnapshotProvider : ISnapshotProvider
     private readonly string? _zone;
     private readonly string _base;
     private readonly TimeSpan _maxPoll;
+    private readonly string? _endpoint;
 
     public SnapshotProvider Kind => SnapshotProvider.Gcp;
     public string Location { get; }
@@ -40,6 +41,7 @@ public sealed class GcpDiskSnapshotProvider : ISnapshotProvider
         _zone = target.Zone;
         _base = (target.Endpoint ?? DefaultEndpoint).TrimEnd('/') + "/";
         _maxPoll = target.MaxPollInterval;
+        _endpoint = target.Endpoint;
         Location = $"GCP project {_project}" + (_zone is null ? "" : $" zone {_zone}") + (target.Endpoint is null ? "" : $" at {target.Endpoint}");
         _credential = credential?.CreateScoped(Scope) ?? LoadDefaultCredential();
         _http = new HttpClient { Timeout = TimeSpan.FromMinutes(2) };
@@ -81,7 +83,7 @@ public sealed class GcpDiskSnapshotProvider : ISnapshotProvider
         var snapshot = new PgVolumeSnapshot
         {
             Provider = SnapshotProvider.Gcp, SnapshotId = name, VolumeId = volumeId, State = "CREATING", StartTime = DateTimeOffset.UtcNow,
-            Location = Location, Region = _zone, BackupId = tags.GetValueOrDefault(SnapshotTags.BackupId),
+            Location = Location, Region = _zone, Project = _project, Endpoint = _endpoint, BackupId = tags.GetValueOrDefault(SnapshotTags.BackupId),
         };
         foreach (var (k, v) in allTags) snapshot.Tags[k] = v;
         return snapshot;
@@ -196,6 +198,8 @@ public sealed class GcpDiskSnapshotProvider : ISnapshotProvider
             StartTime = DateTimeOffset.TryParse(json["creationTimestamp"]?.GetValue<string>(), out var t) ? t : default,
             Location = Location,
             Region = _zone,
+            Project = _project,
+            Endpoint = _endpoint,
             VolumeSizeGiB = long.TryParse(json["diskSizeGb"]?.ToString(), out long gb) ? gb : null,
         };
         try

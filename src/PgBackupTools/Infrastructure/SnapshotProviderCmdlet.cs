@@ -54,7 +54,7 @@ public abstract class SnapshotProviderCmdlet : PgRepositoryCmdlet
         Region = Region ?? from?.Region,
         Endpoint = Endpoint ?? from?.Endpoint,
         ProfileName = ProfileName,
-        Project = Project,
+        Project = Project ?? from?.Project,
         Zone = zone,
         SubscriptionId = SubscriptionId,
         ResourceGroup = ResourceGroup,
