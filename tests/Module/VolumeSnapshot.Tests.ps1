@@ -64,6 +64,14 @@ Describe 'New-PgVolumeSnapshot -Repository' {
         $ec2.Requests | ForEach-Object { $_.Body | Should -Not -Match $secret }
     }
 
+    It 'Test-PgBackup asks the provider for every snapshot of the backup, and fails when one is gone' {
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $test = $backup | Test-PgBackup
+        $test.Passed | Should -BeTrue
+        @($test.Checks | Where-Object Kind -eq 'Snapshot').Count | Should -Be 2
+        { $backup | Test-PgBackup -Restore -ErrorAction Stop } | Should -Throw '*Restore-PgVolumeSnapshot*'
+    }
+
     It 'lists its snapshots, also for a Snapshot backup piped from Get-PgBackup' {
         $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
         $listed = @(Get-PgVolumeSnapshot @aws)
@@ -150,6 +158,13 @@ Describe 'Remove-PgVolumeSnapshot -RetentionDays' {
         Remove-PgVolumeSnapshot @aws -RetentionDays 0 -Repository $repo -Force
         @(Get-PgVolumeSnapshot @aws).Count | Should -Be 2
         @(Get-PgBackup -Repository $repo -Type Snapshot).Count | Should -Be 1
+
+        # Deleted behind the module's back: the catalog entry no longer proves out.
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $backup.Snapshots[1] | Remove-PgVolumeSnapshot -Force
+        $test = $backup | Test-PgBackup
+        $test.Passed | Should -BeFalse
+        $test.Error | Should -Match "$($backup.Snapshots[1].SnapshotId) .* is missing"
     }
 }
 
