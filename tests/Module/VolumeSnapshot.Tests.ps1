@@ -162,9 +162,11 @@ Describe 'Remove-PgVolumeSnapshot -RetentionDays' {
         # Deleted behind the module's back: the catalog entry no longer proves out.
         $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
         $backup.Snapshots[1] | Remove-PgVolumeSnapshot -Force
-        $test = $backup | Test-PgBackup
+        $test = $backup | Test-PgBackup -ErrorAction SilentlyContinue -ErrorVariable testFailed
         $test.Passed | Should -BeFalse
         $test.Error | Should -Match "$($backup.Snapshots[1].SnapshotId) .* is missing"
+        $testFailed[0].FullyQualifiedErrorId | Should -Match '^BackupTestFailed'
+        $testFailed[0].Exception.Message | Should -Match 'is missing'
     }
 }
 
