@@ -29,6 +29,10 @@
         'Test-PgBackupConfiguration'
         'Start-PgWalStream'
         'Stop-PgWalStream'
+        'New-PgVolumeSnapshot'
+        'Get-PgVolumeSnapshot'
+        'Remove-PgVolumeSnapshot'
+        'Restore-PgVolumeSnapshot'
     )
     FunctionsToExport    = @()
     VariablesToExport    = @()

@@ -22,6 +22,12 @@ restore silently stop short. A restore past a missing range is refused and the e
 the archive goes, give a -TargetLsn or -TargetTime before the gap. With -Start, a server that recovered less than the
 archive held (a segment that could not be fetched) is an error, not a result. WalThrough in the result names the last
 segment the restore needed.
+
+A Snapshot backup (New-PgVolumeSnapshot -Repository) is restored with -DataDirectory pointing at the data directory on
+the volume restored from its snapshots (Restore-PgVolumeSnapshot) and mounted: the directory must be the backed-up
+cluster (its system identifier is checked); the lock files the live server left in the snapshot are removed, the
+backup_label (and tablespace_map) pg_backup_stop returned is written from the manifest, and recovery is configured
+exactly as for a physical backup. An existing backup_label is refused unless -Force.
 '@
     Parameters  = @{
         Backup           = 'The backup to restore, usually from Get-PgBackup or Invoke-PgBackup through the pipeline. For a physical restore it may be left out in favour of -Repository.'
@@ -30,7 +36,7 @@ segment the restore needed.
         Force            = 'Logical: replace an existing database of that name. Physical: move a non-empty -DataDirectory aside to <path>.pgbt-old-<timestamp> (never deleted). Either way, do not ask for confirmation; -WhatIf still wins.'
         Repository       = 'Physical, without -Backup: the repository (path, s3://, az:// or a PgRepository) to take the newest physical backup from that ends before the target (before -TargetTime by its end time, before -TargetLsn by its stop LSN; otherwise the newest).'
         Stanza           = 'Physical, with -Repository: the stanza to choose the backup from (default main).'
-        DataDirectory    = 'Physical backups: the data directory to restore into; new or empty (see -Force).'
+        DataDirectory    = 'Physical backups: the data directory to restore into; new or empty (see -Force). Snapshot backups: the data directory on the mounted volume restored from the snapshots.'
         TargetTime       = 'Physical: recover up to and including the last transaction committed at or before this time (recovery_target_time).'
         TargetLsn        = 'Physical: recover up to this WAL position, e.g. 0/3000060 (recovery_target_lsn).'
         TargetXid        = 'Physical: recover up to and including this transaction id (recovery_target_xid).'

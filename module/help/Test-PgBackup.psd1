@@ -1,7 +1,9 @@
 @{
     Synopsis    = 'Proves a backup: checks every stored checksum and, with -Restore, restores it into a scratch database and compares the data.'
     Description = @'
-Without -Restore it reads every stored file of the backup and compares its SHA-256 with the manifest. With -Restore
+Without -Restore it reads every stored file of the backup and compares its SHA-256 with the manifest (a Snapshot
+backup stores no files: its provider is asked that every snapshot still exists, is complete and is of the recorded
+volume; -Restore is refused for it, see Restore-PgVolumeSnapshot). With -Restore
 it also restores the backup into a scratch database, compares every table's row count with the count recorded at
 backup time, runs the -Query checks, and drops the scratch database. It writes one PgBackupTestResult per backup
 (Passed, every check with expected and actual values, and Duration, the restore's wall time: a measured RTO). A

@@ -43,6 +43,14 @@ public sealed class PgBackup
     public string? StopWalSegment { get; set; }
     /// <summary>Physical backups: the label given to pg_basebackup (-l), as the backup_label file records it.</summary>
     public string? BackupLabel { get; set; }
+    /// <summary>Snapshot backups: the backup_label pg_backup_stop returned; a restore writes it into the data directory.</summary>
+    public string? BackupLabelFile { get; set; }
+    /// <summary>Snapshot backups: the tablespace_map pg_backup_stop returned (null when the cluster has no tablespaces).</summary>
+    public string? TablespaceMapFile { get; set; }
+    /// <summary>Snapshot backups: the cloud the snapshots live in.</summary>
+    public SnapshotProvider? SnapshotProvider { get; set; }
+    /// <summary>Snapshot backups: one snapshot per volume of the set, all taken between pg_backup_start and pg_backup_stop.</summary>
+    public List<PgVolumeSnapshot>? Snapshots { get; set; }
     public string? DatabaseEncoding { get; set; }
     public string? DatabaseCollate { get; set; }
     public string? DatabaseCtype { get; set; }

@@ -127,7 +127,7 @@ public static class PhysicalBackupJob
     /// Law 1: no success while data is missing. Polls the repository's WAL archive for the stop segment; pg_backup_stop
     /// has already switched WAL, and one pg_switch_wal() more wakes an archiver that sleeps. Times out with what to fix.
     /// </summary>
-    private static async Task WaitForArchivedAsync(BackupRepository repository, NpgsqlConnection connection, PgBackup backup, TimeSpan timeout, OperationContext context)
+    internal static async Task WaitForArchivedAsync(BackupRepository repository, NpgsqlConnection connection, PgBackup backup, TimeSpan timeout, OperationContext context)
     {
         var ct = context.CancellationToken;
         var archive = new WalArchive(repository, backup.Stanza);
@@ -141,7 +141,7 @@ public static class PhysicalBackupJob
                 string archiver = await ScalarAsync<string>(connection,
                     "SELECT format('archive_mode=%s, archive_command=%L, last archived %s, last failed %s', current_setting('archive_mode'), current_setting('archive_command'), coalesce(last_archived_wal, 'none'), coalesce(last_failed_wal, 'none')) FROM pg_stat_archiver", ct).ConfigureAwait(false);
                 throw new PgBackupException(FailureKind.OperationFailed,
-                    $"The base backup finished, but WAL segment {backup.StopWalSegment} (through stop LSN {backup.StopLsn}) did not reach the WAL archive of stanza '{backup.Stanza}' in {repository.Location} within {timeout.TotalSeconds:F0} s, so the backup cannot be restored and is not kept. " +
+                    $"The {backup.Type.ToString().ToLowerInvariant()} backup finished, but WAL segment {backup.StopWalSegment} (through stop LSN {backup.StopLsn}) did not reach the WAL archive of stanza '{backup.Stanza}' in {repository.Location} within {timeout.TotalSeconds:F0} s, so the backup cannot be restored and is not kept. " +
                     $"Is archive_command set to push into this repository? Enable-PgWalArchiving -Repository '{repository.Location}' sets it. Server: {archiver}.", backup.StopWalSegment);
             }
             if (!switched && sw.Elapsed > TimeSpan.FromSeconds(2))

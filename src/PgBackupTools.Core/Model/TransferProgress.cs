@@ -8,7 +8,10 @@ namespace PgBackupTools.Core;
 /// <param name="BytesPerSecond">Rate since the start.</param>
 public sealed record TransferProgress(string Activity, string Status, long Bytes, long? TotalBytes, double BytesPerSecond)
 {
-    public int PercentComplete => TotalBytes is > 0 ? (int)Math.Clamp(Bytes * 100 / TotalBytes.Value, 0, 99) : -1;
+    /// <summary>Work measured in percent rather than bytes (cloud snapshots): shown as it is, with <see cref="Status"/> alone.</summary>
+    public int? Percent { get; init; }
+
+    public int PercentComplete => Percent ?? (TotalBytes is > 0 ? (int)Math.Clamp(Bytes * 100 / TotalBytes.Value, 0, 99) : -1);
 }
 
 /// <summary>How the core talks back while it works: progress, verbose lines, warnings, cancellation. No console.</summary>

@@ -262,7 +262,7 @@ public static class PhysicalRestoreJob
         }
     }
 
-    private static void WriteRecoveryConfiguration(BackupRepository repository, PgBackup backup, string dataDir, PhysicalRestoreOptions options)
+    internal static void WriteRecoveryConfiguration(BackupRepository repository, PgBackup backup, string dataDir, PhysicalRestoreOptions options)
     {
         var conf = new StringBuilder();
         conf.Append("\n# Added by PgBackupTools Restore-PgDatabase: restore of backup ").Append(backup.Id).Append(" at ").Append(DateTimeOffset.UtcNow.ToString("u")).Append('\n');
@@ -280,13 +280,13 @@ public static class PhysicalRestoreJob
         File.WriteAllText(Path.Combine(dataDir, "recovery.signal"), "");
     }
 
-    private static string DescribeTarget(PhysicalRestoreOptions o) =>
+    internal static string DescribeTarget(PhysicalRestoreOptions o) =>
         o.TargetTime is { } t ? $"time {t:O}" : o.TargetLsn is { } l ? $"lsn {l}" : o.TargetXid is { } x ? $"xid {x}" : o.TargetName is { } n ? $"name {n}" : o.Immediate ? "immediate" : "latest";
 
     private static bool IsRoot => !OperatingSystem.IsWindows() && Environment.UserName == "root";
 
     /// <summary>PostgreSQL refuses to run as root and needs its directory owned by the server user: as root, chown it.</summary>
-    private static void PrepareOwnership(string dataDir, string? owner)
+    internal static void PrepareOwnership(string dataDir, string? owner)
     {
         if (!IsRoot) return;
         owner ??= "postgres";

@@ -52,6 +52,18 @@ public static class BackupTestJob
             var actual = await BackupFileReader.HashStoredAsync(repository, backup, file, meter.Add, ct).ConfigureAwait(false);
             result.Checks.Add(new PgBackupCheck { Kind = "Checksum", Name = file.Name, Expected = file.StoredSha256, Actual = actual, Passed = actual == file.StoredSha256 });
         }
+        if (backup.Type == BackupType.Snapshot)
+        {
+            if (restore)
+                throw new PgBackupException(FailureKind.InvalidArgument,
+                    $"Backup {backup.Id} is a Snapshot backup: -Restore cannot restore it into a scratch server. Restore-PgVolumeSnapshot creates its volumes, and Restore-PgDatabase -DataDirectory recovers the mounted data directory.", backup.Id);
+            result.Checks.AddRange(await Snapshots.SnapshotBackupCheck.RunAsync(backup, ct).ConfigureAwait(false));
+            result.Duration = clock.Elapsed;
+            var missing = result.Checks.FirstOrDefault(c => !c.Passed);
+            if (missing is not null) result.Error = $"Snapshot {missing.Name} of backup {backup.Id} is {missing.Actual}, expected {missing.Expected}: the backup cannot be restored from it.";
+            result.Passed = result.Error is null;
+            return result;
+        }
         result.Duration = clock.Elapsed;
         if (result.Checks.Any(c => !c.Passed))
         {

@@ -40,7 +40,7 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
     [ValidateRange(1, 64)]
     public int Jobs { get; set; } = 1;
 
-    /// <summary>Physical backups: the data directory to restore into (new or empty; with -Force an existing one is moved aside).</summary>
+    /// <summary>Physical backups: the data directory to restore into (new or empty; with -Force an existing one is moved aside). Snapshot backups: the data directory on the mounted volume restored from the snapshots.</summary>
     [Parameter(Mandatory = true, ParameterSetName = PhysicalSet)]
     [ValidateNotNullOrEmpty]
     public string DataDirectory { get; set; } = "";
@@ -139,6 +139,12 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
                 Start = Start,
                 Owner = Owner,
             };
+            if (Backup?.Type == BackupType.Snapshot)
+            {
+                // A snapshot backup's data is already in place (the mounted volume): only the label and recovery settings are written.
+                PostObject(await Core.Snapshots.SnapshotRestoreJob.RunAsync(repository, Backup, options, context));
+                return;
+            }
             var backup = Backup ?? PhysicalRestoreJob.ChooseBackup(await repository.ListBackupsAsync(Stanza, context), options, Stanza);
             context.Log($"Restoring physical backup {backup.Id} (WAL {backup.StartLsn}..{backup.StopLsn}, timeline {backup.Timeline}).");
             PostObject(await PhysicalRestoreJob.RunAsync(repository, backup, options, context));

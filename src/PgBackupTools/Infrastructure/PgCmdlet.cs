@@ -95,7 +95,7 @@ public abstract class PgCmdlet : PSCmdlet
     {
         public void Report(TransferProgress value) => cmdlet.Post(() =>
         {
-            var record = new ProgressRecord(cmdlet.ProgressId, value.Activity,
+            var record = new ProgressRecord(cmdlet.ProgressId, value.Activity, value.Percent is not null ? value.Status :
                 $"{value.Status} {FormatBytes(value.Bytes)}{(value.TotalBytes is > 0 ? " of ~" + FormatBytes(value.TotalBytes.Value) : "")} at {FormatBytes((long)value.BytesPerSecond)}/s".Trim())
             {
                 PercentComplete = value.PercentComplete,

@@ -1,0 +1,154 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Npgsql;
+using PgBackupTools.Core.Backup;
+using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Postgres;
+using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Wal;
+
+namespace PgBackupTools.Core.Snapshots;
+
+/// <summary>What New-PgVolumeSnapshot -Repository asked for.</summary>
+public sealed record SnapshotBackupOptions
+{
+    public string Stanza { get; init; } = "main";
+    public IReadOnlyDictionary<string, string>? Labels { get; init; }
+    /// <summary>More tags for every snapshot of the set.</summary>
+    public IReadOnlyDictionary<string, string>? Tags { get; init; }
+    public TimeSpan ArchiveTimeout { get; init; } = TimeSpan.FromMinutes(2);
+}
+
+/// <summary>
+/// A consistent snapshot backup: pg_backup_start (non-exclusive, on one session held open throughout), a snapshot of
+/// every volume of the set, pg_backup_stop as soon as every snapshot's point in time is fixed (EBS: when
+/// CreateSnapshot returns), then the wait for the snapshots to complete and for the WAL through the stop LSN to reach
+/// the repository's archive, and last the manifest (the commit point) with the backup_label and tablespace_map that
+/// pg_backup_stop returned. Stopping the backup before the copies complete keeps the server's backup window (and its
+/// forced full-page writes) short; the snapshots are no less consistent for it.
+/// Any failure: pg_backup_stop still runs, the set's snapshots are deleted, no manifest is written.
+/// </summary>
+public static class SnapshotBackupJob
+{
+    private static readonly Regex StartTimeline = new(@"START TIMELINE: (\d+)", RegexOptions.CultureInvariant);
+
+    public static async Task<PgBackup> RunAsync(BackupRepository repository, PgConnectionInfo server, ISnapshotProvider provider, SnapshotTarget timing,
+        IReadOnlyList<string> volumes, SnapshotBackupOptions options, OperationContext context)
+    {
+        var ct = context.CancellationToken;
+        RepositoryNames.ValidateStanza(options.Stanza);
+        if (volumes.Count == 0) throw new PgBackupException(FailureKind.InvalidArgument, "Give at least one volume to snapshot.");
+        if (volumes.Distinct(StringComparer.Ordinal).Count() != volumes.Count)
+            throw new PgBackupException(FailureKind.InvalidArgument, $"A volume is named twice: {string.Join(", ", volumes)}.");
+        await using var connection = await PgServer.OpenAsync(server, ct).ConfigureAwait(false);
+        var facts = await PgServer.GetFactsAsync(connection, ct).ConfigureAwait(false);
+        long segmentSize = await ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'", ct).ConfigureAwait(false);
+        if (await ScalarAsync<bool>(connection, "SELECT pg_is_in_recovery()", ct).ConfigureAwait(false))
+            throw new PgBackupException(FailureKind.InvalidArgument, $"{server.Server} is a standby; snapshot backups are taken from the primary so far.", server.Server);
+
+        var start = DateTimeOffset.UtcNow;
+        var backup = new PgBackup
+        {
+            Id = RepositoryNames.NewBackupId(start),
+            Type = BackupType.Snapshot,
+            Stanza = options.Stanza,
+            Server = server.Server,
+            ServerVersion = facts.Version.Split(' ').ElementAtOrDefault(1),
+            ServerVersionNumber = facts.VersionNumber,
+            SystemIdentifier = facts.SystemIdentifier,
+            StartTime = start,
+            Compression = CompressionKind.None,
+            ToolVersion = BackupRepository.ToolVersion,
+            SnapshotProvider = provider.Kind,
+        };
+        backup.BackupLabel = "pgbt " + backup.Id;
+        foreach (var (k, v) in options.Labels ?? new Dictionary<string, string>()) backup.Labels[k] = v;
+        var tags = new Dictionary<string, string>(options.Tags ?? new Dictionary<string, string>())
+        {
+            [SnapshotTags.Stanza] = options.Stanza,
+        };
+        if (facts.SystemIdentifier is not null) tags[SnapshotTags.Cluster] = facts.SystemIdentifier;
+        context.Log($"Backup {backup.Id}: consistent snapshots of {volumes.Count} volume(s) ({string.Join(", ", volumes)}) in {provider.Location} for {server.Server} (PostgreSQL {backup.ServerVersion}), catalogued in {repository.Location}.");
+
+        bool modern = facts.VersionNumber >= 150000;
+        string startSql = modern ? "SELECT pg_backup_start($1, true)::text" : "SELECT pg_start_backup($1, true, false)::text";
+        context.Log($"{(modern ? "pg_backup_start" : "pg_start_backup")}('{backup.BackupLabel}', fast => true) on {server.Server}.");
+        await using (var cmd = new NpgsqlCommand(startSql, connection) { Parameters = { new() { Value = backup.BackupLabel } } })
+            backup.StartLsn = (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+
+        List<PgVolumeSnapshot>? snapshots = null;
+        Exception? failure = null;
+        try
+        {
+            snapshots = await SnapshotSet.StartAsync(provider, volumes, backup.Id, tags, context).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            failure = e;
+        }
+
+        // The backup ends whatever happened to the snapshots: the session must not leave the server in backup mode.
+        try
+        {
+            await StopAsync(connection, backup, modern, context).ConfigureAwait(false);
+        }
+        catch (Exception e) when (failure is null)
+        {
+            failure = e;
+        }
+        catch (Exception e)
+        {
+            context.Warn($"pg_backup_stop failed after the snapshot failure: {e.Message}");
+        }
+        if (failure is not null)
+        {
+            if (snapshots is not null) await SnapshotSet.AbandonAsync(provider, backup.Id, snapshots, context).ConfigureAwait(false);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+
+        try
+        {
+            var m = StartTimeline.Match(backup.BackupLabelFile ?? "");
+            if (!m.Success) throw new PgBackupException(FailureKind.ToolFailed, "The backup_label pg_backup_stop returned has no START TIMELINE; the backup is not kept.", backup.Id);
+            backup.Timeline = uint.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
+            backup.StartWalSegment = WalFileName.SegmentFileName(backup.Timeline.Value, Lsn.Parse(backup.StartLsn!) / (ulong)segmentSize, segmentSize);
+            backup.StopWalSegment = WalFileName.SegmentFileName(backup.Timeline.Value, (Lsn.Parse(backup.StopLsn!) - 1) / (ulong)segmentSize, segmentSize);
+
+            backup.Snapshots = await SnapshotSet.WaitForCompletionAsync(provider, snapshots!, timing, $"Snapshots of backup {backup.Id}", context).ConfigureAwait(false);
+            await PhysicalBackupJob.WaitForArchivedAsync(repository, connection, backup, options.ArchiveTimeout, context).ConfigureAwait(false);
+
+            backup.EndTime = DateTimeOffset.UtcNow;
+            await repository.WriteManifestAsync(backup, ct).ConfigureAwait(false);
+            context.Log($"Backup {backup.Id} committed: {backup.Snapshots.Count} snapshot(s) ({string.Join(", ", backup.Snapshots.Select(s => s.SnapshotId))}), WAL {backup.StartLsn}..{backup.StopLsn} on timeline {backup.Timeline} archived, in {backup.Duration.TotalSeconds:F1} s.");
+            return backup;
+        }
+        catch
+        {
+            await SnapshotSet.AbandonAsync(provider, backup.Id, backup.Snapshots ?? snapshots!, context).ConfigureAwait(false);
+            await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task StopAsync(NpgsqlConnection connection, PgBackup backup, bool modern, OperationContext context)
+    {
+        // wait_for_archive => false: pg_backup_stop would wait forever on a failing archive_command; the job waits
+        // for the repository's own archive instead, with a timeout and a message that says what to fix.
+        string sql = modern
+            ? "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)"
+            : "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, false)";
+        context.Log($"{(modern ? "pg_backup_stop" : "pg_stop_backup")}() on the backup's session.");
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        await using var reader = await cmd.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
+        await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
+        backup.StopLsn = reader.GetString(0);
+        backup.BackupLabelFile = reader.GetString(1);
+        backup.TablespaceMapFile = reader.IsDBNull(2) || reader.GetString(2).Length == 0 ? null : reader.GetString(2);
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        return (T)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+    }
+}

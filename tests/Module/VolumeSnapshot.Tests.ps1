@@ -1,0 +1,207 @@
+# Volume snapshots from the module: the real AWSSDK.EC2 client against a loopback endpoint speaking EC2's Query/XML
+# protocol, whose "volume" vol-data is the live data directory of a real cluster (copied at CreateSnapshot). Credentials
+# come from the environment, as the SDK's default chain finds them, and must never show in output or the manifest.
+BeforeAll {
+    . (Join-Path $PSScriptRoot 'TestHelpers.ps1')
+    Import-Module $ModulePath -Force
+    $script:cluster = Start-TestCluster
+    $script:server = @{ HostName = $cluster.Host; Port = $cluster.Port; Username = 'postgres' }
+    $script:work = New-TestDirectory
+    $script:repo = Join-Path $work 'repo'
+    $script:snapshots = Join-Path $work 'snapshots'
+    $script:restored = $null
+    $script:ec2 = [PgBackupTools.TestKit.FakeEc2Endpoint]::new()
+    $ec2.CopyOnSnapshot('vol-data', $cluster.DataDirectory, $snapshots)
+    $script:aws = @{ Provider = 'Aws'; Region = 'eu-west-1'; Endpoint = $ec2.Endpoint }
+    $script:savedEnv = @{ Id = $env:AWS_ACCESS_KEY_ID; Secret = $env:AWS_SECRET_ACCESS_KEY }
+    $script:secret = 'pgbt-pester-secret-4b7e'
+    $env:AWS_ACCESS_KEY_ID = 'AKIDPGBTPESTER'
+    $env:AWS_SECRET_ACCESS_KEY = $secret
+
+    $null = Enable-PgWalArchiving -Repository $repo @server -WarningAction SilentlyContinue
+    [PgBackupTools.TestKit.PgTestCluster]::GiveToServerUser($work)
+    $cluster.Stop(); $cluster.StartServer()
+    $null = $cluster.Psql('CREATE TABLE t(id int); INSERT INTO t SELECT generate_series(1, 100)')
+}
+
+AfterAll {
+    if ($script:restored -and (Test-Path (Join-Path $script:restored 'postmaster.pid'))) {
+        [PgBackupTools.TestKit.PgTestCluster]::RunAsServerUser((Join-Path $cluster.BinDirectory 'pg_ctl'), '-D', $script:restored, '-m', 'immediate', '-w', 'stop')
+    }
+    $env:AWS_ACCESS_KEY_ID = $savedEnv.Id
+    $env:AWS_SECRET_ACCESS_KEY = $savedEnv.Secret
+    if ($script:ec2) { $script:ec2.Dispose() }
+    if ($script:cluster) { $script:cluster.Dispose() }
+    Remove-Item -Recurse -Force $script:work -ErrorAction SilentlyContinue
+}
+
+Describe 'New-PgVolumeSnapshot -Repository' {
+    It 'takes a consistent Snapshot backup: tagged snapshots of every volume, a catalog entry with the label and WAL range, no secret anywhere' {
+        $verbose = New-PgVolumeSnapshot @aws -VolumeId vol-data, vol-wal -Repository $repo @server -Tag @{ env = 'pester' } -Verbose 4>&1
+        $snaps = @($verbose | Where-Object { $_ -is [PgBackupTools.PgVolumeSnapshot] })
+        $messages = ($verbose | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n"
+        $snaps.Count | Should -Be 2
+        $snaps.VolumeId | Should -Be @('vol-data', 'vol-wal')
+        $snaps | ForEach-Object { $_.SnapshotId | Should -Match '^snap-' ; $_.Completed | Should -BeTrue }
+        $messages | Should -Match 'pg_backup_start'
+        $messages | Should -Match 'pg_backup_stop'
+
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot
+        @($backup).Count | Should -Be 1
+        $backup.SnapshotProvider | Should -Be 'Aws'
+        $backup.Snapshots.SnapshotId | Should -Be $snaps.SnapshotId
+        $backup.BackupLabelFile | Should -Match "LABEL: pgbt $($backup.Id)"
+        $backup.StartLsn | Should -Not -BeNullOrEmpty
+        $backup.StopLsn | Should -Not -BeNullOrEmpty
+        $snaps[0].BackupId | Should -Be $backup.Id
+        ($ec2.Snapshots | Where-Object VolumeId -eq 'vol-data').Tags['env'] | Should -Be 'pester'
+
+        $manifest = Get-Content -Raw (Join-Path $repo "backups/main/$($backup.Id)/manifest.json")
+        foreach ($text in @($manifest, $messages)) {
+            $text | Should -Not -Match $secret
+            $text | Should -Not -Match 'AKIDPGBTPESTER'
+        }
+        $ec2.Requests | ForEach-Object { $_.Body | Should -Not -Match $secret }
+    }
+
+    It 'Test-PgBackup asks the provider for every snapshot of the backup, and fails when one is gone' {
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $test = $backup | Test-PgBackup
+        $test.Passed | Should -BeTrue
+        @($test.Checks | Where-Object Kind -eq 'Snapshot').Count | Should -Be 2
+        { $backup | Test-PgBackup -Restore -ErrorAction Stop } | Should -Throw '*Restore-PgVolumeSnapshot*'
+    }
+
+    It 'lists its snapshots, also for a Snapshot backup piped from Get-PgBackup' {
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $listed = @(Get-PgVolumeSnapshot @aws)
+        $listed.Count | Should -Be 2
+        $listed[0] | Should -BeOfType ([PgBackupTools.PgVolumeSnapshot])
+        @($backup | Get-PgVolumeSnapshot @aws).SnapshotId | Sort-Object | Should -Be ($backup.Snapshots.SnapshotId | Sort-Object)
+        @(Get-PgVolumeSnapshot @aws -VolumeId vol-wal).Count | Should -Be 1
+        ($listed | Format-Table | Out-String) | Should -Match 'snap-'
+        ($listed[0] | Format-List | Out-String) | Should -Match 'pgbt-backup-id'
+    }
+
+    It 'abandons a set whose snapshot fails mid-way: the error names the volume, no snapshot and no backup are left' {
+        $ec2.FailingVolumes.Add('vol-broken') | Out-Null
+        $before = @($ec2.Snapshots).Count
+        { New-PgVolumeSnapshot @aws -VolumeId vol-wal, vol-broken, vol-data -Repository $repo @server -ErrorAction Stop } | Should -Throw '*vol-broken*'
+        @($ec2.Snapshots).Count | Should -Be $before
+        @(Get-PgBackup -Repository $repo -Type Snapshot).Count | Should -Be 1
+        $cluster.Psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_backup_start%' AND pid <> pg_backend_pid()") | Should -Be '0'
+    }
+
+    It 'warns that snapshots without -Repository are only crash-consistent' {
+        $out = New-PgVolumeSnapshot @aws -VolumeId vol-other -WarningVariable warned -WarningAction SilentlyContinue
+        $warned | Should -Match 'crash-consistent'
+        $out.VolumeId | Should -Be 'vol-other'
+        $out.BackupId | Should -Not -BeNullOrEmpty
+        # A piped snapshot knows its region and endpoint: no -Region/-Endpoint needed.
+        $out | Remove-PgVolumeSnapshot -Force
+        @(Get-PgVolumeSnapshot @aws -VolumeId vol-other).Count | Should -Be 0
+    }
+}
+
+Describe 'Restore-PgVolumeSnapshot and Restore-PgDatabase of a Snapshot backup' {
+    It 'creates a volume per snapshot in the zone, and the restored data directory recovers every row' {
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $volumes = @($backup | Restore-PgVolumeSnapshot -Zone eu-west-1a @aws)
+        $volumes.Count | Should -Be 2
+        $volumes | ForEach-Object { $_ | Should -BeOfType ([PgBackupTools.PgVolume]); $_.Zone | Should -Be 'eu-west-1a'; $_.State | Should -Be 'available' }
+        $volumes.SnapshotId | Should -Be $backup.Snapshots.SnapshotId
+        @($ec2.Calls('CreateVolume')) | ForEach-Object { $_.Parameters['ClientToken'] | Should -Match '^pgbt-' }
+
+        $null = $cluster.Psql('INSERT INTO t SELECT generate_series(101, 150)')
+        $last = $cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
+        $null = $cluster.Psql('SELECT pg_switch_wal()')
+        $deadline = (Get-Date).AddSeconds(60)
+        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
+            if ((Get-Date) -gt $deadline) { throw "not archived: $last" }
+            Start-Sleep -Milliseconds 200
+        }
+        # "Attach and mount the volume": a copy of what the endpoint captured for vol-data.
+        $script:restored = Join-Path $work 'restored'
+        [PgBackupTools.TestKit.LiveDirectoryCopy]::Copy((Join-Path $snapshots ($backup.Snapshots | Where-Object VolumeId -eq 'vol-data').SnapshotId), $restored)
+        $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
+        $result = $backup | Restore-PgDatabase -DataDirectory $restored -Port $port -Start -Force
+        $result.Type | Should -Be 'Snapshot'
+        $result.RecoveryState | Should -Be 'promoted'
+        $cluster.Psql('SELECT count(*) FROM t') | Should -Be '150'
+        $count = & (Join-Path $cluster.BinDirectory 'psql') -h 127.0.0.1 -p $port -U postgres -d postgres -Atc 'SELECT count(*) FROM t'
+        $count | Should -Be '150'
+    }
+
+    It 'refuses a directory that is not from the backed-up cluster' {
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $empty = Join-Path $work 'not-a-cluster'
+        New-Item -ItemType Directory $empty | Out-Null
+        { $backup | Restore-PgDatabase -DataDirectory $empty -Force -ErrorAction Stop } | Should -Throw '*not a PostgreSQL data directory*'
+    }
+}
+
+Describe 'Remove-PgVolumeSnapshot -RetentionDays' {
+    It 'removes whole sets older than the window, never the newest set, and -WhatIf removes nothing' {
+        $old = (Get-Date).ToUniversalTime().AddDays(-200)
+        foreach ($v in 'vol-data', 'vol-wal') {
+            $ec2.AddSnapshot("snap-old-$v", $v, $old, @{ 'pgbt-backup-id' = '20250101T000000Z'; 'pgbt-stanza' = 'main' }, 'completed')
+        }
+        $count = @($ec2.Snapshots).Count
+        Remove-PgVolumeSnapshot @aws -RetentionDays 90 -WhatIf
+        @($ec2.Snapshots).Count | Should -Be $count
+
+        $removed = @(Remove-PgVolumeSnapshot @aws -RetentionDays 90 -Repository $repo -Force -PassThru)
+        $removed.SnapshotId | Sort-Object | Should -Be @('snap-old-vol-data', 'snap-old-vol-wal')
+        @(Get-PgBackup -Repository $repo -Type Snapshot).Count | Should -Be 1
+
+        # A zero-day window would take everything: the newest set stays.
+        Remove-PgVolumeSnapshot @aws -RetentionDays 0 -Repository $repo -Force
+        @(Get-PgVolumeSnapshot @aws).Count | Should -Be 2
+        @(Get-PgBackup -Repository $repo -Type Snapshot).Count | Should -Be 1
+
+        # Deleted behind the module's back: the catalog entry no longer proves out.
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $backup.Snapshots[1] | Remove-PgVolumeSnapshot -Force
+        $test = $backup | Test-PgBackup -ErrorAction SilentlyContinue -ErrorVariable testFailed
+        $test.Passed | Should -BeFalse
+        $test.Error | Should -Match "$($backup.Snapshots[1].SnapshotId) .* is missing"
+        $testFailed[0].FullyQualifiedErrorId | Should -Match '^BackupTestFailed'
+        $testFailed[0].Exception.Message | Should -Match 'is missing'
+    }
+}
+
+Describe 'GCP persistent disks through application default credentials' {
+    BeforeAll {
+        $script:gcp = [PgBackupTools.TestKit.FakeGcpComputeEndpoint]::new()
+        $rsa = [System.Security.Cryptography.RSA]::Create(2048)
+        $script:keyFile = Join-Path $work 'gcp-key.json'
+        @{
+            type = 'service_account'; project_id = 'pgbt-test'; private_key_id = 'k1'; private_key = $rsa.ExportPkcs8PrivateKeyPem()
+            client_email = 'pgbt@pgbt-test.iam.gserviceaccount.com'; client_id = '1'; token_uri = $gcp.TokenUri
+        } | ConvertTo-Json | Set-Content $keyFile
+        $script:savedGoogle = $env:GOOGLE_APPLICATION_CREDENTIALS
+        $env:GOOGLE_APPLICATION_CREDENTIALS = $keyFile
+        $script:gcpTarget = @{ Provider = 'Gcp'; Project = 'pgbt-test'; Endpoint = $gcp.ComputeBase }
+    }
+    AfterAll {
+        $env:GOOGLE_APPLICATION_CREDENTIALS = $savedGoogle
+        if ($script:gcp) { $script:gcp.Dispose() }
+    }
+
+    It 'takes a consistent Snapshot backup of two disks, lists it by project, and removes it with its catalog entry' {
+        $snaps = @(New-PgVolumeSnapshot @gcpTarget -Zone europe-west1-b -Disk pg-data, pg-wal -Repository $repo @server)
+        $snaps.Count | Should -Be 2
+        $snaps.VolumeId | Should -Be @('pg-data', 'pg-wal')
+        $snaps | ForEach-Object { $_.Provider | Should -Be 'Gcp'; $_.State | Should -Be 'READY' }
+        @($gcp.Requests | Where-Object Path -eq '/token').Count | Should -BeGreaterThan 0
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Id $snaps[0].BackupId
+        $backup.SnapshotProvider | Should -Be 'Gcp'
+        $backup.StopLsn | Should -Not -BeNullOrEmpty
+
+        @(Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id).Count | Should -Be 2
+        # Piped snapshots carry their provider, project and endpoint.
+        Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id | Remove-PgVolumeSnapshot -Repository $repo -Force
+        @($gcp.Snapshots).Count | Should -Be 0
+        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
+    }
+}
