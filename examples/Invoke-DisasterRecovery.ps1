@@ -12,11 +12,18 @@
     7. Verify: count the rows of every table in -VerifyDatabase (and check -ExpectedMinimumRows), then report
        every step, the recovery point reached and the measured recovery time.
 
+    -Rehearsal restores with archiving off (Restore-PgDatabase -ArchiveMode Off): a drill into a spare directory
+    must not archive its new timeline into the stanza production still archives into. A real recovery keeps
+    archiving, so the recovered server goes on writing its WAL into the repository.
+
     -WhatIf walks the steps and says what each would do, reading the repository (steps 1-2 run: they change
     nothing) but stopping, moving, restoring and starting nothing. Exit code 1 if any step failed.
 .EXAMPLE
     ./Invoke-DisasterRecovery.ps1 -Repository /srv/pgbackup -DataDirectory /var/lib/postgresql/15/main -TargetTime '2026-11-24 09:55:00Z' -VerifyDatabase app -WhatIf
     Shows the plan: which backup, verified, and what would be stopped, moved and restored.
+.EXAMPLE
+    ./Invoke-DisasterRecovery.ps1 -Repository /srv/pgbackup -DataDirectory /srv/dr-drill -Port 5499 -VerifyDatabase app -Rehearsal -Confirm:$false
+    A quarterly rehearsal beside production: recovered into a spare directory on port 5499, verified, not archiving.
 .EXAMPLE
     ./Invoke-DisasterRecovery.ps1 -Repository /srv/pgbackup -DataDirectory /var/lib/postgresql/15/main -TargetTime '2026-11-24 09:55:00Z' -VerifyDatabase app -ExpectedMinimumRows @{ 'app:public.orders' = 100000 } -Confirm:$false
 #>
@@ -34,7 +41,8 @@ param(
     [hashtable]$ExpectedMinimumRows = @{},
     [string]$BinDirectory,
     [string]$PassphraseFile,
-    [string]$ModulePath = 'PgBackupTools'
+    [string]$ModulePath = 'PgBackupTools',
+    [switch]$Rehearsal
 )
 $ErrorActionPreference = 'Stop'
 if (-not [Environment]::UserInteractive -or [Console]::IsOutputRedirected) { $ProgressPreference = 'SilentlyContinue' }
@@ -94,7 +102,8 @@ try {
     $hasContent = (Test-Path $DataDirectory) -and @(Get-ChildItem -Force $DataDirectory).Count
     $what = "restore backup $($chosen.Id) to $(if ($target.Count) { ($target.GetEnumerator() | ForEach-Object { "$($_.Key) $($_.Value)" }) -join ', ' } else { 'the end of the archived WAL' }) and start it on port $Port"
     if ($PSCmdlet.ShouldProcess($DataDirectory, "Move the old content aside, $what")) {
-        $result = $chosen | Restore-PgDatabase -DataDirectory $DataDirectory -Force -Start -Port $Port @target @ownerSplat @passphrase -Confirm:$false
+        $result = $chosen | Restore-PgDatabase -DataDirectory $DataDirectory -Force -Start -Port $Port @target @ownerSplat @passphrase -Confirm:$false `
+            -ArchiveMode $(if ($Rehearsal) { 'Off' } else { 'Preserve' })
         Step 4 'Move old data aside' $(if ($result.MovedAsideTo) { "kept in $($result.MovedAsideTo)" } else { 'nothing to move' })
         Step 5 'Restore with PITR target' ('{0} restored, target {1}' -f $result.BackupId, $result.Target)
         Step 6 'Start server' ('{0} on port {1}: reached LSN {2}{3}, timeline {4}' -f $result.RecoveryState, $result.Port, $result.ReachedLsn,

@@ -43,6 +43,7 @@ exactly as for a physical backup. An existing backup_label is refused unless -Fo
         TargetName       = 'Physical: recover up to the restore point of this name made with pg_create_restore_point() (recovery_target_name).'
         Immediate        = 'Physical: stop as soon as the backup is consistent (recovery_target = immediate).'
         TargetAction     = 'Physical: what the server does at the target: Promote (the default), Pause or Shutdown (recovery_target_action). Without a target, recovery replays all archived WAL and promotes.'
+        ArchiveMode      = "Physical: Preserve (the default) keeps the backup's archive_command, so a restored server that promotes archives its new timeline into the same stanza, as a replacement for production should; Off writes archive_mode = off, for drills and copies that must not add a timeline to production's archive (pgBackRest's --archive-mode)."
         Start            = 'Physical: start the restored server with pg_ctl and wait until recovery ends; the result carries the reached LSN and time and the new timeline.'
         Owner            = 'Physical, when running as root: the OS user that gets the restored directory and runs the server (default postgres). Otherwise the directory belongs to, and the server runs as, the current user.'
         EntryPointPath   = "Physical: the pgbt-wal executable that restore_command runs (default: the module's bin/pgbt-wal)."
@@ -58,6 +59,10 @@ exactly as for a physical backup. An existing backup_label is refused unless -Fo
         @{
             Code    = "Get-PgBackup -Repository /srv/pgbackup -Type Physical -Latest | Restore-PgDatabase -DataDirectory /srv/pg-pitr -TargetTime '2026-11-24 09:59:00Z' -Port 5499 -Start"
             Remarks = 'Point-in-time recovery into a new directory: the newest base backup, WAL replayed up to 09:59 UTC, the server started on port 5499 and promoted.'
+        }
+        @{
+            Code    = "Restore-PgDatabase -Repository /srv/pgbackup -DataDirectory /tmp/pitr-drill -TargetLsn 0/5A000000 -Port 5498 -Start -ArchiveMode Off"
+            Remarks = 'A recovery drill beside production: the newest physical backup before that LSN, replayed and started on port 5498, without archiving its new timeline into the stanza that production archives into.'
         }
         @{
             Code    = 'Get-PgBackup -Repository /srv/pgbackup -Database app -Latest | Restore-PgDatabase -TargetDatabase app_restored -Force'

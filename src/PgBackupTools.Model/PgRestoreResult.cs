@@ -4,6 +4,13 @@ namespace PgBackupTools;
 [System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<RecoveryTargetAction>))]
 public enum RecoveryTargetAction { Promote, Pause, Shutdown }
 
+/// <summary>
+/// Whether a restored server archives WAL: Preserve keeps the backup's archive_command (a restored production server
+/// goes on archiving its new timeline into the stanza), Off sets archive_mode = off (a drill or a copy for analysis,
+/// which must not write a timeline into production's archive).
+/// </summary>
+public enum RestoreArchiveMode { Preserve, Off }
+
 /// <summary>What a restore did.</summary>
 public sealed class PgRestoreResult
 {

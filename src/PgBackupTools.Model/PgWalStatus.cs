@@ -52,6 +52,17 @@ public sealed class PgWalStatus
     /// <summary>WAL bytes written after the end of the newest archived segment (the current segment included).</summary>
     public long? ArchiveLagBytes { get; set; }
 
+    // With a WAL stream (Start-PgWalStream) writing into the stanza (null otherwise).
+    /// <summary>End of the WAL the stream made durable in the repository (its stream.json).</summary>
+    public string? StreamedLsn { get; set; }
+    /// <summary>When the stream last made WAL durable.</summary>
+    public DateTimeOffset? StreamUpdated { get; set; }
+    public TimeSpan? StreamAge { get; set; }
+    /// <summary>WAL the server has that the stream has not made durable yet (the server's current position with a
+    /// connection, otherwise the position the stream last saw).</summary>
+    public long? StreamLagBytes { get; set; }
+    public bool? StreamSynchronous { get; set; }
+
     /// <summary>Where WAL is safe; the RPO is the age of the newest.</summary>
     public List<PgWalRecoveryPoint> RecoveryPoints { get; set; } = [];
     /// <summary>Every reason the archive is not healthy, as sentences that say what to do.</summary>

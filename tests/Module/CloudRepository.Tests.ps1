@@ -177,7 +177,7 @@ Describe 'Physical backups and PITR in <Name>' -ForEach @(
         (Test-PgWalArchive -Repository $pitrRepo).Passed | Should -BeTrue
 
         $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
-        $result = Restore-PgDatabase -Repository $pitrRepo -DataDirectory $pitrRestored -TargetLsn $lsn -Port $port -Start -Confirm:$false
+        $result = Restore-PgDatabase -Repository $pitrRepo -DataDirectory $pitrRestored -TargetLsn $lsn -Port $port -Start -ArchiveMode Off -Confirm:$false
         $result.BackupId | Should -Be $backup.Id
         $result.RecoveryState | Should -Be 'promoted'
         $psql = Join-Path $pitrCluster.BinDirectory 'psql'

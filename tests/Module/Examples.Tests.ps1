@@ -188,7 +188,7 @@ Describe 'The disaster-recovery runbook' {
     It 'recovers the cluster into a data directory to the end of the archived WAL, verifies the row counts, and reports' {
         $script:restoredDir = Join-Path $drWork 'restored'
         $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
-        $output = & $dr -Repository $drRepo -DataDirectory $restoredDir -Port $port -VerifyDatabase $db -ExpectedMinimumRows @{ "${db}:public.dr_marker" = 42 } `
+        $output = & $dr -Repository $drRepo -DataDirectory $restoredDir -Port $port -VerifyDatabase $db -ExpectedMinimumRows @{ "${db}:public.dr_marker" = 42 } -Rehearsal `
             -BinDirectory $cluster.BinDirectory -ModulePath $ModulePath -Confirm:$false
         $LASTEXITCODE | Should -Be 0 -Because ($output -join "`n")
         $text = $output -join "`n"
@@ -197,13 +197,15 @@ Describe 'The disaster-recovery runbook' {
         $text | Should -Match "6\. Start server\s+done\s+promoted on port $port"
         $text | Should -Match "7\. Verify row counts\s+done\s+${db}: .*public\.dr_marker=42"
         $text | Should -Match 'Recovery finished after'
+        # A rehearsal archives nothing: only timeline 1 is in the stanza.
+        @(Get-ChildItem (Join-Path $drRepo 'wal/main') -Directory).Name | Should -Be @('00000001')
     }
 
     It 'exits 1 when the recovered data does not meet the expected row counts' {
         # A higher expectation than the recovered data holds must fail the run.
         $again = Join-Path $drWork 'restored2'
         $output = & $dr -Repository $drRepo -DataDirectory $again -Port ([PgBackupTools.TestKit.PgTestCluster]::FindFreePort()) -VerifyDatabase $db `
-            -ExpectedMinimumRows @{ "${db}:public.dr_marker" = 43 } -BinDirectory $cluster.BinDirectory -ModulePath $ModulePath -Confirm:$false
+            -ExpectedMinimumRows @{ "${db}:public.dr_marker" = 43 } -Rehearsal -BinDirectory $cluster.BinDirectory -ModulePath $ModulePath -Confirm:$false
         $LASTEXITCODE | Should -Be 1
         ($output -join "`n") | Should -Match 'dr_marker=42 \(expected at least 43\)'
         ($output -join "`n") | Should -Match 'Recovery FAILED'

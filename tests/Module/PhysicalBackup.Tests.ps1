@@ -57,7 +57,7 @@ Describe 'Invoke-PgBackup -Type Physical' {
 
         $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
         # No -Backup: the newest physical backup that ends before the target LSN.
-        $result = Restore-PgDatabase -Repository $repo -DataDirectory $restored -Force -TargetLsn $lsn -Port $port -Start
+        $result = Restore-PgDatabase -Repository $repo -DataDirectory $restored -Force -TargetLsn $lsn -Port $port -Start -ArchiveMode Off
         $result | Should -BeOfType ([PgBackupTools.PgRestoreResult])
         $result.BackupId | Should -Be $backup.Id
         $result.RecoveryState | Should -Be 'promoted'
@@ -67,12 +67,13 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $psql = Join-Path $cluster.BinDirectory 'psql'
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SELECT count(*), max(id) FROM t' | Should -Be '150|150'
 
-        # The restored server promoted to timeline 2 and, with the archive settings that came with the backup, archives
-        # into this stanza: recovery to latest from the backup would now follow it (and its first segment is not archived
-        # yet, which Test-PgBackup's WalArchive check reports). The tests below are about timeline 1: stop that server
-        # and throw its timeline away. (PhysicalRestoreArchiveTests proves recovery following a promoted timeline.)
-        [PgBackupTools.TestKit.PgTestCluster]::RunAsServerUser((Join-Path $cluster.BinDirectory 'pg_ctl'), '-D', $script:restored, '-m', 'immediate', '-w', 'stop')
-        Get-ChildItem (Join-Path $repo 'wal/main') -Directory | Where-Object Name -ne '00000001' | Remove-Item -Recurse -Force
+        # -ArchiveMode Off: the drill promoted to timeline 2 but archives nothing into production's stanza, so recovery
+        # to latest from the backup still means timeline 1. (PhysicalRestoreArchiveTests proves following a promoted timeline.)
+        & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SHOW archive_mode' | Should -Be 'off'
+        $null = & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'CREATE TABLE drill_only(x int); SELECT pg_switch_wal()'
+        Start-Sleep -Seconds 2
+        [PgBackupTools.TestKit.PgTestCluster]::RunAsServerUser((Join-Path $cluster.BinDirectory 'pg_ctl'), '-D', $script:restored, '-m', 'fast', '-w', 'stop')
+        @(Get-ChildItem (Join-Path $repo 'wal/main') -Directory | Where-Object Name -ne '00000001') | Should -BeNullOrEmpty
     }
 
     It 'Test-PgBackup -Restore proves a physical backup in a scratch server: pg_verifybackup, recovery to its consistent point, queries' {

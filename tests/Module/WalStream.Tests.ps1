@@ -54,6 +54,23 @@ Describe 'Start-PgWalStream / Stop-PgWalStream' {
         (ConvertFrom-Lsn $cluster.Psql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'pgbt_pester'")) | Should -BeLessOrEqual (ConvertFrom-Lsn $status.FlushLsn)
     }
 
+    It 'shows the streamed position in Get-PgBackupStatus and Export-PgBackupMetric' {
+        $flushed = (Get-Content -Raw $streamJson | ConvertFrom-Json).flushLsn
+        $cluster_ = Get-PgBackupStatus -Repository $repo -HostName $cluster.Host -Port $cluster.Port -Username postgres | Where-Object { $null -eq $_.Database }
+        $wal = $cluster_.Wal
+        $wal.StreamedLsn | Should -Be $flushed
+        $wal.StreamLagBytes | Should -BeGreaterOrEqual 0
+        $wal.RecoveryPoints.Source | Should -Contain 'stream'
+        ($wal.RecoveryPoints | Where-Object Source -eq 'stream').Position | Should -Be $flushed
+        ($cluster_ | Format-List | Out-String) | Should -Match "streamed to $([regex]::Escape($flushed))"
+
+        $prom = Join-Path $work 'stream.prom'
+        $cluster_ | Export-PgBackupMetric -Path $prom
+        $metrics = Get-Content -Raw $prom
+        $metrics | Should -Match 'postgres_backup_wal_stream_flush_timestamp_seconds\{stanza="main"\} \d'
+        $metrics | Should -Match 'postgres_backup_wal_stream_lag_bytes\{stanza="main"\} \d'
+    }
+
     It 'says so when no stream runs' {
         { Stop-PgWalStream -Repository $repo -StateDirectory $state -ErrorAction Stop } | Should -Throw '*No WAL stream*'
     }

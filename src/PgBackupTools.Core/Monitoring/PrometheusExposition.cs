@@ -50,6 +50,8 @@ public static class PrometheusExposition
         var walFailing = new Metric("wal_archive_failing", "gauge", "1 if archive_command's last attempt failed after its last success (pg_stat_archiver).");
         var walLagBytes = new Metric("wal_archive_lag_bytes", "gauge", "WAL written by the server after the end of the newest archived segment.");
         var walLagSegments = new Metric("wal_archive_lag_segments", "gauge", "Complete WAL segments the server wrote that are not in the repository yet.");
+        var streamTime = new Metric("wal_stream_flush_timestamp_seconds", "gauge", "When the WAL stream (Start-PgWalStream) last made WAL durable in the repository.");
+        var streamLag = new Metric("wal_stream_lag_bytes", "gauge", "WAL the server has that the WAL stream has not made durable in the repository yet.");
         var target = new Metric("objective_target_seconds", "gauge", "Target of a recovery objective.");
         var measured = new Metric("objective_measured_seconds", "gauge", "Measured value of a recovery objective (absent when there is no evidence).");
         var met = new Metric("objective_met", "gauge", "1 if the recovery objective is met, 0 if it is missed or unproven.");
@@ -86,6 +88,8 @@ public static class PrometheusExposition
                 if (wal.ArchiverFailing is { } failing) walFailing.Add(failing ? 1 : 0, stanza);
                 if (wal.ArchiveLagBytes is { } lagBytes) walLagBytes.Add(lagBytes, stanza);
                 if (wal.ArchiveLagSegments is { } lagSegments) walLagSegments.Add(lagSegments, stanza);
+                if (wal.StreamUpdated is { } streamed) streamTime.Add(streamed.ToUnixTimeMilliseconds() / 1000.0, stanza);
+                if (wal.StreamLagBytes is { } streamLagBytes) streamLag.Add(streamLagBytes, stanza);
             }
             foreach (var objective in status.Objectives)
             {
@@ -100,7 +104,7 @@ public static class PrometheusExposition
 
         var text = new StringBuilder();
         foreach (var metric in new[] { lastSuccess, size, stored, duration, testTime, testOk, testDuration, walTime, walAge, walSegments, walFailures,
-                     walFailing, walLagBytes, walLagSegments, target, measured, met, healthy, written })
+                     walFailing, walLagBytes, walLagSegments, streamTime, streamLag, target, measured, met, healthy, written })
         {
             if (metric.Samples.Count == 0) continue;
             text.Append("# HELP ").Append(metric.Name).Append(' ').Append(metric.Help).Append('\n');

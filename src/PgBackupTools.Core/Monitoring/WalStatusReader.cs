@@ -1,4 +1,5 @@
 using PgBackupTools.Core.Wal;
+using PgBackupTools.Core.Wal.Streaming;
 
 namespace PgBackupTools.Core.Monitoring;
 
@@ -10,12 +11,14 @@ namespace PgBackupTools.Core.Monitoring;
 public static class WalStatusReader
 {
     public const string ArchiveSource = "archive";
+    public const string StreamSource = "stream";
 
     public static async Task<PgWalStatus?> ReadAsync(WalArchive archive, ServerWalPosition? server, DateTimeOffset now, CancellationToken ct)
     {
         var binding = await archive.ReadBindingAsync(ct).ConfigureAwait(false);
         var files = await archive.ListAsync(ct).ConfigureAwait(false);
-        if (binding is null && files.Count == 0 && server is null) return null;
+        var stream = await WalStreamState.ReadAsync(archive, ct).ConfigureAwait(false);
+        if (binding is null && files.Count == 0 && server is null && stream is null) return null;
         var status = new PgWalStatus { Stanza = archive.Stanza, SystemIdentifier = binding?.SystemIdentifier, WalSegmentSize = binding?.WalSegmentSize };
         var segments = files.Where(f => f.Name.Kind == WalFileKind.Segment).ToList();
         status.SegmentsInRepository = segments.Count;
@@ -26,7 +29,7 @@ public static class WalStatusReader
             status.LastArchivedTime = newest.Object.LastModified;
             status.LastArchivedAge = Positive(now - newest.Object.LastModified);
         }
-        else
+        else if (stream is null)
         {
             status.Problems.Add($"Stanza '{archive.Stanza}' has no archived WAL segment in {archive.Repository.Location}: point-in-time recovery is impossible. " +
                 "Set up archiving with Enable-PgWalArchiving and check it with Test-PgBackupConfiguration.");
@@ -42,7 +45,30 @@ public static class WalStatusReader
                 Source = ArchiveSource, Position = status.LastArchivedSegment, Time = time, Age = Positive(now - time),
             });
         }
+        if (stream is not null && stream.FlushLsn.Length > 0) ApplyStream(status, stream, server, now);
         return status;
+    }
+
+    /// <summary>
+    /// The stream's flushed position is one more recovery point. With the server connected and nothing written past
+    /// that position, everything is safe now; otherwise the point is as old as the stream's last durable write.
+    /// </summary>
+    private static void ApplyStream(PgWalStatus status, WalStreamState stream, ServerWalPosition? server, DateTimeOffset now)
+    {
+        ulong flushed = Backup.Lsn.Parse(stream.FlushLsn);
+        status.StreamedLsn = stream.FlushLsn;
+        status.StreamUpdated = stream.Updated;
+        status.StreamAge = Positive(now - stream.Updated);
+        status.StreamSynchronous = stream.Synchronous;
+        string? against = server?.CurrentLsn is { } current && server.Timeline == stream.Timeline ? current : stream.ServerLsn;
+        if (against is not null)
+        {
+            ulong position = Backup.Lsn.Parse(against);
+            status.StreamLagBytes = position > flushed ? (long)(position - flushed) : 0;
+        }
+        bool caughtUp = server?.CurrentLsn is not null && server.Timeline == stream.Timeline && status.StreamLagBytes == 0;
+        var time = caughtUp ? now : stream.Updated;
+        status.RecoveryPoints.Add(new PgWalRecoveryPoint { Source = StreamSource, Position = stream.FlushLsn, Time = time, Age = Positive(now - time) });
     }
 
     private static void ApplyServer(PgWalStatus status, ServerWalPosition server, WalFileName? newest)

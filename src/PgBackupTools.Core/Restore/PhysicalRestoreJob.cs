@@ -24,6 +24,7 @@ public sealed record PhysicalRestoreOptions
     /// <summary>Stop as soon as the backup is consistent.</summary>
     public bool Immediate { get; init; }
     public RecoveryTargetAction TargetAction { get; init; } = RecoveryTargetAction.Promote;
+    public RestoreArchiveMode ArchiveMode { get; init; } = RestoreArchiveMode.Preserve;
     /// <summary>The pgbt-wal entry point that restore_command runs.</summary>
     public required string WalEntryPoint { get; init; }
     /// <summary>Key file of an encrypted repository for restore_command (never the passphrase).</summary>
@@ -147,7 +148,7 @@ public static class PhysicalRestoreJob
     /// Returns the last segment recovery must read and the LSN a started server must at least reach (null: the
     /// server checks it itself, or nothing can be known beforehand).
     /// </summary>
-    private static async Task<(string WalThrough, ulong? MustReach)> CheckArchiveAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context)
+    internal static async Task<(string WalThrough, ulong? MustReach)> CheckArchiveAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context)
     {
         var ct = context.CancellationToken;
         if (backup.StartLsn is null || backup.StopLsn is null || backup.Timeline is null)
@@ -275,6 +276,7 @@ public static class PhysicalRestoreJob
         if (backup.Timeline is not null) conf.Append("recovery_target_timeline = 'latest'\n");
         if (options.TargetCount > 0) conf.Append("recovery_target_action = ").Append(WalCommands.SqlLiteral(options.TargetAction.ToString().ToLowerInvariant())).Append('\n');
         if (options.Port is { } port) conf.Append("port = ").Append(port).Append('\n');
+        if (options.ArchiveMode == RestoreArchiveMode.Off) conf.Append("archive_mode = 'off'\n");
         foreach (var (k, v) in options.Settings ?? new Dictionary<string, string>()) conf.Append(k).Append(" = ").Append(WalCommands.SqlLiteral(v)).Append('\n');
         File.AppendAllText(Path.Combine(dataDir, "postgresql.auto.conf"), conf.ToString());
         File.WriteAllText(Path.Combine(dataDir, "recovery.signal"), "");

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
+using PgBackupTools.Core.Storage;
 
 namespace PgBackupTools.Core.Snapshots;
 
@@ -51,6 +52,9 @@ public static class SnapshotRestoreJob
             throw new PgBackupException(FailureKind.InvalidArgument,
                 $"{dataDir} already holds a backup_label: it was prepared for recovery before. Give -Force to replace it with the label of backup {backup.Id}.", dataDir);
 
+        // The same check as a physical restore, before anything is written: a gap in the archive would end recovery early.
+        var (walThrough, mustReach) = await PhysicalRestoreJob.CheckArchiveAsync(repository, backup, options, context).ConfigureAwait(false);
+
         foreach (var f in RunTimeFiles) File.Delete(Path.Combine(dataDir, f));
         File.Delete(Path.Combine(dataDir, "recovery.signal"));
         File.Delete(Path.Combine(dataDir, "standby.signal"));
@@ -65,9 +69,11 @@ public static class SnapshotRestoreJob
         var result = new PgRestoreResult
         {
             BackupId = backup.Id, Type = BackupType.Snapshot, Server = backup.Server, StartTime = started, DataDirectory = dataDir,
-            Target = PhysicalRestoreJob.DescribeTarget(options),
+            Target = PhysicalRestoreJob.DescribeTarget(options), WalThrough = walThrough,
         };
-        if (options.Start) await PhysicalRestoreJob.StartAndWaitAsync(dataDir, options, result, context).ConfigureAwait(false);
+        if (options.Start)
+            await PhysicalRestoreJob.StartAndWaitAsync(dataDir, options with { WalEnvironment = options.WalEnvironment ?? RepositoryEnvironment.For(repository.Location) },
+                result, context, mustReach).ConfigureAwait(false);
         result.Duration = DateTimeOffset.UtcNow - started;
         return result;
     }

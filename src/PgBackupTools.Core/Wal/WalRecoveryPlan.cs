@@ -115,8 +115,9 @@ public sealed class WalRecoveryPlan
         }
         var onPath = path.Select(t => t.Timeline).ToHashSet();
         var archived = new Dictionary<(uint, ulong), DateTimeOffset>();
+        // A streamed .partial (Start-PgWalStream's open segment) is served by restore_command like a segment, zero-padded.
         foreach (var (name, obj) in files)
-            if (name.Kind == WalFileKind.Segment && onPath.Contains(name.Timeline))
+            if (name.Kind is WalFileKind.Segment or WalFileKind.Partial && onPath.Contains(name.Timeline))
                 archived[(name.Timeline, name.SegmentNumber(size))] = obj.LastModified;
         ulong stopSegment = stopLsn == 0 ? 0 : (stopLsn - 1) / (ulong)size; // the segment holding the last byte of the backup's WAL
         return new WalRecoveryPlan(path, size, startLsn / (ulong)size, Math.Max(stopSegment, startLsn / (ulong)size), archived);

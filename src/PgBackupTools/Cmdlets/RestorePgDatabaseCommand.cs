@@ -66,6 +66,10 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
     [Parameter(ParameterSetName = PhysicalSet)]
     public RecoveryTargetAction TargetAction { get; set; } = RecoveryTargetAction.Promote;
 
+    /// <summary>Preserve (default) keeps archiving into the stanza after promotion; Off for drills and copies.</summary>
+    [Parameter(ParameterSetName = PhysicalSet)]
+    public RestoreArchiveMode ArchiveMode { get; set; } = RestoreArchiveMode.Preserve;
+
     /// <summary>Start the restored server with pg_ctl and wait until recovery ends.</summary>
     [Parameter(ParameterSetName = PhysicalSet)]
     public SwitchParameter Start { get; set; }
@@ -133,6 +137,7 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
                 TargetName = TargetName,
                 Immediate = Immediate,
                 TargetAction = TargetAction,
+                ArchiveMode = ArchiveMode,
                 WalEntryPoint = entryPoint,
                 PassphraseFile = PassphraseFile is null ? null : GetUnresolvedProviderPathFromPSPath(PassphraseFile),
                 Port = Port,

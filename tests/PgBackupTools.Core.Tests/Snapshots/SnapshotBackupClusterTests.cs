@@ -138,6 +138,21 @@ public sealed class SnapshotBackupClusterTests : IDisposable
             PgTestCluster.RunAsServerUser(Path.Combine(PgTestCluster.FindBinDirectory(), "pg_ctl"), "-D", dataDir, "-m", "immediate", "-w", "stop");
         }
         Console.WriteLine($"Snapshot backup {backupSeconds:F1}s (2 volumes), snapshot restore+recovery {sw.Elapsed.TotalSeconds:F1}s, {expected} rows");
+
+        // A segment the backup needs, gone from the archive: the restore is refused before the directory is touched.
+        string startSegment = cluster.Psql($"SELECT pg_walfile_name('{backup.StartLsn}')");
+        string stored = Directory.EnumerateFiles(Path.Combine(repoPath, "wal", "main"), startSegment + "*", SearchOption.AllDirectories)
+            .Single(f => !Path.GetFileName(f).Contains(".backup", StringComparison.Ordinal)); // not the backup history file
+        File.Move(stored, stored + ".hidden");
+        string again = Path.Combine(_temp.Path, "restored-again");
+        LiveDirectoryCopy.Copy(Path.Combine(snapshots, backup.Snapshots![0].SnapshotId), again);
+        using (var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None))
+        {
+            var gap = await Assert.ThrowsAsync<WalGapException>(() => SnapshotRestoreJob.RunAsync(repo, backup, options with { DataDirectory = again }, OperationContext.None));
+            Assert.Contains(startSegment, gap.Message);
+        }
+        Assert.False(File.Exists(Path.Combine(again, "backup_label")));
+        Assert.False(File.Exists(Path.Combine(again, "recovery.signal")));
     }
 
     [Fact]
