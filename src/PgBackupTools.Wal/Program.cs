@@ -31,7 +31,7 @@ public static class Program
         pgbt-wal push <wal-file> --repo <dir> [--stanza main] [--compression zstd|gzip|none] [--level N] [--passphrase-file <path>]
         pgbt-wal get <wal-name> <destination> --repo <dir> [--stanza main] [--prefetch 4] [--passphrase-file <path>]
         pgbt-wal stream --repo <dir> [--stanza main] [--host h] [--port 5432] [--user u] [--slot name] [--create-slot]
-                        [--synchronous] [--application-name pgbt_main] [--flush-interval 1] [--compression zstd] [--passphrase-file <path>]
+                        [--synchronous] [--application-name pgbt_main] [--flush-interval 0.5] [--compression zstd] [--passphrase-file <path>]
         pgbt-wal version
 
           postgresql.conf:  archive_command = '/path/pgbt-wal push %p --repo /srv/pgbackup'
@@ -134,7 +134,7 @@ public static class Program
                     Synchronous = options.ContainsKey("synchronous"),
                     ApplicationName = Optional("application-name"),
                     FlushInterval = Optional("flush-interval") is { } f
-                        ? TimeSpan.FromSeconds(double.Parse(f, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture)) : TimeSpan.FromSeconds(1),
+                        ? TimeSpan.FromSeconds(double.Parse(f, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture)) : TimeSpan.FromMilliseconds(500),
                     Push = new WalPushOptions { Compression = Optional("compression") is { } c ? ParseCompression(c) : CompressionKind.Zstd },
                 };
                 return await StreamAsync(archive, archive.Repository.Store.Location, connection, stream).ConfigureAwait(false);

@@ -2,7 +2,7 @@
 .SYNOPSIS
     RPO of the WAL stream under a steady pgbench load: seconds from a commit to its WAL being durable in the repository.
 .DESCRIPTION
-    Runs `pgbt-wal stream` (asynchronous, --flush-interval -FlushIntervalSeconds, default 1 s) into a fresh repository while pgbench writes for
+    Runs `pgbt-wal stream` (asynchronous, --flush-interval -FlushIntervalSeconds, default 0.5 s) into a fresh repository while pgbench writes for
     -Seconds. A sampler records the server's WAL position every 100 ms (clock_timestamp(), pg_current_wal_lsn()); the
     stream's wal/main/stream.json is polled every 20 ms for its durable position. For each sample, the latency is the
     time until the durable position reached it. Prints p50, p99, max, the WAL rate, and the lag of the last second
@@ -17,7 +17,7 @@ param(
     [string]$Username = 'postgres',
     [int]$Seconds = 30,
     [int]$Clients = 4,
-    [double]$FlushIntervalSeconds = 1,
+    [double]$FlushIntervalSeconds = 0.5,
     [string]$WorkDir = (Join-Path ([IO.Path]::GetTempPath()) ('pgbt-rpo-' + [guid]::NewGuid().ToString('N').Substring(0, 8)))
 )
 $ErrorActionPreference = 'Stop'

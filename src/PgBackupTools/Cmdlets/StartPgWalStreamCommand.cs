@@ -43,7 +43,7 @@ public sealed class StartPgWalStreamCommand : PgConnectedCmdlet
     public string? ApplicationName { get; set; }
 
     [Parameter]
-    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromMilliseconds(500);
 
     [Parameter]
     public CompressionKind Compression { get; set; } = CompressionKind.Zstd;

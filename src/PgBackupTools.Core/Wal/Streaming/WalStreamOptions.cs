@@ -10,7 +10,7 @@ public sealed record WalStreamOptions
     /// <summary>Confirm each durable write at once (for synchronous_standby_names), instead of once per flush interval.</summary>
     public bool Synchronous { get; init; }
     /// <summary>How often the open segment's .partial is rewritten (asynchronous mode). Bounds the RPO.</summary>
-    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromMilliseconds(500);
     /// <summary>The application_name the receiver connects with: what synchronous_standby_names must name.</summary>
     public string? ApplicationName { get; init; }
     public WalPushOptions Push { get; init; } = new();
