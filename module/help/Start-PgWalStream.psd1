@@ -21,7 +21,7 @@ One stream per repository and stanza runs on a machine (a lock in -StateDirector
         CreateSlot     = 'Create -Slot if it does not exist.'
         Synchronous    = 'Confirm every durable write at once instead of once per -FlushInterval. Put the -ApplicationName into synchronous_standby_names (and keep synchronous_commit on): every commit is acknowledged only once its WAL is in the repository (RPO 0; each commit waits for a repository write).'
         ApplicationName = 'The application_name the stream connects with, which synchronous_standby_names names. Default: pgbt_<stanza>.'
-        FlushInterval  = 'How often the open segment''s .partial is rewritten and confirmed (asynchronous mode). Default: 0.5 seconds, which keeps the p99 from commit to durable under 1 s (docs/wal-streaming.md); this bounds the data loss. Each flush rewrites the open segment's .partial, so on a remote object store a longer interval costs fewer writes.'
+        FlushInterval  = 'How often the open segment''s .partial is rewritten and confirmed (asynchronous mode). Default: 0.5 seconds, which keeps the p99 from commit to durable under 1 s (docs/wal-streaming.md); this bounds the data loss. Each flush rewrites the open segment''s .partial, so on a remote object store a longer interval costs fewer writes.'
         Compression    = 'Compression of the stored WAL: Zstd (default), Gzip, Lz4 or None.'
         StateDirectory = 'Where the lock and stop-request files live. Default: $env:PGBACKUPTOOLS_STATE_DIR, else ~/.local/state/PgBackupTools (Windows: %LOCALAPPDATA%\PgBackupTools). Stop-PgWalStream must be given the same one.'
         HostName       = 'Server host name, IP address or Unix socket directory (PGHOST).'
