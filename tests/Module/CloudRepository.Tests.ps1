@@ -167,13 +167,7 @@ Describe 'Physical backups and PITR in <Name>' -ForEach @(
         $null = $pitrCluster.Psql('INSERT INTO t SELECT generate_series(101, 150)')
         $lsn = $pitrCluster.Psql('SELECT pg_current_wal_lsn()')
         $null = $pitrCluster.Psql('INSERT INTO t SELECT generate_series(151, 200)')
-        $last = $pitrCluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
-        $null = $pitrCluster.Psql('SELECT pg_switch_wal()')
-        $deadline = (Get-Date).AddSeconds(90)
-        while ([string]::CompareOrdinal($pitrCluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "not archived: $last; $(Get-Content $pitrCluster.LogFile -Tail 5)" }
-            Start-Sleep -Milliseconds 200
-        }
+        $null = Switch-WalAndWait -Cluster $pitrCluster -TimeoutSeconds 90
         (Test-PgWalArchive -Repository $pitrRepo).Passed | Should -BeTrue
 
         $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()

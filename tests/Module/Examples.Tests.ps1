@@ -160,13 +160,7 @@ Describe 'The disaster-recovery runbook' {
         $script:physical = Invoke-PgBackup -Repository $drRepo -Type Physical @server
         # After the backup: rows only WAL replay can bring back.
         $null = $cluster.Psql('CREATE TABLE dr_marker(x int); INSERT INTO dr_marker SELECT generate_series(1, 42)', $db)
-        $last = $cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
-        $null = $cluster.Psql('SELECT pg_switch_wal()')
-        $deadline = (Get-Date).AddSeconds(60)
-        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "not archived: $last" }
-            Start-Sleep -Milliseconds 200
-        }
+        $null = Switch-WalAndWait -Cluster $cluster
     }
 
     It '-WhatIf finds and verifies the newest good backup, and stops, moves and restores nothing' {
@@ -216,13 +210,7 @@ Describe 'The disaster-recovery runbook' {
 
     It 'recovers the live cluster in place: stops it, keeps the old data aside, restores, starts it on its port and verifies' {
         $null = $cluster.Psql('INSERT INTO dr_marker SELECT generate_series(43, 50)', $db)
-        $last = $cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
-        $null = $cluster.Psql('SELECT pg_switch_wal()')
-        $deadline = (Get-Date).AddSeconds(60)
-        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "not archived: $last" }
-            Start-Sleep -Milliseconds 200
-        }
+        $null = Switch-WalAndWait -Cluster $cluster
         $output = & $dr -Repository $drRepo -DataDirectory $cluster.DataDirectory -Port $cluster.Port -VerifyDatabase $db `
             -ExpectedMinimumRows @{ "${db}:public.dr_marker" = 50 } -BinDirectory $cluster.BinDirectory -ModulePath $ModulePath -Confirm:$false
         $LASTEXITCODE | Should -Be 0 -Because ($output -join "`n")

@@ -41,13 +41,7 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $null = $cluster.Psql('INSERT INTO t SELECT generate_series(101, 150)')
         $lsn = $cluster.Psql('SELECT pg_current_wal_lsn()')
         $null = $cluster.Psql('INSERT INTO t SELECT generate_series(151, 200)')
-        $last = $cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
-        $null = $cluster.Psql('SELECT pg_switch_wal()')
-        $deadline = (Get-Date).AddSeconds(60)
-        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "not archived: $last" }
-            Start-Sleep -Milliseconds 200
-        }
+        $null = Switch-WalAndWait -Cluster $cluster
 
         $script:restored = Join-Path $work 'restored'
         New-Item -ItemType Directory $restored | Out-Null
@@ -90,11 +84,7 @@ Describe 'Invoke-PgBackup -Type Physical' {
             $cluster.Psql('INSERT INTO t SELECT generate_series(1, 10); SELECT pg_walfile_name(pg_current_wal_lsn())')
             $null = $cluster.Psql('SELECT pg_switch_wal()')
         }
-        $deadline = (Get-Date).AddSeconds(60)
-        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $names[-1]) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "not archived: $($names[-1])" }
-            Start-Sleep -Milliseconds 200
-        }
+        Wait-WalArchived -Cluster $cluster -Name $names[-1]
         $middle = $names[1]
         Remove-Item (Join-Path $repo "wal/main/00000001/$middle.zst")
 

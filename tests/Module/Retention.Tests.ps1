@@ -31,15 +31,7 @@ BeforeAll {
         $null = $cluster.Psql('SELECT pg_switch_wal()')
     }
 
-    function script:Wait-Archived {
-        $last = $cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
-        $null = $cluster.Psql('SELECT pg_switch_wal()')
-        $deadline = (Get-Date).AddSeconds(60)
-        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "not archived: $last" }
-            Start-Sleep -Milliseconds 200
-        }
-    }
+    function script:Wait-Archived { $null = Switch-WalAndWait -Cluster $cluster }
 
     # Archived WAL of stanza 'main' as file names without the compression extension.
     function script:Get-ArchivedWal {

@@ -22,6 +22,25 @@ function New-TestDirectory {
     New-Item -ItemType Directory -Path $path | Select-Object -ExpandProperty FullName
 }
 
+# Waits until the cluster's archiver has archived the WAL file $Name (or a later one), as pg_stat_archiver says.
+function Wait-WalArchived {
+    param($Cluster, [string]$Name, [int]$TimeoutSeconds = 60)
+    $deadline = (Get-Date).AddSeconds($TimeoutSeconds)
+    while ([string]::CompareOrdinal($Cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $Name) -lt 0) {
+        if ((Get-Date) -gt $deadline) { throw "not archived: $Name; $(Get-Content $Cluster.LogFile -Tail 5)" }
+        Start-Sleep -Milliseconds 200
+    }
+}
+
+# Ends the current WAL segment (pg_switch_wal) and waits until it is archived; returns its name.
+function Switch-WalAndWait {
+    param($Cluster, [int]$TimeoutSeconds = 60)
+    $last = $Cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
+    $null = $Cluster.Psql('SELECT pg_switch_wal()')
+    Wait-WalArchived -Cluster $Cluster -Name $last -TimeoutSeconds $TimeoutSeconds
+    $last
+}
+
 # Parses Prometheus text exposition (format 0.0.4) strictly: every line a HELP/TYPE comment or a sample
 # 'name{label="value",...} number', HELP and TYPE at most once per metric and before its samples. Throws on anything else.
 function ConvertFrom-PrometheusText {

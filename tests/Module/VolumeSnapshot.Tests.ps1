@@ -113,13 +113,7 @@ Describe 'Restore-PgVolumeSnapshot and Restore-PgDatabase of a Snapshot backup' 
         @($ec2.Calls('CreateVolume')) | ForEach-Object { $_.Parameters['ClientToken'] | Should -Match '^pgbt-' }
 
         $null = $cluster.Psql('INSERT INTO t SELECT generate_series(101, 150)')
-        $last = $cluster.Psql('SELECT pg_walfile_name(pg_current_wal_lsn())')
-        $null = $cluster.Psql('SELECT pg_switch_wal()')
-        $deadline = (Get-Date).AddSeconds(60)
-        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $last) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "not archived: $last" }
-            Start-Sleep -Milliseconds 200
-        }
+        $null = Switch-WalAndWait -Cluster $cluster
         # "Attach and mount the volume": a copy of what the endpoint captured for vol-data.
         $script:restored = Join-Path $work 'restored'
         [PgBackupTools.TestKit.LiveDirectoryCopy]::Copy((Join-Path $snapshots ($backup.Snapshots | Where-Object VolumeId -eq 'vol-data').SnapshotId), $restored)

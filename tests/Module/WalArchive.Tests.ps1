@@ -15,13 +15,7 @@ BeforeAll {
             $null = $cluster.Psql('SELECT pg_switch_wal()')
         }
     }
-    function Wait-Archived([string]$Name) {
-        $deadline = (Get-Date).AddSeconds(60)
-        while ([string]::CompareOrdinal($cluster.Psql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), $Name) -lt 0) {
-            if ((Get-Date) -gt $deadline) { throw "Timed out waiting for $Name to be archived: $(Get-Content $cluster.LogFile -Raw)" }
-            Start-Sleep -Milliseconds 200
-        }
-    }
+    function Wait-Archived([string]$Name) { Wait-WalArchived -Cluster $cluster -Name $Name }
 }
 
 AfterAll {
