@@ -16,7 +16,7 @@ namespace PgBackupTools.Core.Streams;
 /// lacks them, <see cref="DetectsTruncation"/> is false and reads are not checked (a test pins that it is true on ours);
 /// the SHA-256 of the raw data in the manifest still catches a short file.
 /// </remarks>
-internal sealed class GzipDecompressor : Stream
+internal sealed class GzipDecompressor : ForwardOnlyReadStream
 {
     private static readonly Func<GZipStream, bool>? InflaterFinished = FindInflaterFinished();
 
@@ -29,27 +29,6 @@ internal sealed class GzipDecompressor : Stream
     public static bool DetectsTruncation => InflaterFinished is not null;
 
     public override bool CanRead => !_disposed;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(new Span<byte>(buffer, offset, count));
-    }
-
     public override int Read(Span<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

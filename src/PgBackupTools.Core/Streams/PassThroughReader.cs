@@ -5,7 +5,7 @@ namespace PgBackupTools.Core.Streams;
 /// decompressor; and under a codec's decoder with <c>rejectEmpty</c>, because a compressed stream is never 0 bytes
 /// (even empty data has a header) while decoders such as K4os and ZstdSharp read 0 bytes as empty data.
 /// </summary>
-internal sealed class PassThroughReader : Stream
+internal sealed class PassThroughReader : ForwardOnlyReadStream
 {
     private readonly Stream _input;
     private readonly bool _leaveOpen;
@@ -24,27 +24,6 @@ internal sealed class PassThroughReader : Stream
     }
 
     public override bool CanRead => !_disposed;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override void Flush()
-    {
-    }
-
-    public override int Read(byte[] buffer, int offset, int count)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return Read(new Span<byte>(buffer, offset, count));
-    }
-
     public override int Read(Span<byte> buffer)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

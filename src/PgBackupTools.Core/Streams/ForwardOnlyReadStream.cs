@@ -1,0 +1,31 @@
+namespace PgBackupTools.Core.Streams;
+
+/// <summary>
+/// What every forward-only, read-only stream of ours shares: no seeking, writing or position, and byte[] reads
+/// going through the span overload the subclass implements.
+/// </summary>
+internal abstract class ForwardOnlyReadStream : Stream
+{
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position
+    {
+        get => throw new NotSupportedException();
+        set => throw new NotSupportedException();
+    }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override void Flush()
+    {
+    }
+
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return Read(new Span<byte>(buffer, offset, count));
+    }
+
+    public abstract override int Read(Span<byte> buffer);
+}
