@@ -230,5 +230,12 @@ public static class Lsn
              | ulong.Parse(parts[1], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture);
     }
 
+    /// <summary>WAL bytes from <paramref name="from"/> up to <paramref name="position"/>; 0 when position is not after it.</summary>
+    public static long BytesAfter(string position, string from)
+    {
+        ulong p = Parse(position), f = Parse(from);
+        return p > f ? (long)(p - f) : 0;
+    }
+
     public static string Format(ulong lsn) => string.Create(CultureInfo.InvariantCulture, $"{lsn >> 32:X}/{(uint)lsn:X}");
 }

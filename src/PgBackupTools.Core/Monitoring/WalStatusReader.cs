@@ -55,17 +55,12 @@ public static class WalStatusReader
     /// </summary>
     private static void ApplyStream(PgWalStatus status, WalStreamState stream, ServerWalPosition? server, DateTimeOffset now)
     {
-        ulong flushed = Backup.Lsn.Parse(stream.FlushLsn);
         status.StreamedLsn = stream.FlushLsn;
         status.StreamUpdated = stream.Updated;
         status.StreamAge = Positive(now - stream.Updated);
         status.StreamSynchronous = stream.Synchronous;
         string? against = server?.CurrentLsn is { } current && server.Timeline == stream.Timeline ? current : stream.ServerLsn;
-        if (against is not null)
-        {
-            ulong position = Backup.Lsn.Parse(against);
-            status.StreamLagBytes = position > flushed ? (long)(position - flushed) : 0;
-        }
+        if (against is not null) status.StreamLagBytes = Backup.Lsn.BytesAfter(against, stream.FlushLsn);
         bool caughtUp = server?.CurrentLsn is not null && server.Timeline == stream.Timeline && status.StreamLagBytes == 0;
         var time = caughtUp ? now : stream.Updated;
         status.RecoveryPoints.Add(new PgWalRecoveryPoint { Source = StreamSource, Position = stream.FlushLsn, Time = time, Age = Positive(now - time) });

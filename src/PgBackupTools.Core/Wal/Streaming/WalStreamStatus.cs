@@ -19,7 +19,7 @@ public static class WalStreamStatus
         status.Synchronous = state.Synchronous;
         status.Server = state.Server;
         if (state.ServerLsn is { } server && state.FlushLsn.Length > 0)
-            status.LagBytes = (long)Math.Max(0, (decimal)Lsn.Parse(server) - Lsn.Parse(state.FlushLsn));
+            status.LagBytes = Lsn.BytesAfter(server, state.FlushLsn);
         return status;
     }
 }
