@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Management.Automation;
-using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Snapshots;
 using PgBackupTools.Infrastructure;
 
@@ -100,11 +99,7 @@ public sealed class NewPgVolumeSnapshotCommand : SnapshotProviderCmdlet
             }
             var repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: false, context);
             RecentRepositories.Remember(repository.Location);
-            var server = PgConnectionInfo.Resolve(
-                host: HostName, port: Port,
-                username: Username ?? (Credential is null || Credential == PSCredential.Empty ? null : Credential.UserName),
-                password: Credential is null || Credential == PSCredential.Empty ? null : Credential.GetNetworkCredential().Password,
-                database: null, connectionString: ConnectionString);
+            var server = PgConnectedCmdlet.ResolveConnection(HostName, Port, Username, Credential, ConnectionString);
             var backup = await SnapshotBackupJob.RunAsync(repository, server, provider, target, volumes,
                 new SnapshotBackupOptions { Stanza = Stanza, Tags = tags, ArchiveTimeout = ArchiveTimeout }, context);
             foreach (var s in backup.Snapshots!) PostObject(s);

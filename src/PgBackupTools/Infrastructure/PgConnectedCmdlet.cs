@@ -38,11 +38,20 @@ public abstract class PgConnectedCmdlet : PgRepositoryCmdlet
 
     protected bool ConnectionGiven => HostName is not null || Port is not null || ConnectionString is not null;
 
-    protected PgConnectionInfo ResolveConnection(string? database = null) => PgConnectionInfo.Resolve(
-        host: HostName,
-        port: Port,
-        username: Username ?? (Credential is null || Credential == PSCredential.Empty ? null : Credential.UserName),
-        password: Credential is null || Credential == PSCredential.Empty ? null : Credential.GetNetworkCredential().Password,
-        database: database,
-        connectionString: ConnectionString);
+    protected PgConnectionInfo ResolveConnection(string? database = null) =>
+        ResolveConnection(HostName, Port, Username, Credential, ConnectionString, database);
+
+    /// <summary>The connection parameters resolved the libpq way; also for cmdlets that take them on another base class.</summary>
+    internal static PgConnectionInfo ResolveConnection(string? hostName, int? port, string? username, PSCredential? credential,
+        string? connectionString, string? database = null)
+    {
+        bool hasCredential = credential is not null && credential != PSCredential.Empty;
+        return PgConnectionInfo.Resolve(
+            host: hostName,
+            port: port,
+            username: username ?? (hasCredential ? credential!.UserName : null),
+            password: hasCredential ? credential!.GetNetworkCredential().Password : null,
+            database: database,
+            connectionString: connectionString);
+    }
 }
