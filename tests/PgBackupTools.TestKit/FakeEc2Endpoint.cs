@@ -40,6 +40,8 @@ public sealed class FakeEc2Endpoint : LoopbackHttpEndpoint
     public HashSet<string> FailingVolumes { get; } = new(StringComparer.Ordinal);
     /// <summary>Volumes whose snapshot goes to state error while completing.</summary>
     public HashSet<string> SnapshotsFailLaterFor { get; } = new(StringComparer.Ordinal);
+    /// <summary>Snapshots whose DeleteSnapshot is refused (UnauthorizedOperation, HTTP 403, as a missing ec2:DeleteSnapshot permission is).</summary>
+    public HashSet<string> UndeletableSnapshots { get; } = new(StringComparer.Ordinal);
     /// <summary>Reads of a snapshot (DescribeSnapshots by id) before it is completed.</summary>
     public int DescribesToComplete { get; set; } = 2;
 
@@ -120,6 +122,7 @@ public sealed class FakeEc2Endpoint : LoopbackHttpEndpoint
                 case "DeleteSnapshot":
                 {
                     string id = p["SnapshotId"];
+                    if (UndeletableSnapshots.Contains(id)) return Error(403, "UnauthorizedOperation", $"You are not authorized to perform this operation (ec2:DeleteSnapshot on {id}).");
                     if (!_snapshots.Remove(id)) return Error(400, "InvalidSnapshot.NotFound", $"The snapshot '{id}' does not exist.");
                     return Ok("DeleteSnapshotResponse", "<return>true</return>");
                 }

@@ -17,30 +17,21 @@ public static class SnapshotBackupCheck
             checks.Add(new PgBackupCheck { Kind = "Snapshot", Name = "(none)", Expected = "at least one snapshot", Actual = "none in the manifest", Passed = false });
             return checks;
         }
-        var providers = new Dictionary<SnapshotTarget, ISnapshotProvider>();
-        try
+        using var providers = new SnapshotProviderPool();
+        foreach (var s in backup.Snapshots)
         {
-            foreach (var s in backup.Snapshots)
+            string actual;
+            try
             {
-                var target = new SnapshotTarget { Provider = s.Provider, Region = s.Region, Endpoint = s.Endpoint, Project = s.Project, Zone = s.Provider == SnapshotProvider.Gcp ? s.Region : null };
-                if (!providers.TryGetValue(target, out var provider)) providers[target] = provider = SnapshotProviders.Create(target);
-                string actual;
-                try
-                {
-                    var now = await provider.GetSnapshotAsync(s.SnapshotId, cancellationToken).ConfigureAwait(false);
-                    actual = now.Completed && now.VolumeId == s.VolumeId ? $"completed, of {now.VolumeId}" : $"{now.State}, of {now.VolumeId}";
-                }
-                catch (PgBackupException e) when (e.Kind == FailureKind.NotFound)
-                {
-                    actual = "missing";
-                }
-                string expected = $"completed, of {s.VolumeId}";
-                checks.Add(new PgBackupCheck { Kind = "Snapshot", Name = s.SnapshotId, Expected = expected, Actual = actual, Passed = actual == expected });
+                var now = await providers.For(s).GetSnapshotAsync(s.SnapshotId, cancellationToken).ConfigureAwait(false);
+                actual = now.Completed && now.VolumeId == s.VolumeId ? $"completed, of {now.VolumeId}" : $"{now.State}, of {now.VolumeId}";
             }
-        }
-        finally
-        {
-            foreach (var p in providers.Values) p.Dispose();
+            catch (PgBackupException e) when (e.Kind == FailureKind.NotFound)
+            {
+                actual = "missing";
+            }
+            string expected = $"completed, of {s.VolumeId}";
+            checks.Add(new PgBackupCheck { Kind = "Snapshot", Name = s.SnapshotId, Expected = expected, Actual = actual, Passed = actual == expected });
         }
         return checks;
     }

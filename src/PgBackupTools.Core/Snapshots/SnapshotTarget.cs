@@ -25,4 +25,17 @@ public sealed record SnapshotTarget
     public TimeSpan CompletionTimeout { get; init; } = TimeSpan.FromHours(6);
     /// <summary>Upper bound of the polling interval (polling starts at 1 s and doubles).</summary>
     public TimeSpan MaxPollInterval { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Where <paramref name="snapshot"/> lives, from what it records about itself (provider, region or GCP zone, project,
+    /// endpoint): how Test-PgBackup and Remove-PgBackup reach the snapshots a manifest names without provider parameters.
+    /// </summary>
+    public static SnapshotTarget Of(PgVolumeSnapshot snapshot) => new()
+    {
+        Provider = snapshot.Provider,
+        Region = snapshot.Region,
+        Endpoint = snapshot.Endpoint,
+        Project = snapshot.Project,
+        Zone = snapshot.Provider == SnapshotProvider.Gcp ? snapshot.Region : null,
+    };
 }

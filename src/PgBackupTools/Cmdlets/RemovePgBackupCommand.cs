@@ -63,17 +63,18 @@ public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
     private void RemoveNamed(PgBackup backup)
     {
         BackupRepository? repository = null;
-        bool newest = false, found = false;
+        PgBackup? recorded = null;
+        bool newest = false;
         RunForItem(backup, async context =>
         {
             repository = await OpenRepositoryAsync(backup.Repository, create: false, context, keyRequired: false);
             var group = (await repository.ListBackupsAsync(backup.Stanza, context)).Where(b => RetentionPlanner.GroupOf(b) == RetentionPlanner.GroupOf(backup)).ToList();
-            if (!group.Any(b => b.Id == backup.Id))
-                throw new Core.Errors.PgBackupException(Core.Errors.FailureKind.NotFound, $"Backup {backup.Id} is not in {repository.Location} (already removed?).", backup.Id);
+            // The catalog's own record, not the piped copy: a Snapshot backup's snapshots are deleted as its manifest names them.
+            recorded = group.FirstOrDefault(b => b.Id == backup.Id)
+                ?? throw new Core.Errors.PgBackupException(Core.Errors.FailureKind.NotFound, $"Backup {backup.Id} is not in {repository.Location} (already removed?).", backup.Id);
             newest = group.MaxBy(b => (b.StartTime, b.Id))!.Id == backup.Id;
-            found = true;
         });
-        if (!found) return;
+        if (recorded is null) return;
         if (newest && !Force)
         {
             WriteError(new ErrorRecord(new InvalidOperationException(
@@ -81,7 +82,7 @@ public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
                 "NewestBackupKept", ErrorCategory.InvalidOperation, backup));
             return;
         }
-        RemoveBackup(repository!, backup, newest ? "the newest backup of its group, named with -Force" : "named", Force, PassThru);
+        RemoveBackup(repository!, recorded, newest ? "the newest backup of its group, named with -Force" : "named", Force, PassThru);
     }
 
     private void RemoveByPolicy()

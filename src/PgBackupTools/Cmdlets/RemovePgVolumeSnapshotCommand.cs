@@ -1,7 +1,6 @@
 using System.Management.Automation;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
-using PgBackupTools.Core.Retention;
 using PgBackupTools.Core.Snapshots;
 using PgBackupTools.Infrastructure;
 
@@ -9,8 +8,8 @@ namespace PgBackupTools.Cmdlets;
 
 /// <summary>
 /// Deletes snapshots: the ones piped in, or whole sets older than -RetentionDays (never the newest complete set).
-/// With -Repository, a set's Snapshot backup manifest is removed first, so the catalog never lists a backup whose
-/// snapshots are gone.
+/// With -Repository, a set's Snapshot backup leaves the catalog once all its snapshots are deleted; if one cannot be
+/// deleted the entry stays, so no snapshot is left that nothing names (Remove-PgBackup shares this path).
 /// </summary>
 [Cmdlet(VerbsCommon.Remove, "PgVolumeSnapshot", DefaultParameterSetName = SnapshotSet, SupportsShouldProcess = true, ConfirmImpact = ConfirmImpact.High)]
 [OutputType(typeof(PgVolumeSnapshot))]
@@ -75,29 +74,23 @@ public sealed class RemovePgVolumeSnapshotCommand : SnapshotProviderCmdlet
         if (!Confirmed(Force, what, $"Delete {snapshots.Count} snapshot(s) ({reason})")) return;
         RunForItem(backupId ?? (object)snapshots[0], async context =>
         {
-            var target = Target(snapshots[0]);
-            var provider = OpenProvider(target);
+            BackupRepository? repository = null;
+            PgBackup? backup = null;
             if (Repository is not null && backupId is not null)
             {
-                var repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: false, context, keyRequired: false);
+                repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: false, context, keyRequired: false);
                 string stanza = snapshots.Select(s => s.Tags.GetValueOrDefault(SnapshotTags.Stanza)).FirstOrDefault(s => s is not null) ?? "main";
                 try
                 {
-                    var backup = await repository.GetBackupAsync(stanza, backupId, context.CancellationToken);
-                    await BackupRemover.RemoveAsync(repository, backup, context.CancellationToken);
-                    context.Log($"Removed Snapshot backup {backupId} from the catalog of {repository.Location}.");
+                    backup = await repository.GetBackupAsync(stanza, backupId, context.CancellationToken);
                 }
                 catch (PgBackupException e) when (e.Kind == FailureKind.NotFound)
                 {
                     context.Log($"No Snapshot backup {backupId} in {repository.Location}: only the snapshots are deleted.");
                 }
             }
-            foreach (var s in snapshots)
-            {
-                await provider.DeleteSnapshotAsync(s.SnapshotId, context.CancellationToken);
-                context.Log($"Deleted snapshot {s.SnapshotId} of {s.VolumeId} in {provider.Location} ({reason}).");
-                if (PassThru) PostObject(s);
-            }
+            context.Log($"Deleting {snapshots.Count} snapshot(s) ({reason}).");
+            await SnapshotBackupRemover.RemoveAsync(snapshots, s => OpenProvider(Target(s)), repository, backup, PassThru ? PostObject : null, context);
         });
     }
 }

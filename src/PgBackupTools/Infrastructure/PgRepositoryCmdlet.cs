@@ -4,6 +4,7 @@ using PgBackupTools.Core;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Retention;
+using PgBackupTools.Core.Snapshots;
 using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Infrastructure;
@@ -33,6 +34,10 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
     public string? PassphraseFile { get; set; }
 
     private readonly Dictionary<string, BackupRepository> _repositories = new(StringComparer.Ordinal);
+    private readonly SnapshotProviderPool _snapshotProviders = new();
+
+    /// <summary>One snapshot provider (SDK client) per target for the whole invocation; credentials from each SDK's own chain.</summary>
+    protected ISnapshotProvider OpenProvider(SnapshotTarget target) => _snapshotProviders.Get(target);
 
     /// <summary>True if one of the passphrase parameters was given.</summary>
     protected bool PassphraseGiven => Passphrase is not null || PassphraseVariable is not null || PassphraseFile is not null;
@@ -69,13 +74,23 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
         return repository;
     }
 
-    /// <summary>Removes one backup after ShouldProcess (or -Force), manifest first; writes it with -PassThru.</summary>
+    /// <summary>
+    /// Removes one backup after ShouldProcess (or -Force), manifest first; writes it with -PassThru. A Snapshot backup's
+    /// snapshots are deleted first, through the provider, region and endpoint its manifest records (the ShouldProcess
+    /// target names them); if one cannot be deleted the catalog entry stays and the error says what to do.
+    /// </summary>
     protected void RemoveBackup(BackupRepository repository, PgBackup backup, string reason, bool force, bool passThru)
     {
-        if (!Confirmed(force, $"{backup.Id} ({Describe(backup)}, started {backup.StartTime.UtcDateTime:u})", $"Remove backup ({reason})")) return;
+        var snapshots = backup.Type == BackupType.Snapshot ? backup.Snapshots ?? [] : [];
+        string target = $"{backup.Id} ({Describe(backup)}, started {backup.StartTime.UtcDateTime:u})";
+        if (snapshots.Count > 0)
+            target += $" and its {snapshots.Count} snapshot(s) at {string.Join(", ", snapshots.Select(s => s.Location ?? s.Provider.ToString()).Distinct())}: "
+                + string.Join(", ", snapshots.Select(s => $"{s.SnapshotId} of {s.VolumeId}"));
+        if (!Confirmed(force, target, $"Remove backup ({reason})")) return;
         RunForItem(backup, async context =>
         {
-            await BackupRemover.RemoveAsync(repository, backup, context.CancellationToken);
+            if (snapshots.Count > 0) await SnapshotBackupRemover.RemoveAsync(snapshots, _snapshotProviders.For, repository, backup, deleted: null, context);
+            else await BackupRemover.RemoveAsync(repository, backup, context.CancellationToken);
             context.Log($"Removed backup {backup.Id} from {repository.Location} ({reason}).");
             if (passThru) PostObject(backup);
         });
@@ -149,6 +164,7 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
     public void Dispose()
     {
         DisposeKeys();
+        _snapshotProviders.Dispose();
         foreach (var repository in _repositories.Values) repository.Dispose();
         _repositories.Clear();
         GC.SuppressFinalize(this);

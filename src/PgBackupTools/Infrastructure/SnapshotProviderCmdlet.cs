@@ -60,22 +60,6 @@ public abstract class SnapshotProviderCmdlet : PgRepositoryCmdlet
         ResourceGroup = ResourceGroup,
     };
 
-    private readonly Dictionary<SnapshotTarget, ISnapshotProvider> _providers = [];
-
-    /// <summary>One provider (SDK client) per target for the whole invocation.</summary>
-    protected ISnapshotProvider OpenProvider(SnapshotTarget target)
-    {
-        if (!_providers.TryGetValue(target, out var provider)) _providers[target] = provider = SnapshotProviders.Create(target);
-        return provider;
-    }
-
-    protected override void DisposeKeys()
-    {
-        foreach (var p in _providers.Values) p.Dispose();
-        _providers.Clear();
-        base.DisposeKeys();
-    }
-
     protected static Dictionary<string, string> ToTags(Hashtable? tags)
     {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
