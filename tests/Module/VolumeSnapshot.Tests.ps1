@@ -164,6 +164,58 @@ Describe 'Remove-PgVolumeSnapshot -RetentionDays' {
     }
 }
 
+Describe 'Remove-PgBackup of Snapshot backups' {
+    BeforeAll {
+        # The earlier Snapshot backup (one of its snapshots already deleted behind the module's back) and a newer one.
+        $script:older = Get-PgBackup -Repository $repo -Type Snapshot -Latest
+        $script:newer = Get-PgBackup -Repository $repo -Id (New-PgVolumeSnapshot @aws -VolumeId vol-data, vol-wal -Repository $repo @server)[0].BackupId
+    }
+
+    It '-WhatIf names the backup''s snapshots and sends the provider nothing' {
+        $requests = @($ec2.Requests).Count
+        # ShouldProcess writes "What if:" to the host, so read it from a child pwsh's output as a user would see it.
+        $whatIf = & (Join-Path $PSHOME 'pwsh') -NoProfile -NonInteractive -Command "Import-Module '$ModulePath'; Remove-PgBackup -Repository '$repo' -KeepLast 1 -WhatIf" | Out-String
+        $whatIf | Should -Match "What if: .*$($older.Id)"
+        foreach ($s in $older.Snapshots) { $whatIf | Should -Match "$($s.SnapshotId) of $($s.VolumeId)" }
+        $whatIf | Should -Not -Match $newer.Id
+        @($ec2.Requests).Count | Should -Be $requests
+        @(Get-PgBackup -Repository $repo -Type Snapshot).Id | Should -Contain $older.Id
+    }
+
+    It 'keeps the catalog entry when the provider refuses a delete, and the error names the snapshot, volume, provider and what to do' {
+        $refused = $older.Snapshots | Where-Object { $ec2.Snapshots.Id -contains $_.SnapshotId } | Select-Object -First 1
+        $ec2.UndeletableSnapshots.Add($refused.SnapshotId) | Out-Null
+        try {
+            $older | Remove-PgBackup -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable failed
+        }
+        finally { $ec2.UndeletableSnapshots.Clear() }
+        $failed.Count | Should -Be 1
+        $failed[0].CategoryInfo.Category | Should -Be 'PermissionDenied'
+        $failed[0].Exception.Message | Should -Match "snapshot $($refused.SnapshotId) of volume $($refused.VolumeId) \(Aws, AWS eu-west-1"
+        $failed[0].Exception.Message | Should -Match "$($older.Id) stays in the catalog"
+        $failed[0].Exception.Message | Should -Match 'ec2:DeleteSnapshot.*run the removal again'
+        $failed[0].Exception.Message | Should -Not -Match $secret
+        @(Get-PgBackup -Repository $repo -Type Snapshot).Id | Should -Contain $older.Id
+        $ec2.Snapshots.Id | Should -Contain $refused.SnapshotId
+    }
+
+    It 'a retention run deletes the older backup''s snapshots at the provider (one already gone counts as deleted), then its entry; never the newest' {
+        $mark = @($ec2.Requests).Count
+        $removed = @(Remove-PgBackup -Repository $repo -KeepLast 1 -Force -PassThru | Where-Object { $_ -is [PgBackupTools.PgBackup] })
+        $removed.Id | Should -Be @($older.Id)
+        $deletes = @($ec2.Requests | Select-Object -Skip $mark | Where-Object Action -eq 'DeleteSnapshot')
+        $deletes.Parameters.SnapshotId | Should -Be @($older.Snapshots.SnapshotId)
+        foreach ($s in $older.Snapshots) { $ec2.Snapshots.Id | Should -Not -Contain $s.SnapshotId }
+        @(Get-PgBackup -Repository $repo -Type Snapshot).Id | Should -Be @($newer.Id)
+
+        # The newest backup of its group stays unless it is named with -Force, and then no snapshot is touched.
+        $newer | Remove-PgBackup -Confirm:$false -ErrorAction SilentlyContinue -ErrorVariable kept
+        $kept[0].FullyQualifiedErrorId | Should -Match '^NewestBackupKept'
+        @($ec2.Requests | Select-Object -Skip $mark | Where-Object Action -eq 'DeleteSnapshot').Count | Should -Be $deletes.Count
+        foreach ($s in $newer.Snapshots) { $ec2.Snapshots.Id | Should -Contain $s.SnapshotId }
+    }
+}
+
 Describe 'GCP persistent disks through application default credentials' {
     BeforeAll {
         $script:gcp = [PgBackupTools.TestKit.FakeGcpComputeEndpoint]::new()
@@ -197,5 +249,134 @@ Describe 'GCP persistent disks through application default credentials' {
         Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id | Remove-PgVolumeSnapshot -Repository $repo -Force
         @($gcp.Snapshots).Count | Should -Be 0
         @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
+    }
+}
+
+Describe 'Azure managed disks through a managed identity (IDENTITY_ENDPOINT, as Azure Automation gives a runbook)' {
+    BeforeAll {
+        # The process environment Azure Automation (and App Service, Functions) gives: an http loopback token endpoint
+        # and its secret header. DefaultAzureCredential's ManagedIdentityCredential finds them; no other Azure credential
+        # may be in the way.
+        $script:arm = [PgBackupTools.TestKit.FakeArmEndpoint]::new()
+        $arm.RequireIssuedToken = $true
+        $script:sub = '00000000-0000-0000-0000-0000000000aa'
+        $script:dataDisk = $arm.AddDisk($sub, 'rg-db', 'pg-data', 'westeurope')
+        $script:walDisk = $arm.AddDisk($sub, 'rg-db', 'pg-wal', 'westeurope')
+        $script:azureNames = 'IDENTITY_ENDPOINT', 'IDENTITY_HEADER', 'IDENTITY_SERVER_THUMBPRINT', 'IMDS_ENDPOINT', 'MSI_ENDPOINT', 'MSI_SECRET',
+            'AZURE_CLIENT_ID', 'AZURE_TENANT_ID', 'AZURE_CLIENT_SECRET', 'AZURE_CLIENT_CERTIFICATE_PATH', 'AZURE_FEDERATED_TOKEN_FILE', 'AZURE_SUBSCRIPTION_ID'
+        $script:savedAzure = @{}
+        foreach ($name in $azureNames) {
+            $savedAzure[$name] = [Environment]::GetEnvironmentVariable($name)
+            [Environment]::SetEnvironmentVariable($name, $null)
+        }
+        $env:IDENTITY_ENDPOINT = $arm.IdentityEndpoint
+        $env:IDENTITY_HEADER = $arm.IdentityHeader
+        $script:azure = @{ Provider = 'Azure'; Endpoint = $arm.Endpoint; SubscriptionId = $sub }
+        $script:azureOutput = [System.Collections.Generic.List[string]]::new()
+        $script:azureBackup = $null
+    }
+    AfterAll {
+        foreach ($name in $azureNames) { [Environment]::SetEnvironmentVariable($name, $savedAzure[$name]) }
+        if ($script:arm) { $script:arm.Dispose() }
+    }
+
+    It 'New-PgVolumeSnapshot takes a consistent Snapshot backup of two disks with a token from the identity endpoint' {
+        $all = New-PgVolumeSnapshot @azure -DiskId $dataDisk, $walDisk -Repository $repo @server -Tag @{ env = 'pester' } -Verbose *>&1
+        $azureOutput.Add(($all | Out-String -Width 400))
+        $snaps = @($all | Where-Object { $_ -is [PgBackupTools.PgVolumeSnapshot] })
+        $messages = ($all | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n"
+        $snaps.Count | Should -Be 2
+        $snaps.VolumeId | Should -Be @($dataDisk, $walDisk)
+        $snaps | ForEach-Object { $_.Provider | Should -Be 'Azure'; $_.Completed | Should -BeTrue }
+        $messages | Should -Match 'pg_backup_start'
+        $messages | Should -Match 'pg_backup_stop'
+        $script:azureBackup = Get-PgBackup -Repository $repo -Type Snapshot -Id $snaps[0].BackupId
+        $azureBackup.SnapshotProvider | Should -Be 'Azure'
+        $azureBackup.StopLsn | Should -Not -BeNullOrEmpty
+        $azureBackup.Snapshots.SnapshotId | Should -Be $snaps.SnapshotId
+        $azureOutput.Add((Get-Content -Raw (Join-Path $repo "backups/main/$($azureBackup.Id)/manifest.json")))
+
+        # The token: asked for at the identity endpoint with its secret header and API version, before any ARM call.
+        $tokens = @($arm.TokenRequests)
+        $tokens.Count | Should -BeGreaterThan 0
+        $tokens | ForEach-Object {
+            $_.Headers['X-IDENTITY-HEADER'] | Should -Be $arm.IdentityHeader
+            $_.Parameters['api-version'] | Should -Be '2019-08-01'
+            $_.Parameters['resource'].TrimEnd('/') | Should -Be $arm.Endpoint
+        }
+        $requests = @($arm.Requests)
+        [array]::IndexOf($requests, $tokens[0]) | Should -Be 0
+        # Every ARM call carries it as a bearer token (the fake refuses any other), and never the identity secret.
+        $arm.ArmRequests | ForEach-Object {
+            $_.Authorization | Should -Be "Bearer $($arm.IssuedToken)"
+            $_.Headers.ContainsKey('X-IDENTITY-HEADER') | Should -BeFalse
+        }
+        # Order: read a disk, PUT its snapshot, then the next disk; each set member named after the set.
+        $puts = @($arm.ArmRequests | Where-Object Method -eq 'PUT')
+        $puts.Path | Should -Be @($snaps.SnapshotId)
+        $puts[0].Path | Should -Match "/snapshots/pgbt-$($azureBackup.Id)-1$"
+        $firstPut = [array]::IndexOf($requests, $puts[0])
+        $diskRead = @($requests | Where-Object { $_.Method -eq 'GET' -and $_.Path -eq $dataDisk })[0]
+        [array]::IndexOf($requests, $diskRead) | Should -BeLessThan $firstPut
+        $tags = ($arm.Snapshots | ForEach-Object { $_.ToJsonString() | ConvertFrom-Json } | Where-Object id -eq $snaps[0].SnapshotId).tags
+        $tags.'pgbt-backup-id' | Should -Be $azureBackup.Id
+        $tags.'pgbt-stanza' | Should -Be 'main'
+        $tags.'pgbt-set-member' | Should -Be '1-of-2'
+        $tags.env | Should -Be 'pester'
+    }
+
+    It 'Get-PgVolumeSnapshot lists the set in the subscription' {
+        $listed = @(Get-PgVolumeSnapshot @azure -BackupId $azureBackup.Id)
+        $azureOutput.Add(($listed | Format-List | Out-String -Width 400))
+        $listed.Count | Should -Be 2
+        $listed.SnapshotId | Sort-Object | Should -Be ($azureBackup.Snapshots.SnapshotId | Sort-Object)
+        $list = @($arm.ArmRequests)[-1]
+        $list.Path | Should -Be "/subscriptions/$sub/providers/Microsoft.Compute/snapshots"
+        $list.Authorization | Should -Be "Bearer $($arm.IssuedToken)"
+    }
+
+    It 'Restore-PgVolumeSnapshot creates a disk from each snapshot of the backup' {
+        $volumes = @($azureBackup | Restore-PgVolumeSnapshot @azure -Zone westeurope -Tag @{ purpose = 'drill' } -Confirm:$false)
+        $azureOutput.Add(($volumes | Format-List | Out-String -Width 400))
+        $volumes.Count | Should -Be 2
+        $volumes.SnapshotId | Should -Be $azureBackup.Snapshots.SnapshotId
+        $volumes | ForEach-Object { $_.Provider | Should -Be 'Azure'; $_.State | Should -Be 'Succeeded'; $_.Zone | Should -Be 'westeurope' }
+        $diskPuts = @($arm.ArmRequests | Where-Object { $_.Method -eq 'PUT' -and $_.Path -match '/disks/' })
+        $diskPuts.Count | Should -Be 2
+        $body = $diskPuts[0].Body | ConvertFrom-Json
+        $body.properties.creationData.sourceResourceId | Should -Be $azureBackup.Snapshots[0].SnapshotId
+        $body.tags.'pgbt-backup-id' | Should -Be $azureBackup.Id
+        $body.tags.purpose | Should -Be 'drill'
+    }
+
+    It 'Remove-PgBackup deletes the snapshots through the identity its manifest names, then the catalog entry' {
+        $mark = @($arm.Requests).Count
+        $all = $azureBackup | Remove-PgBackup -Force -Verbose *>&1
+        $azureOutput.Add(($all | Out-String -Width 400))
+        $deletes = @($arm.Requests | Select-Object -Skip $mark | Where-Object Method -eq 'DELETE')
+        $deletes.Path | Should -Be @($azureBackup.Snapshots.SnapshotId)
+        $deletes | ForEach-Object { $_.Authorization | Should -Be "Bearer $($arm.IssuedToken)" }
+        @($arm.Snapshots).Count | Should -Be 0
+        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $azureBackup.Id).Count | Should -Be 0
+    }
+
+    It 'Remove-PgVolumeSnapshot deletes a crash-consistent Azure set piped to it' {
+        $set = @(New-PgVolumeSnapshot @azure -DiskId $walDisk -WarningAction SilentlyContinue)
+        @($arm.Snapshots).Count | Should -Be 1
+        $mark = @($arm.Requests).Count
+        $all = $set | Remove-PgVolumeSnapshot -Force -Verbose *>&1
+        $azureOutput.Add(($all | Out-String -Width 400))
+        @($arm.Requests | Select-Object -Skip $mark | Where-Object Method -eq 'DELETE').Path | Should -Be @($set.SnapshotId)
+        @($arm.Snapshots).Count | Should -Be 0
+    }
+
+    It 'never lets the token or the identity secret into output, verbose messages, the manifest or a request body' {
+        $manifests = Get-ChildItem (Join-Path $repo 'backups') -Recurse -Filter manifest.json | Get-Content -Raw
+        foreach ($text in @($azureOutput) + @($manifests) + @($arm.Requests.Body)) {
+            if (-not $text) { continue }
+            $text.Contains($arm.IssuedToken) | Should -BeFalse
+            $text.Contains($arm.IdentityHeader) | Should -BeFalse
+        }
+        $azureOutput.Count | Should -Be 6
     }
 }

@@ -7,6 +7,10 @@ namespace PgBackupTools.TestKit;
 /// the subscription's snapshot list, and long-running operations behind Azure-AsyncOperation (InProgress on the first
 /// read, then Succeeded). A snapshot's completionPercent climbs with each read until 100. Disks to snapshot are
 /// registered with <see cref="AddDisk"/>.
+/// It also serves the managed-identity token endpoint Azure Automation, App Service and Functions give a process through
+/// IDENTITY_ENDPOINT and IDENTITY_HEADER (API version 2019-08-01; the secret in the X-IDENTITY-HEADER header; the
+/// resource in the query), so Azure.Identity's own ManagedIdentityCredential gets a token over loopback http. With
+/// <see cref="RequireIssuedToken"/>, ARM calls that do not carry that token are refused with 401.
 /// </summary>
 public sealed class FakeArmEndpoint : LoopbackHttpEndpoint
 {
@@ -23,6 +27,20 @@ public sealed class FakeArmEndpoint : LoopbackHttpEndpoint
 
     public void Throttle(int count) => Interlocked.Exchange(ref _throttle, count);
 
+    /// <summary>The value for IDENTITY_ENDPOINT.</summary>
+    public string IdentityEndpoint => Endpoint + IdentityPath;
+    /// <summary>The value for IDENTITY_HEADER: the secret a token request must carry in X-IDENTITY-HEADER.</summary>
+    public string IdentityHeader { get; } = "pgbt-identity-header-" + Guid.NewGuid().ToString("N");
+    /// <summary>The access token the identity endpoint issues (unique per endpoint, so a test can look for it in any output).</summary>
+    public string IssuedToken { get; } = "pgbt-mi-token-" + Guid.NewGuid().ToString("N");
+    public bool RequireIssuedToken { get; set; }
+    private const string IdentityPath = "/msi/token";
+
+    /// <summary>The token requests the identity endpoint received.</summary>
+    public IReadOnlyList<RecordedRequest> TokenRequests => Requests.Where(r => r.Path == IdentityPath).ToList();
+    /// <summary>The ARM requests (everything but token requests), in order.</summary>
+    public IReadOnlyList<RecordedRequest> ArmRequests => Requests.Where(r => r.Path != IdentityPath).ToList();
+
     public string AddDisk(string subscription, string resourceGroup, string name, string location)
     {
         string id = $"/subscriptions/{subscription}/resourceGroups/{resourceGroup}/providers/Microsoft.Compute/disks/{name}";
@@ -34,6 +52,9 @@ public sealed class FakeArmEndpoint : LoopbackHttpEndpoint
     {
         if (Interlocked.Decrement(ref _throttle) >= 0)
             return (429, "application/json", Error("TooManyRequests", "The request is being throttled.").ToJsonString(), new Dictionary<string, string> { ["Retry-After"] = "0" });
+        if (r.Path == IdentityPath) return IssueToken(r);
+        if (RequireIssuedToken && r.Authorization != "Bearer " + IssuedToken)
+            return Json(401, Error("InvalidAuthenticationToken", "The access token is missing or invalid."));
         string path = r.Path.TrimEnd('/');
         lock (_gate)
         {
@@ -86,6 +107,23 @@ public sealed class FakeArmEndpoint : LoopbackHttpEndpoint
             }
         }
         return Json(400, Error("BadRequest", $"fake: no route for {r.Method} {r.Path}"));
+    }
+
+    private (int, string, string, IReadOnlyDictionary<string, string>?) IssueToken(RecordedRequest r)
+    {
+        if (r.Method != "GET") return Json(405, new JsonObject { ["error"] = "invalid_request", ["error_description"] = "GET only." });
+        if (r.Headers?.GetValueOrDefault("X-IDENTITY-HEADER") != IdentityHeader)
+            return Json(401, new JsonObject { ["error"] = "unauthorized_client", ["error_description"] = "X-IDENTITY-HEADER is missing or wrong." });
+        if (r.Parameters.GetValueOrDefault("api-version") != "2019-08-01")
+            return Json(400, new JsonObject { ["error"] = "invalid_request", ["error_description"] = "api-version must be 2019-08-01." });
+        string? resource = r.Parameters.GetValueOrDefault("resource");
+        if (string.IsNullOrEmpty(resource))
+            return Json(400, new JsonObject { ["error"] = "invalid_request", ["error_description"] = "resource is required." });
+        return Json(200, new JsonObject
+        {
+            ["access_token"] = IssuedToken, ["expires_on"] = DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["resource"] = resource, ["token_type"] = "Bearer", ["client_id"] = "00000000-0000-0000-0000-00000000c11e",
+        });
     }
 
     private Dictionary<string, string> OperationHeader()

@@ -3,8 +3,9 @@ using System.Net;
 
 namespace PgBackupTools.TestKit;
 
-/// <summary>One HTTP request as a loopback endpoint received it.</summary>
-public sealed record RecordedRequest(string Method, string Path, string? Action, IReadOnlyDictionary<string, string> Parameters, string Body, string? Authorization, DateTimeOffset At);
+/// <summary>One HTTP request as a loopback endpoint received it (<see cref="Headers"/>: all of them, names case-insensitive).</summary>
+public sealed record RecordedRequest(string Method, string Path, string? Action, IReadOnlyDictionary<string, string> Parameters, string Body, string? Authorization, DateTimeOffset At,
+    IReadOnlyDictionary<string, string>? Headers = null);
 
 /// <summary>
 /// A tiny HTTP server on 127.0.0.1 and a free port (HttpListener), for speaking a cloud provider's wire protocol to the
@@ -80,7 +81,14 @@ public abstract class LoopbackHttpEndpoint : IDisposable
         var parameters = new Dictionary<string, string>(StringComparer.Ordinal) { ["?"] = request.Url!.Query.TrimStart('?') };
         var query = System.Web.HttpUtility.ParseQueryString(request.Url.Query);
         foreach (var k in query.AllKeys) if (k is not null) parameters[k] = query[k]!;
-        return new(request.HttpMethod, request.Url.AbsolutePath, null, parameters, body, request.Headers["Authorization"], DateTimeOffset.UtcNow);
+        return new(request.HttpMethod, request.Url.AbsolutePath, null, parameters, body, request.Headers["Authorization"], DateTimeOffset.UtcNow, HeadersOf(request));
+    }
+
+    protected static IReadOnlyDictionary<string, string> HeadersOf(HttpListenerRequest request)
+    {
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (string? name in request.Headers.AllKeys) if (name is not null) headers[name] = request.Headers[name] ?? "";
+        return headers;
     }
 
     /// <summary>Status, content type, body and extra headers of the answer to <paramref name="request"/>.</summary>
