@@ -6,13 +6,15 @@ snapshot this module made, groups them into sets by their pgbt-backup-id tag and
 more than that many days ago, whole. The newest complete set always stays, and so does a set still completing.
 -WhatIf lists what would go and why; -Verbose says why each kept set stays.
 
-With -Repository, the Snapshot backup a set belongs to is removed from that repository's catalog first (manifest
-first), so the catalog never lists a backup whose snapshots are gone.
+With -Repository, the Snapshot backup a set belongs to leaves that repository's catalog once all the set's snapshots
+are deleted (Remove-PgBackup removes Snapshot backups the same way). If one cannot be deleted, the entry stays, so no
+snapshot is left that nothing names, and the error names the snapshot and says what to fix; a snapshot already gone
+counts as deleted, so running it again finishes the job.
 '@
     Parameters  = @{
         InputObject    = 'The snapshots to delete, from Get-PgVolumeSnapshot or New-PgVolumeSnapshot.'
         RetentionDays  = 'Delete the sets that started more than this many days ago (the seed used 90); the newest complete set always stays.'
-        Repository     = 'The repository whose catalog records the sets as Snapshot backups: their manifests are removed before the snapshots.'
+        Repository     = 'The repository whose catalog records the sets as Snapshot backups: their manifests are removed once all their snapshots are deleted.'
         Force          = 'Delete without asking. -WhatIf still wins.'
         PassThru       = 'Write each deleted PgVolumeSnapshot.'
         Provider       = 'The cloud: Aws, Gcp or Azure (default: the Provider of the piped snapshots).'

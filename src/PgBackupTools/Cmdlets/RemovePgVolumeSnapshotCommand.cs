@@ -32,7 +32,7 @@ public sealed class RemovePgVolumeSnapshotCommand : SnapshotProviderCmdlet
     [ValidateNotNullOrEmpty]
     public string? Zone { get; set; }
 
-    /// <summary>The repository whose catalog records the sets as Snapshot backups: their manifests are removed first.</summary>
+    /// <summary>The repository whose catalog records the sets as Snapshot backups: their manifests are removed once all their snapshots are deleted.</summary>
     [ArgumentCompleter(typeof(RepositoryCompleter))]
     [RepositoryTransformation]
     [Parameter]
