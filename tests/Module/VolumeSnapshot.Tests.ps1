@@ -250,6 +250,18 @@ Describe 'GCP persistent disks through application default credentials' {
         @($gcp.Snapshots).Count | Should -Be 0
         @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
     }
+
+    It 'Remove-PgBackup deletes a GCP Snapshot backup''s snapshots in the project its manifest records, then the entry' {
+        $snaps = @(New-PgVolumeSnapshot @gcpTarget -Zone europe-west1-b -Disk pg-data, pg-wal -Repository $repo @server)
+        $backup = Get-PgBackup -Repository $repo -Type Snapshot -Id $snaps[0].BackupId
+        $mark = @($gcp.Requests).Count
+        # No -Project, -Endpoint or -Zone: Remove-PgBackup has none; the manifest says where the snapshots are.
+        $backup | Remove-PgBackup -Force
+        $deletes = @($gcp.Requests | Select-Object -Skip $mark | Where-Object Method -eq 'DELETE')
+        $deletes.Path | Should -Be @($snaps.SnapshotId | ForEach-Object { "/compute/v1/projects/pgbt-test/global/snapshots/$_" })
+        @($gcp.Snapshots).Count | Should -Be 0
+        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
+    }
 }
 
 Describe 'Azure managed disks through a managed identity (IDENTITY_ENDPOINT, as Azure Automation gives a runbook)' {
