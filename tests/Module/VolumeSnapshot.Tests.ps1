@@ -292,6 +292,27 @@ Describe 'Azure managed disks through a managed identity (IDENTITY_ENDPOINT, as 
         if ($script:arm) { $script:arm.Dispose() }
     }
 
+    It 'an identity endpoint that refuses the secret fails with an error that says what to do, and no ARM call is made' {
+        $wrong = 'pgbt-wrong-identity-header-' + [guid]::NewGuid().ToString('N')
+        $env:IDENTITY_HEADER = $wrong
+        try {
+            $clock = [Diagnostics.Stopwatch]::StartNew()
+            $failure = $null
+            try { Get-PgVolumeSnapshot @azure -ErrorAction Stop } catch { $failure = $_ }
+            Write-Host "token failure reported after $([int]$clock.Elapsed.TotalSeconds) s"
+        }
+        finally { $env:IDENTITY_HEADER = $arm.IdentityHeader }
+        $failure | Should -Not -BeNullOrEmpty
+        $failure.FullyQualifiedErrorId | Should -Match '^PgBackupException,PermissionDenied'
+        $failure.Exception.Message | Should -Match 'Could not get an Azure token'
+        $failure.Exception.Message | Should -Match 'managed identity'
+        $azureOutput.Add(($failure | Out-String -Width 400) + $failure.Exception.ToString())
+        $failure.Exception.ToString().Contains($wrong) | Should -BeFalse
+        @($arm.TokenRequests).Count | Should -BeGreaterThan 0
+        $arm.TokenRequests | ForEach-Object { $_.Headers['X-IDENTITY-HEADER'] | Should -Be $wrong }
+        @($arm.ArmRequests).Count | Should -Be 0
+    }
+
     It 'New-PgVolumeSnapshot takes a consistent Snapshot backup of two disks with a token from the identity endpoint' {
         $all = New-PgVolumeSnapshot @azure -DiskId $dataDisk, $walDisk -Repository $repo @server -Tag @{ env = 'pester' } -Verbose *>&1
         $azureOutput.Add(($all | Out-String -Width 400))
@@ -309,7 +330,7 @@ Describe 'Azure managed disks through a managed identity (IDENTITY_ENDPOINT, as 
         $azureOutput.Add((Get-Content -Raw (Join-Path $repo "backups/main/$($azureBackup.Id)/manifest.json")))
 
         # The token: asked for at the identity endpoint with its secret header and API version, before any ARM call.
-        $tokens = @($arm.TokenRequests)
+        $tokens = @($arm.TokenRequests | Where-Object { $_.Headers['X-IDENTITY-HEADER'] -eq $arm.IdentityHeader })
         $tokens.Count | Should -BeGreaterThan 0
         $tokens | ForEach-Object {
             $_.Headers['X-IDENTITY-HEADER'] | Should -Be $arm.IdentityHeader
@@ -317,7 +338,8 @@ Describe 'Azure managed disks through a managed identity (IDENTITY_ENDPOINT, as 
             $_.Parameters['resource'].TrimEnd('/') | Should -Be $arm.Endpoint
         }
         $requests = @($arm.Requests)
-        [array]::IndexOf($requests, $tokens[0]) | Should -Be 0
+        $firstArm = @($arm.ArmRequests)[0]
+        [array]::IndexOf($requests, $tokens[0]) | Should -BeLessThan ([array]::IndexOf($requests, $firstArm))
         # Every ARM call carries it as a bearer token (the fake refuses any other), and never the identity secret.
         $arm.ArmRequests | ForEach-Object {
             $_.Authorization | Should -Be "Bearer $($arm.IssuedToken)"
@@ -389,6 +411,6 @@ Describe 'Azure managed disks through a managed identity (IDENTITY_ENDPOINT, as 
             $text.Contains($arm.IssuedToken) | Should -BeFalse
             $text.Contains($arm.IdentityHeader) | Should -BeFalse
         }
-        $azureOutput.Count | Should -Be 6
+        $azureOutput.Count | Should -Be 7
     }
 }
