@@ -5,12 +5,12 @@ namespace PgBackupTools.Core.Streams;
 /// each <see cref="FrameSize"/> of input becomes one frame with its content size and a content checksum in it, so a
 /// reader can cut the stream at frame boundaries without decompressing and decompress the frames in parallel
 /// (<see cref="ZstdFrameDecompressor"/>). Concatenated frames are a valid .zst file: `zstd -d` reads them all.
-/// The price against one multithreaded frame: a frame cannot refer to the previous one's data (about 1% larger at
-/// 4 MiB on a base backup). Empty input is one empty frame.
+/// The price against one multithreaded frame: a frame cannot refer to the previous one's data (at 4 MiB a scale-20
+/// base backup stored 245.0 MB, pgBackRest's per-file zstd 238.4 MB). Empty input is one empty frame.
 /// </summary>
 internal sealed class ZstdFrameCompressor : ParallelBlockCompressor<ZstdFrameBlock>
 {
-    /// <summary>4 MiB: larger frames bought no speed and little ratio on a base backup, and double the memory.</summary>
+    /// <summary>4 MiB: two frames per worker in flight stay within a few tens of MiB; other sizes were not measured yet.</summary>
     public const int DefaultFrameSize = 4 << 20;
 
     /// <summary>Memory the frames may use (input and output of each in flight).</summary>
