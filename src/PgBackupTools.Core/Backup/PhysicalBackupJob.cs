@@ -89,7 +89,7 @@ public static class PhysicalBackupJob
             await using (var tool = PgToolProcess.Start(pgBaseBackup, server, args))
             {
                 var file = await ToolOutputWriter.WriteAsync(repository, storeKey, tool, options.Compression, options.CompressionLevel, key, meter,
-                    data => scan.WriteAsync(data, ct), scan.CompleteAsync, ct).ConfigureAwait(false);
+                    data => scan.WriteAsync(data, ct), scan.CompleteAsync, ct, independentFrames: true).ConfigureAwait(false);
                 file.Name = fileName;
                 backup.Files.Add(file);
             }

@@ -16,9 +16,10 @@ internal static class ToolOutputWriter
 {
     /// <param name="observe">Sees every raw chunk before it is compressed (row counting, tar scanning).</param>
     /// <param name="afterToolSucceeded">Runs once the program exited successfully, before the object is committed.</param>
+    /// <param name="independentFrames">Zstd as independent frames that a restore decodes on all cores (physical backups).</param>
     public static async Task<PgBackupFile> WriteAsync(BackupRepository repository, string key, PgToolProcess tool,
         CompressionKind encoding, int? level, EncryptionKey? encryptionKey, ProgressMeter meter,
-        Func<ReadOnlyMemory<byte>, ValueTask>? observe, Func<ValueTask>? afterToolSucceeded, CancellationToken ct)
+        Func<ReadOnlyMemory<byte>, ValueTask>? observe, Func<ValueTask>? afterToolSucceeded, CancellationToken ct, bool independentFrames = false)
     {
         await using var writer = await repository.Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
         // When nothing transforms the bytes (custom archives, no compression) they are hashed once: on two cores a
@@ -27,7 +28,7 @@ internal static class ToolOutputWriter
         HashingStream? stored = storedIsRaw ? null : new HashingStream(writer, leaveOpen: true);
         Stream storeSide = (Stream?)stored ?? writer;
         Stream? encryptor = encryptionKey is null ? null : new EncryptingStream(storeSide, encryptionKey, leaveOpen: true);
-        var compressor = Compression.CreateCompressor(encryptor ?? storeSide, encoding, level, leaveOpen: true);
+        var compressor = Compression.CreateCompressor(encryptor ?? storeSide, encoding, level, leaveOpen: true, independentFrames);
         var raw = new HashingStream(compressor, leaveOpen: true);
         bool completed = false;
         // Big chunks from a thread of its own instead of pg_dump's 8 KiB writes one by one: see ReadAheadReader.

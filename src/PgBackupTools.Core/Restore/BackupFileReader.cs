@@ -21,7 +21,9 @@ public static class BackupFileReader
         var stored = new HashingStream(source, leaveOpen: true);
         // stored hash -> [decryptor: authenticates every chunk] -> decompressor -> raw hash.
         Stream encoded = file.Encrypted ? new DecryptingStream(stored, repository.RequireKey(), leaveOpen: true) : stored;
-        var raw = new HashingStream(Compression.CreateDecompressor(encoded, file.Encoding, leaveOpen: true));
+        // Independent zstd frames (physical backups) decode on all cores; one-frame files stream as before.
+        await using var decoded = Compression.CreateDecompressor(encoded, file.Encoding, leaveOpen: true, parallel: true);
+        var raw = new HashingStream(decoded, leaveOpen: true);
         var buffer = new byte[1 << 20];
         while (true)
         {

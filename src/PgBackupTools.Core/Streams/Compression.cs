@@ -14,7 +14,10 @@ public static class Compression
     /// </summary>
     /// <param name="level">Null: <see cref="DefaultLevel"/>, chosen for backups. Otherwise the codec's own scale:
     /// gzip 0..9, zstd -131072..22 (negative: fast modes), lz4 0..12 (0..2 fast, 3..9 HC, 10..12 OPT). Ignored for None.</param>
-    public static Stream CreateCompressor(Stream output, CompressionKind kind, int? level = null, bool leaveOpen = false)
+    /// <param name="independentFrames">Zstd only: a frame per 4 MiB of input, each with its content size and checksum
+    /// (<see cref="ZstdFrameCompressor"/>), so a restore decodes them on all cores (<c>CreateDecompressor(..., parallel: true)</c>);
+    /// still one valid .zst file. Otherwise one multithreaded frame, which only a single thread can decode.</param>
+    public static Stream CreateCompressor(Stream output, CompressionKind kind, int? level = null, bool leaveOpen = false, bool independentFrames = false)
     {
         ArgumentNullException.ThrowIfNull(output);
         int chosen = level ?? DefaultLevel(kind);
@@ -22,6 +25,7 @@ public static class Compression
         {
             CompressionKind.None => new PassThroughCompressor(output, leaveOpen),
             CompressionKind.Gzip => new ParallelGzipCompressor(output, chosen, leaveOpen),
+            CompressionKind.Zstd when independentFrames => new ZstdFrameCompressor(output, chosen, leaveOpen),
             CompressionKind.Zstd => ZstdCompressor.Create(output, chosen, leaveOpen),
             CompressionKind.Lz4 => new Lz4Compressor(output, chosen, leaveOpen),
             _ => throw UnknownKind(kind),
@@ -34,13 +38,16 @@ public static class Compression
     /// makes a read throw <see cref="InvalidDataException"/> rather than look like the end of the data; checksums in
     /// the format (gzip CRC-32, zstd and lz4 content checksums) are verified.
     /// </summary>
-    public static Stream CreateDecompressor(Stream input, CompressionKind kind, bool leaveOpen = false)
+    /// <param name="parallel">Zstd only: decode independent frames on all cores (<see cref="ZstdFrameDecompressor"/>;
+    /// a stream of one big frame is read as before). For big streams: it starts worker threads and reads frames ahead.</param>
+    public static Stream CreateDecompressor(Stream input, CompressionKind kind, bool leaveOpen = false, bool parallel = false)
     {
         ArgumentNullException.ThrowIfNull(input);
         if (!input.CanRead)
             throw new ArgumentException("The input stream is not readable.", nameof(input));
         return kind switch
         {
+            CompressionKind.Zstd when parallel => new ZstdFrameDecompressor(input, leaveOpen),
             CompressionKind.None => new PassThroughReader(input, leaveOpen),
             CompressionKind.Gzip => new GzipDecompressor(input, leaveOpen),
             CompressionKind.Zstd => new DecompressionStream(

@@ -7,62 +7,17 @@ namespace PgBackupTools.Core.Streams;
 /// with a sync flush (byte-aligned, not final), plus the CRC-32 of the slice. Concatenating blocks in order gives one
 /// valid deflate stream. Reused: the compressor owns a fixed set of these, which is what bounds its memory.
 /// </summary>
-internal sealed class GzipBlock
+internal sealed class GzipBlock(int capacity, int level) : CompressionBlock(capacity)
 {
     private const int GzipHeaderLength = 10;
     private const int GzipTrailerLength = 8;
 
-    private readonly MemoryStream _compressed;
-    private TaskCompletionSource? _done;
+    private readonly MemoryStream _compressed = new(capacity + capacity / 64 + 1024);
 
-    public GzipBlock(int capacity)
-    {
-        Input = GC.AllocateUninitializedArray<byte>(capacity);
-        _compressed = new MemoryStream(capacity + capacity / 64 + 1024);
-    }
-
-    /// <summary>The uncompressed bytes; the first <see cref="Length"/> are used.</summary>
-    public byte[] Input { get; }
-    public int Length { get; set; }
-    public int Free => Input.Length - Length;
-
-    /// <summary>Valid once <see cref="Done"/> completed successfully.</summary>
+    /// <summary>Valid once <see cref="ParallelBlock.Done"/> completed successfully.</summary>
     public uint Crc32 { get; private set; }
-    public ReadOnlyMemory<byte> Deflate { get; private set; }
-    public int CompressedBy { get; private set; }
 
-    /// <summary>Completes when a worker compressed the block, or faults with the worker's exception.</summary>
-    public Task Done => _done?.Task ?? throw new InvalidOperationException("The block was not queued.");
-
-    /// <summary>Marks the block as queued for a worker.</summary>
-    public void Queue() => _done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    /// <summary>Runs on a worker thread: compresses, then completes <see cref="Done"/> either way.</summary>
-    public void Compress(int level, Action<GzipBlock>? onWorker)
-    {
-        var done = _done!;
-        try
-        {
-            CompressedBy = Environment.CurrentManagedThreadId;
-            onWorker?.Invoke(this);
-            Compress(level);
-            done.SetResult();
-        }
-        catch (Exception e)
-        {
-            done.SetException(e);
-        }
-    }
-
-    /// <summary>Runs on a worker thread when the stream was abandoned: completes without compressing.</summary>
-    public void Skip() => _done!.TrySetCanceled();
-
-    public void Reset()
-    {
-        _done = null;
-        Length = 0;
-        Deflate = default;
-    }
+    protected override void Process() => Compress(level);
 
     // We let zlib write a complete gzip member of the slice, sync-flushed before its end, and keep the deflate data up
     // to the flush; the member's trailer gives us the slice's CRC-32. That is zlib's own (vectorised) CRC, computed in
@@ -87,6 +42,6 @@ internal sealed class GzipBlock
         if (!wellFormed)
             throw new InvalidDataException("zlib produced a gzip member of an unexpected shape; cannot join it into a parallel gzip stream.");
         Crc32 = BinaryPrimitives.ReadUInt32LittleEndian(member[^8..]);
-        Deflate = new ReadOnlyMemory<byte>(_compressed.GetBuffer(), GzipHeaderLength, (int)flushedAt - GzipHeaderLength);
+        Output = new ReadOnlyMemory<byte>(_compressed.GetBuffer(), GzipHeaderLength, (int)flushedAt - GzipHeaderLength);
     }
 }

@@ -31,6 +31,10 @@ internal sealed unsafe class NativeZstd
     private readonly delegate* unmanaged<nint, OutBuffer*, InBuffer*, int, nuint> _compressStream2;
     private readonly delegate* unmanaged<nuint, uint> _isError;
     private readonly delegate* unmanaged<nuint, byte*> _getErrorName;
+    private readonly delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint> _compress2;
+    private readonly delegate* unmanaged<nint> _createDCtx;
+    private readonly delegate* unmanaged<nint, nuint> _freeDCtx;
+    private readonly delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint> _decompressDCtx;
 
     private NativeZstd(nint library, string name, uint version)
     {
@@ -42,6 +46,10 @@ internal sealed unsafe class NativeZstd
         _compressStream2 = (delegate* unmanaged<nint, OutBuffer*, InBuffer*, int, nuint>)NativeLibrary.GetExport(library, "ZSTD_compressStream2");
         _isError = (delegate* unmanaged<nuint, uint>)NativeLibrary.GetExport(library, "ZSTD_isError");
         _getErrorName = (delegate* unmanaged<nuint, byte*>)NativeLibrary.GetExport(library, "ZSTD_getErrorName");
+        _compress2 = (delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint>)NativeLibrary.GetExport(library, "ZSTD_compress2");
+        _createDCtx = (delegate* unmanaged<nint>)NativeLibrary.GetExport(library, "ZSTD_createDCtx");
+        _freeDCtx = (delegate* unmanaged<nint, nuint>)NativeLibrary.GetExport(library, "ZSTD_freeDCtx");
+        _decompressDCtx = (delegate* unmanaged<nint, byte*, nuint, byte*, nuint, nuint>)NativeLibrary.GetExport(library, "ZSTD_decompressDCtx");
     }
 
     /// <summary>The process's libzstd, loaded once; null when none is usable or <see cref="EngineVariable"/> says managed.</summary>
@@ -106,10 +114,52 @@ internal sealed unsafe class NativeZstd
         }
     }
 
+    /// <summary>
+    /// ZSTD_compress2: all of <paramref name="input"/> as one frame (with the parameters set on the context, and the
+    /// content size in its header) into <paramref name="output"/>; returns the frame's length. The output must hold
+    /// ZSTD_compressBound(input) (<see cref="ZstdFrames.CompressBound"/>).
+    /// </summary>
+    public int CompressFrame(CompressionContext context, ReadOnlySpan<byte> input, Span<byte> output)
+    {
+        fixed (byte* src = input)
+        fixed (byte* dst = output)
+        {
+            nuint result = _compress2(context.DangerousGetHandle(), dst, (nuint)output.Length, src, (nuint)input.Length);
+            if (_isError(result) != 0)
+                throw new IOException($"zstd failed to compress: {Marshal.PtrToStringUTF8((nint)_getErrorName(result))}.");
+            return checked((int)result);
+        }
+    }
+
+    public DecompressionContext CreateDecompressionContext()
+    {
+        var context = new DecompressionContext(this, _createDCtx());
+        if (context.IsInvalid)
+            throw new OutOfMemoryException("libzstd could not allocate a decompression context.");
+        return context;
+    }
+
+    /// <summary>
+    /// ZSTD_decompressDCtx: the whole frames in <paramref name="input"/> into <paramref name="output"/>, their content
+    /// checksums verified; returns the decompressed length. Damaged input throws <see cref="InvalidDataException"/>.
+    /// </summary>
+    public int DecompressFrames(DecompressionContext context, ReadOnlySpan<byte> input, Span<byte> output)
+    {
+        fixed (byte* src = input)
+        fixed (byte* dst = output)
+        {
+            nuint result = _decompressDCtx(context.DangerousGetHandle(), dst, (nuint)output.Length, src, (nuint)input.Length);
+            if (_isError(result) != 0)
+                throw new InvalidDataException($"zstd failed to decompress: {Marshal.PtrToStringUTF8((nint)_getErrorName(result))}.");
+            return checked((int)result);
+        }
+    }
+
     /// <summary>ZSTD_cParameter values used here (stable API, zstd.h).</summary>
     public enum Parameter
     {
         CompressionLevel = 100,
+        ContentSizeFlag = 200,
         ChecksumFlag = 201,
         NbWorkers = 400,
     }
@@ -142,6 +192,30 @@ internal sealed unsafe class NativeZstd
         protected override bool ReleaseHandle()
         {
             _zstd?._freeCCtx(handle);
+            return true;
+        }
+    }
+
+    /// <summary>A ZSTD_DCtx.</summary>
+    public sealed class DecompressionContext : SafeHandle
+    {
+        private readonly NativeZstd? _zstd;
+
+        public DecompressionContext() : base(0, ownsHandle: true)
+        {
+        }
+
+        internal DecompressionContext(NativeZstd zstd, nint handle) : base(0, ownsHandle: true)
+        {
+            _zstd = zstd;
+            SetHandle(handle);
+        }
+
+        public override bool IsInvalid => handle == 0;
+
+        protected override bool ReleaseHandle()
+        {
+            _zstd?._freeDCtx(handle);
             return true;
         }
     }
