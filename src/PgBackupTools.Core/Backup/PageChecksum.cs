@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -46,6 +47,8 @@ internal static class PageChecksum
     private static uint FirstRowWord(ReadOnlySpan<uint> words, int column) =>
         column == ChecksumOffset / sizeof(uint) ? words[column] & (BitConverter.IsLittleEndian ? 0xFFFF0000u : 0x0000FFFFu) : words[column];
 
+    // Hot loops of a short-lived process: optimized at once rather than after tier-0 code ran them a while.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static uint BlockScalar(ReadOnlySpan<uint> words)
     {
         Span<uint> sums = stackalloc uint[Sums];
@@ -59,12 +62,14 @@ internal static class PageChecksum
         return result;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static uint Mix(uint sum, uint value)
     {
         uint t = sum ^ value;
         return t * FnvPrime ^ (t >> 17);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static uint BlockVector(ReadOnlySpan<uint> words)
     {
         var prime = Vector256.Create(FnvPrime);
@@ -72,25 +77,26 @@ internal static class PageChecksum
         Vector256<uint> s0 = Vector256.Create(offsets[..8]), s1 = Vector256.Create(offsets[8..16]), s2 = Vector256.Create(offsets[16..24]), s3 = Vector256.Create(offsets[24..]);
         Span<uint> first = stackalloc uint[Sums];
         for (int column = 0; column < Sums; column++) first[column] = FirstRowWord(words, column);
-        Row(first);
-        for (int row = 1; row < words.Length / Sums; row++) Row(words.Slice(row * Sums, Sums));
-        Span<uint> zeros = stackalloc uint[Sums];
-        Row(zeros);
-        Row(zeros);
+        int rows = words.Length / Sums;
+        // Row 0 with pd_checksum zeroed, the page's other rows, then two rows of zeros for the final mixing.
+        for (int row = 0; row < rows + 2; row++)
+        {
+            var r = row == 0 ? first : row < rows ? words.Slice(row * Sums, Sums) : default;
+            Vector256<uint> v0, v1, v2, v3;
+            if (r.IsEmpty) v0 = v1 = v2 = v3 = Vector256<uint>.Zero;
+            else { v0 = Vector256.Create(r[..8]); v1 = Vector256.Create(r[8..16]); v2 = Vector256.Create(r[16..24]); v3 = Vector256.Create(r[24..]); }
+            s0 = MixVector(s0, v0, prime);
+            s1 = MixVector(s1, v1, prime);
+            s2 = MixVector(s2, v2, prime);
+            s3 = MixVector(s3, v3, prime);
+        }
         var folded = s0 ^ s1 ^ s2 ^ s3;
         uint result = 0;
         for (int i = 0; i < Vector256<uint>.Count; i++) result ^= folded.GetElement(i);
         return result;
-
-        void Row(ReadOnlySpan<uint> row)
-        {
-            s0 = MixVector(s0, Vector256.Create(row[..8]), prime);
-            s1 = MixVector(s1, Vector256.Create(row[8..16]), prime);
-            s2 = MixVector(s2, Vector256.Create(row[16..24]), prime);
-            s3 = MixVector(s3, Vector256.Create(row[24..]), prime);
-        }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<uint> MixVector(Vector256<uint> sum, Vector256<uint> value, Vector256<uint> prime)
     {
         var t = sum ^ value;
