@@ -45,6 +45,8 @@ public sealed class PgBackup
     public string? BackupLabel { get; set; }
     /// <summary>Snapshot backups: the backup_label pg_backup_stop returned; a restore writes it into the data directory.</summary>
     public string? BackupLabelFile { get; set; }
+    /// <summary>Physical: how the files were read (BaseBackup: pg_basebackup; FileCopy: the data directory between pg_backup_start/stop). Null in older manifests: BaseBackup.</summary>
+    public PhysicalBackupMethod? Method { get; set; }
     /// <summary>Snapshot backups: the tablespace_map pg_backup_stop returned (null when the cluster has no tablespaces).</summary>
     public string? TablespaceMapFile { get; set; }
     /// <summary>Snapshot backups: the cloud the snapshots live in.</summary>

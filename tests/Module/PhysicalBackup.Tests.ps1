@@ -35,6 +35,8 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $backup | Should -BeOfType ([PgBackupTools.PgBackup])
         $backup.Type | Should -Be 'Physical'
         $backup.Files.Name | Should -Be 'base.tar.zst'
+        $backup.Method | Should -Be 'FileCopy' -Because 'the tests run on the server''s host as root, so Auto copies the data directory'
+        ($backup | Format-List | Out-String) | Should -Match 'Wal\s+: \S+ \.\. \S+ on timeline 1'
         $backup.StopLsn | Should -Not -BeNullOrEmpty
         $backup.Timeline | Should -Be 1
 
@@ -77,6 +79,15 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $test.Checks.Kind | Should -Contain 'VerifyBackup'
         $test.Checks.Kind | Should -Contain 'Recovery'
         Test-Path $test.ScratchDatabase | Should -BeFalse
+    }
+
+    It '-Method BaseBackup streams pg_basebackup instead, and Test-PgBackup -Restore proves that backup too' {
+        $streamed = Invoke-PgBackup -Repository $repo -Type Physical -Method BaseBackup @server
+        $streamed.Method | Should -Be 'BaseBackup'
+        $streamed.ClientVersion | Should -BeLike '*pg_basebackup'
+        $test = $streamed | Test-PgBackup -Restore -Query 'SELECT count(*) >= 100 FROM t' @server
+        $test.Passed | Should -BeTrue -Because ((($test.Checks | Where-Object { -not $_.Passed } | ForEach-Object { "$($_.Kind): $($_.Actual)" }) -join "; ") + $test.Error)
+        $test.Checks.Kind | Should -Contain 'VerifyBackup'
     }
 
     It 'refuses a restore past a segment deleted from the middle of the archive, names it, writes nothing; Test-PgWalArchive and Test-PgBackup report it' {

@@ -1,5 +1,3 @@
-using System.Globalization;
-using System.Text.RegularExpressions;
 using Npgsql;
 using PgBackupTools.Core.Backup;
 using PgBackupTools.Core.Errors;
@@ -30,8 +28,6 @@ public sealed record SnapshotBackupOptions
 /// </summary>
 public static class SnapshotBackupJob
 {
-    private static readonly Regex StartTimeline = new(@"START TIMELINE: (\d+)", RegexOptions.CultureInvariant);
-
     public static async Task<PgBackup> RunAsync(BackupRepository repository, PgConnectionInfo server, ISnapshotProvider provider, SnapshotTarget timing,
         IReadOnlyList<string> volumes, SnapshotBackupOptions options, OperationContext context)
     {
@@ -70,11 +66,8 @@ public static class SnapshotBackupJob
         if (facts.SystemIdentifier is not null) tags[SnapshotTags.Cluster] = facts.SystemIdentifier;
         context.Log($"Backup {backup.Id}: consistent snapshots of {volumes.Count} volume(s) ({string.Join(", ", volumes)}) in {provider.Location} for {server.Server} (PostgreSQL {backup.ServerVersion}), catalogued in {repository.Location}.");
 
-        bool modern = facts.VersionNumber >= 150000;
-        string startSql = modern ? "SELECT pg_backup_start($1, true)::text" : "SELECT pg_start_backup($1, true, false)::text";
-        context.Log($"{(modern ? "pg_backup_start" : "pg_start_backup")}('{backup.BackupLabel}', fast => true) on {server.Server}.");
-        await using (var cmd = new NpgsqlCommand(startSql, connection) { Parameters = { new() { Value = backup.BackupLabel } } })
-            backup.StartLsn = (string)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
+        var session = new NonExclusiveBackupSession(connection, facts.VersionNumber, context);
+        backup.StartLsn = await session.StartAsync(backup.BackupLabel, ct).ConfigureAwait(false);
 
         List<PgVolumeSnapshot>? snapshots = null;
         Exception? failure = null;
@@ -90,7 +83,10 @@ public static class SnapshotBackupJob
         // The backup ends whatever happened to the snapshots: the session must not leave the server in backup mode.
         try
         {
-            await StopAsync(connection, backup, modern, context).ConfigureAwait(false);
+            var stop = await session.StopAsync().ConfigureAwait(false);
+            backup.StopLsn = stop.StopLsn;
+            backup.BackupLabelFile = stop.LabelFile;
+            backup.TablespaceMapFile = stop.TablespaceMapFile;
         }
         catch (Exception e) when (failure is null)
         {
@@ -108,11 +104,8 @@ public static class SnapshotBackupJob
 
         try
         {
-            var m = StartTimeline.Match(backup.BackupLabelFile ?? "");
-            if (!m.Success) throw new PgBackupException(FailureKind.ToolFailed, "The backup_label pg_backup_stop returned has no START TIMELINE; the backup is not kept.", backup.Id);
-            backup.Timeline = uint.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture);
-            backup.StartWalSegment = WalFileName.SegmentFileName(backup.Timeline.Value, Lsn.Parse(backup.StartLsn!) / (ulong)segmentSize, segmentSize);
-            backup.StopWalSegment = WalFileName.SegmentFileName(backup.Timeline.Value, (Lsn.Parse(backup.StopLsn!) - 1) / (ulong)segmentSize, segmentSize);
+            backup.Timeline = NonExclusiveBackupSession.StartTimelineOf(backup.BackupLabelFile!, backup.Id);
+            PhysicalBackupJob.SetWalSegments(backup, segmentSize);
 
             backup.Snapshots = await SnapshotSet.WaitForCompletionAsync(provider, snapshots!, timing, $"Snapshots of backup {backup.Id}", context).ConfigureAwait(false);
             await PhysicalBackupJob.WaitForArchivedAsync(repository, connection, backup, options.ArchiveTimeout, context).ConfigureAwait(false);
@@ -128,22 +121,6 @@ public static class SnapshotBackupJob
             await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
             throw;
         }
-    }
-
-    private static async Task StopAsync(NpgsqlConnection connection, PgBackup backup, bool modern, OperationContext context)
-    {
-        // wait_for_archive => false: pg_backup_stop would wait forever on a failing archive_command; the job waits
-        // for the repository's own archive instead, with a timeout and a message that says what to fix.
-        string sql = modern
-            ? "SELECT lsn::text, labelfile, spcmapfile FROM pg_backup_stop(false)"
-            : "SELECT lsn::text, labelfile, spcmapfile FROM pg_stop_backup(false, false)";
-        context.Log($"{(modern ? "pg_backup_stop" : "pg_stop_backup")}() on the backup's session.");
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        await using var reader = await cmd.ExecuteReaderAsync(CancellationToken.None).ConfigureAwait(false);
-        await reader.ReadAsync(CancellationToken.None).ConfigureAwait(false);
-        backup.StopLsn = reader.GetString(0);
-        backup.BackupLabelFile = reader.GetString(1);
-        backup.TablespaceMapFile = reader.IsDBNull(2) || reader.GetString(2).Length == 0 ? null : reader.GetString(2);
     }
 
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken ct)

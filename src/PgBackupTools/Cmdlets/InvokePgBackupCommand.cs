@@ -54,6 +54,10 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     [ValidateRange(1, 64)]
     public int Jobs { get; set; } = 1;
 
+    /// <summary>Physical: FileCopy reads the data directory (on the server's host), BaseBackup streams pg_basebackup; Auto picks.</summary>
+    [Parameter(ParameterSetName = PhysicalSet)]
+    public PhysicalBackupMethod Method { get; set; } = PhysicalBackupMethod.Auto;
+
     /// <summary>Physical: how long to wait for the backup's last WAL segment to reach the repository's archive.</summary>
     [Parameter(ParameterSetName = PhysicalSet)]
     [ValidateRange(1, 86400)]
@@ -125,6 +129,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
             CompressionLevel = CompressionLevel,
             Stanza = Stanza,
             ArchiveTimeout = TimeSpan.FromSeconds(ArchiveTimeoutSeconds),
+            Method = Method,
             Labels = Label?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? ""),
         };
         var connection = ResolveConnection();

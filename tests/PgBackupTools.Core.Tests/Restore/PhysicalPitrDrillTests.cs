@@ -23,8 +23,10 @@ public sealed class PhysicalPitrDrillTests : IDisposable
 {
     private readonly TempDirectory _temp = new();
 
-    [Fact]
-    public async Task Physical_backup_then_restores_to_a_time_an_LSN_and_a_restore_point_hold_exactly_the_rows_committed_up_to_each_target()
+    [Theory]
+    [InlineData(PhysicalBackupMethod.FileCopy)]
+    [InlineData(PhysicalBackupMethod.BaseBackup)]
+    public async Task Physical_backup_then_restores_to_a_time_an_LSN_and_a_restore_point_hold_exactly_the_rows_committed_up_to_each_target(PhysicalBackupMethod method)
     {
         string repoPath = Path.Combine(_temp.Path, "repo");
         using (await BackupRepository.OpenAsync(repoPath, create: true, CancellationToken.None)) { }
@@ -51,11 +53,12 @@ public sealed class PhysicalPitrDrillTests : IDisposable
         PgBackup backup;
         var sw = Stopwatch.StartNew();
         using (var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None))
-            backup = await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions(), OperationContext.None);
+            backup = await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions { Method = method }, OperationContext.None);
         var backupSeconds = sw.Elapsed.TotalSeconds;
         stopWriter.Cancel();
         await writer;
         Assert.Equal(BackupType.Physical, backup.Type);
+        Assert.Equal(method, backup.Method);
         Assert.Equal("base.tar.zst", Assert.Single(backup.Files).Name);
         Assert.Equal(1u, backup.Timeline);
         Assert.True(Lsn.Parse(backup.StopLsn!) > Lsn.Parse(backup.StartLsn!));
