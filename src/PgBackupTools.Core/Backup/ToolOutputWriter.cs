@@ -1,6 +1,7 @@
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Streams;
 using PgBackupTools.Core.Streams.Encryption;
 
 namespace PgBackupTools.Core.Backup;
