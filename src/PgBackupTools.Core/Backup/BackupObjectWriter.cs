@@ -19,28 +19,32 @@ internal sealed class BackupObjectWriter : IAsyncDisposable
     private readonly Stream _compressor;
     private readonly HashingStream _raw;
     private readonly CompressionKind _encoding;
+    private readonly bool _hashRaw;
     private bool _committed;
 
-    private BackupObjectWriter(ObjectWriteStream store, CompressionKind encoding, int? level, EncryptionKey? key, bool independentFrames)
+    private BackupObjectWriter(ObjectWriteStream store, CompressionKind encoding, int? level, EncryptionKey? key, bool independentFrames, bool hashRaw)
     {
         _store = store;
         _encoding = encoding;
+        _hashRaw = hashRaw || (encoding == CompressionKind.None && key is null); // then the raw bytes are the stored ones
         // When nothing transforms the bytes (custom archives, no compression) they are hashed once: on two cores a
         // second SHA-256 pass costs a tenth of the backup.
         _stored = encoding == CompressionKind.None && key is null ? null : new HashingStream(store, leaveOpen: true);
         Stream storeSide = (Stream?)_stored ?? store;
         _encryptor = key is null ? null : new EncryptingStream(storeSide, key, leaveOpen: true);
         _compressor = Compression.CreateCompressor(_encryptor ?? storeSide, encoding, level, leaveOpen: true, independentFrames);
-        _raw = new HashingStream(_compressor, leaveOpen: true);
+        _raw = new HashingStream(_compressor, leaveOpen: true, computeHash: _hashRaw);
     }
 
+    /// <param name="hashRaw">False where the content carries its own checksums (a file-copy tar: every file's SHA-256 in
+    /// its backup_manifest, which a restore checks): one SHA-256 pass less, and the file's Sha256 stays null.</param>
     public static async Task<BackupObjectWriter> CreateAsync(BackupRepository repository, string key, CompressionKind encoding, int? level,
-        EncryptionKey? encryptionKey, CancellationToken ct, bool independentFrames = false)
+        EncryptionKey? encryptionKey, CancellationToken ct, bool independentFrames = false, bool hashRaw = true)
     {
         var store = await repository.Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
         try
         {
-            return new BackupObjectWriter(store, encoding, level, encryptionKey, independentFrames);
+            return new BackupObjectWriter(store, encoding, level, encryptionKey, independentFrames, hashRaw);
         }
         catch
         {
@@ -61,7 +65,7 @@ internal sealed class BackupObjectWriter : IAsyncDisposable
         _committed = true;
         return new PgBackupFile
         {
-            Name = name, Bytes = _raw.Length, Sha256 = _raw.Sha256Hex, StoredBytes = _stored?.Length ?? _raw.Length,
+            Name = name, Bytes = _raw.Length, Sha256 = _hashRaw ? _raw.Sha256Hex : null, StoredBytes = _stored?.Length ?? _raw.Length,
             StoredSha256 = _stored?.Sha256Hex ?? _raw.Sha256Hex, Encoding = _encoding, Encrypted = _encryptor is not null,
         };
     }

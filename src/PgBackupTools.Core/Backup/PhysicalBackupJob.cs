@@ -198,7 +198,7 @@ public static class PhysicalBackupJob
         PgBackup backup, string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, OperationContext context)
     {
         var ct = context.CancellationToken;
-        await using var output = await BackupObjectWriter.CreateAsync(repository, storeKey, options.Compression, options.CompressionLevel, key, ct, independentFrames: true).ConfigureAwait(false);
+        await using var output = await BackupObjectWriter.CreateAsync(repository, storeKey, options.Compression, options.CompressionLevel, key, ct, independentFrames: true, hashRaw: false).ConfigureAwait(false);
         var session = new NonExclusiveBackupSession(connection, facts.VersionNumber, context);
         meter.Status = "pg_backup_start";
         backup.StartLsn = await session.StartAsync(backup.BackupLabel!, ct).ConfigureAwait(false);

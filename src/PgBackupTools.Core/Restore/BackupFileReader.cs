@@ -23,7 +23,8 @@ public static class BackupFileReader
         Stream encoded = file.Encrypted ? new DecryptingStream(stored, repository.RequireKey(), leaveOpen: true) : stored;
         // Independent zstd frames (physical backups) decode on all cores; one-frame files stream as before.
         await using var decoded = Compression.CreateDecompressor(encoded, file.Encoding, leaveOpen: true, parallel: true);
-        var raw = new HashingStream(decoded, leaveOpen: true);
+        // Without a whole-file SHA-256 (a file-copy tar: each file's is in its backup_manifest), only count.
+        var raw = new HashingStream(decoded, leaveOpen: true, computeHash: file.Sha256 is not null);
         var buffer = new byte[1 << 20];
         while (true)
         {

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Pipelines;
+using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
 using PgBackupTools.Core.Errors;
@@ -98,6 +99,8 @@ public static class PhysicalRestoreJob
         // directory startable as a recovering server) is written only after the whole tar verified.
         context.Log($"Restoring backup {backup.Id} ({file.Name}, {file.Bytes:N0} bytes) into {dataDir}.");
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
+        // A file-copy backup stores no SHA-256 of the whole tar: each file's is in its backup_manifest.
+        var fileChecksums = file.Sha256 is null ? new RestoredFileChecksums(backup.Id) : null;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var copy = Task.Run(async () =>
         {
@@ -117,7 +120,7 @@ public static class PhysicalRestoreJob
         try
         {
             // Synchronous file writes on a thread of its own: per-file async FileStreams cost more than the writes.
-            await Task.Factory.StartNew(() => Extract(pipe.Reader.AsStream(), dataDir, linked.Token), linked.Token,
+            await Task.Factory.StartNew(() => Extract(pipe.Reader.AsStream(), dataDir, fileChecksums, linked.Token), linked.Token,
                 TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
             await pipe.Reader.CompleteAsync().ConfigureAwait(false);
         }
@@ -131,6 +134,7 @@ public static class PhysicalRestoreJob
             throw;
         }
         result.RestoredBytes = await copy.ConfigureAwait(false);
+        fileChecksums?.Verify(dataDir);
 
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
         result.Target = DescribeTarget(options);
@@ -233,7 +237,7 @@ public static class PhysicalRestoreJob
         return aside;
     }
 
-    private static void Extract(Stream tar, string dataDir, CancellationToken ct)
+    private static void Extract(Stream tar, string dataDir, RestoredFileChecksums? checksums, CancellationToken ct)
     {
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         string root = Path.GetFullPath(dataDir) + Path.DirectorySeparatorChar;
@@ -253,7 +257,7 @@ public static class PhysicalRestoreJob
                     break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
                     Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    WriteFile(target, entry, buffer);
+                    WriteFile(target, entry, buffer, checksums);
                     break;
                 case TarEntryType.SymbolicLink:
                     throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds a symbolic link '{entry.Name}' (a tablespace?); physical restores handle single-tablespace clusters only.", entry.Name);
@@ -265,15 +269,25 @@ public static class PhysicalRestoreJob
     }
 
     /// <summary>The entry's data straight into a new file: unbuffered, one write per megabyte, the size preallocated.</summary>
-    private static void WriteFile(string target, TarEntry entry, byte[] buffer)
+    private static void WriteFile(string target, TarEntry entry, byte[] buffer, RestoredFileChecksums? checksums)
     {
+        using var hash = checksums is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var output = new FileStream(target, new FileStreamOptions
         {
             Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, PreallocationSize = entry.Length,
         });
-        if (entry.DataStream is not { } data) return;
-        int n;
-        while ((n = data.Read(buffer)) > 0) output.Write(buffer, 0, n);
+        long length = 0;
+        if (entry.DataStream is { } data)
+        {
+            int n;
+            while ((n = data.Read(buffer)) > 0)
+            {
+                output.Write(buffer, 0, n);
+                hash?.AppendData(buffer, 0, n);
+                length += n;
+            }
+        }
+        if (hash is not null) checksums!.Add(entry.Name, length, hash.GetHashAndReset());
     }
 
     internal static void WriteRecoveryConfiguration(BackupRepository repository, PgBackup backup, string dataDir, PhysicalRestoreOptions options)

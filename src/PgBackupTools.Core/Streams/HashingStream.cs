@@ -12,18 +12,22 @@ public sealed class HashingStream : Stream
 {
     private readonly Stream _inner;
     private readonly bool _leaveOpen;
-    private IncrementalHash? _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+    private readonly bool _computeHash;
+    private IncrementalHash? _hash;
     private string? _sha256Hex;
     private long _length;
     private bool _disposed;
 
-    public HashingStream(Stream inner, bool leaveOpen = false)
+    /// <param name="computeHash">False: only count the bytes (where another check covers the content).</param>
+    public HashingStream(Stream inner, bool leaveOpen = false, bool computeHash = true)
     {
         ArgumentNullException.ThrowIfNull(inner);
         if (!inner.CanRead && !inner.CanWrite)
             throw new ArgumentException("The stream is neither readable nor writable.", nameof(inner));
         _inner = inner;
         _leaveOpen = leaveOpen;
+        _computeHash = computeHash;
+        _hash = computeHash ? IncrementalHash.CreateHash(HashAlgorithmName.SHA256) : null;
     }
 
     /// <summary>Bytes passed through so far.</summary>
@@ -33,7 +37,7 @@ public sealed class HashingStream : Stream
     /// SHA-256 of the bytes passed through, lowercase hex. The first call finalizes the hash: reading or writing
     /// afterwards throws <see cref="InvalidOperationException"/>.
     /// </summary>
-    public string Sha256Hex => _sha256Hex ??= FinalizeHash();
+    public string Sha256Hex => _sha256Hex ??= _computeHash ? FinalizeHash() : throw new InvalidOperationException("This HashingStream only counts bytes (computeHash: false).");
 
     public override bool CanRead => !_disposed && _inner.CanRead;
     public override bool CanWrite => !_disposed && _inner.CanWrite;
@@ -129,7 +133,7 @@ public sealed class HashingStream : Stream
         if (disposing && !_disposed)
         {
             _disposed = true;
-            _ = Sha256Hex;
+            if (_computeHash) _ = Sha256Hex;
             if (!_leaveOpen)
                 _inner.Dispose();
         }
@@ -141,22 +145,23 @@ public sealed class HashingStream : Stream
         if (_disposed)
             return;
         _disposed = true;
-        _ = Sha256Hex;
+        if (_computeHash) _ = Sha256Hex;
         if (!_leaveOpen)
             await _inner.DisposeAsync().ConfigureAwait(false);
         GC.SuppressFinalize(this);
     }
 
     // Bytes are counted after the inner stream took (or gave) them: a failed write adds nothing.
-    private void Add(IncrementalHash hash, ReadOnlySpan<byte> data)
+    private void Add(IncrementalHash? hash, ReadOnlySpan<byte> data)
     {
-        hash.AppendData(data);
+        hash?.AppendData(data);
         _length += data.Length;
     }
 
-    private IncrementalHash EnsureOpen()
+    private IncrementalHash? EnsureOpen()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!_computeHash) return null;
         return _hash ?? throw new InvalidOperationException("The SHA-256 was already read: no more data can pass through this HashingStream.");
     }
 

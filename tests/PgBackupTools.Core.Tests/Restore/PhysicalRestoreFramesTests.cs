@@ -93,6 +93,38 @@ public sealed class PhysicalRestoreFramesTests : IDisposable
         Assert.False(File.Exists(Path.Combine(target, "recovery.signal")));
     }
 
+    [Fact]
+    public async Task A_file_copy_tar_whose_file_differs_from_its_backup_manifest_fails_the_restore_naming_the_file()
+    {
+        using var cluster = await StartArchivingClusterAsync();
+        var backup = await BackupAsync(cluster);
+        Assert.Equal(PhysicalBackupMethod.FileCopy, backup.Method);
+        var file = Assert.Single(backup.Files);
+        Assert.Null(file.Sha256); // each file's SHA-256 is in the tar's backup_manifest instead
+        string stored = StoredPath(backup, file);
+
+        // Damage that happened before compression (a bad disk read, a bug): the stored bytes then match the catalog.
+        string unpacked = Path.Combine(_temp.Path, "unpacked");
+        Directory.CreateDirectory(unpacked);
+        Cli.Run("/bin/sh", "-c", $"/usr/bin/zstd -dc '{stored}' | tar -x -C '{unpacked}'");
+        string version = File.ReadAllText(Path.Combine(unpacked, "PG_VERSION"));
+        File.WriteAllText(Path.Combine(unpacked, "PG_VERSION"), version.Replace('1', '9'));
+        Cli.Run("/bin/sh", "-c", $"tar -c -C '{unpacked}' . | /usr/bin/zstd -q -f -o '{stored}'");
+        file.StoredSha256 = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(stored)));
+        file.StoredBytes = new FileInfo(stored).Length;
+        File.Delete(Path.Combine(RepoPath, "backups", backup.Stanza, backup.Id, "manifest.json"));
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        await repo.WriteManifestAsync(backup, CancellationToken.None);
+
+        string target = Path.Combine(_temp.Path, "mismatch");
+        var e = await Assert.ThrowsAsync<PgBackupException>(() =>
+            PhysicalRestoreJob.RunAsync(repo, backup, Options(target) with { Immediate = true, Start = false }, OperationContext.None));
+        Assert.Equal(FailureKind.InvalidData, e.Kind);
+        Assert.Contains("'PG_VERSION'", e.Message);
+        Assert.Contains(backup.Id, e.Message);
+        Assert.False(File.Exists(Path.Combine(target, "recovery.signal")));
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private string StoredPath(PgBackup backup, PgBackupFile file)
