@@ -22,7 +22,7 @@ param(
     [switch]$KeepCluster,
     # The physical rows and their pgBackRest anchors run this many times; the table shows each one's median (a loaded machine is noisy).
     [ValidateRange(1, 9)] [int]$Repeat = 1,
-    [string]$Only = '^pgbt-(plain-gzip|plain-zstd|plain-zstd-encrypted|plain-zstd\+test-restore|import-module|physical-zstd|physical-restore-immediate|wal-push-1seg|wal-stream-rpo-p99)$'
+    [string]$Only = '^pgbt-(plain-gzip|plain-zstd|plain-zstd-encrypted|plain-zstd\+test-restore|import-module|physical-zstd|physical-zstd-basebackup|physical-restore-immediate|wal-push-1seg|wal-stream-rpo-p99)$'
 )
 $ErrorActionPreference = 'Stop'
 $anchors = Join-Path $Root '../shared/bench/anchors.sh'
@@ -139,7 +139,7 @@ function Measure-Physical($Name, $Script, $BytesOf) {
     Add-Row $Name ([math]::Round($seconds, 2)) $bytes (Get-Content $rss | Select-Object -Last 1)
 }
 $psqlArgs = @('-h', $socket, '-p', $Port, '-U', 'postgres', '-X', '-A', '-t', '-d', 'postgres', '-c')
-$physicalRows = @('pgbt-physical-zstd', 'pgbt-physical-restore-immediate', 'pgbt-wal-push-1seg') -match $Only
+$physicalRows = @('pgbt-physical-zstd', 'pgbt-physical-zstd-basebackup', 'pgbt-physical-restore-immediate', 'pgbt-wal-push-1seg') -match $Only
 if ($physicalRows) { try {
     foreach ($d in $physRepo, (Join-Path $WorkDir 'pgbt-restore'), (Join-Path $WorkDir 'pgbt-push')) { if (Test-Path $d) { Remove-Item -Recurse -Force $d } }
     New-Item -ItemType Directory $physRepo, (Join-Path $WorkDir 'pgbt-push') | Out-Null
@@ -151,6 +151,10 @@ if ($physicalRows) { try {
         Measure-Physical 'pgbt-physical-zstd' "Invoke-PgBackup -Repository '$physRepo' -Type Physical -Compression Zstd $conn | Out-Null" { (Get-ChildItem (Join-Path $physRepo 'backups/main') -Directory | Sort-Object Name | Select-Object -Last 1).FullName }
         if (Test-Path "$WorkDir/pgbt-restore") { Remove-Item -Recurse -Force "$WorkDir/pgbt-restore" }
         Measure-Physical 'pgbt-physical-restore-immediate' "Restore-PgDatabase -Repository '$physRepo' -DataDirectory '$WorkDir/pgbt-restore' -Immediate -Confirm:`$false | Out-Null" { Join-Path $WorkDir 'pgbt-restore' }
+        # The same backup streamed by pg_basebackup (what Auto falls back to off the server's host), for comparison.
+        if ('pgbt-physical-zstd-basebackup' -match $Only) {
+            Measure-Physical 'pgbt-physical-zstd-basebackup' "Invoke-PgBackup -Repository '$physRepo' -Type Physical -Method BaseBackup -Compression Zstd $conn | Out-Null" { (Get-ChildItem (Join-Path $physRepo 'backups/main') -Directory | Sort-Object Name | Select-Object -Last 1).FullName }
+        }
     }
 
     # A complete segment named by the server (a recycled file in pg_wal may carry another position), copied before a checkpoint removes it.

@@ -6,6 +6,7 @@ using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
+using PgBackupTools.Core.Tests.Restore;
 using PgBackupTools.Core.Tests.Wal;
 using PgBackupTools.Core.Wal;
 using PgBackupTools.TestKit;
@@ -224,16 +225,9 @@ public sealed class FileCopyBackupTests : IDisposable
 
     // ------------------------------------------------------------------ helpers
 
-    private async Task<PgTestCluster> StartArchivingClusterAsync()
-    {
-        using (await BackupRepository.OpenAsync(RepoPath, create: true, CancellationToken.None)) { }
-        PgTestCluster.GiveToServerUser(_temp.Path);
-        string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, RepoPath, "main");
-        return PgTestCluster.Start($"archive_mode = on\narchive_command = {WalCommands.SqlLiteral(command)}\n");
-    }
+    private Task<PgTestCluster> StartArchivingClusterAsync() => ArchivingCluster.StartAsync(RepoPath, _temp.Path);
 
-    private static PgConnectionInfo Server(PgTestCluster cluster) =>
-        PgConnectionInfo.Resolve(host: cluster.Host, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+    private static PgConnectionInfo Server(PgTestCluster cluster) => ArchivingCluster.Connection(cluster);
 
     private static string Run(string file, params string[] args)
     {

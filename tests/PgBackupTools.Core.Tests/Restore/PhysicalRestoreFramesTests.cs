@@ -133,19 +133,12 @@ public sealed class PhysicalRestoreFramesTests : IDisposable
         return Path.Combine(RepoPath, "backups", backup.Stanza, backup.Id, file.Name);
     }
 
-    private async Task<PgTestCluster> StartArchivingClusterAsync()
-    {
-        using (await BackupRepository.OpenAsync(RepoPath, create: true, CancellationToken.None)) { }
-        PgTestCluster.GiveToServerUser(_temp.Path);
-        string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, RepoPath, "main");
-        return PgTestCluster.Start($"archive_mode = on\narchive_command = {WalCommands.SqlLiteral(command)}\n");
-    }
+    private Task<PgTestCluster> StartArchivingClusterAsync() => ArchivingCluster.StartAsync(RepoPath, _temp.Path);
 
     private async Task<PgBackup> BackupAsync(PgTestCluster cluster)
     {
-        var server = PgConnectionInfo.Resolve(host: cluster.Host, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
         using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
-        return await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions(), OperationContext.None);
+        return await PhysicalBackupJob.RunAsync(repo, ArchivingCluster.Connection(cluster), new PhysicalBackupOptions(), OperationContext.None);
     }
 
     private PhysicalRestoreOptions Options(string dir)
