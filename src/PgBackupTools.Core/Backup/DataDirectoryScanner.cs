@@ -3,8 +3,8 @@ using PgBackupTools.Core.Errors;
 
 namespace PgBackupTools.Core.Backup;
 
-/// <summary>A file or directory of a data directory that a file-copy backup carries; paths relative, '/'-separated.</summary>
-public sealed record DataDirectoryEntry(string Path, bool IsDirectory);
+/// <summary>A file or directory of a data directory that a file-copy backup carries; paths relative, '/'-separated; the size when scanned.</summary>
+public sealed record DataDirectoryEntry(string Path, bool IsDirectory, long Size = 0);
 
 /// <summary>
 /// What of a running cluster's data directory belongs in a base backup: the rules of PostgreSQL's own BASE_BACKUP
@@ -45,7 +45,7 @@ public static class DataDirectoryScanner
         ScanDirectory(dataDirectory, "", entries, ref hasControlFile);
         if (!hasControlFile)
             throw new PgBackupException(FailureKind.InvalidArgument, $"{dataDirectory} has no {ControlFile}; it is not a PostgreSQL data directory.", dataDirectory);
-        entries.Add(new DataDirectoryEntry(ControlFile, false));
+        entries.Add(new DataDirectoryEntry(ControlFile, false, new FileInfo(Path.Combine(dataDirectory, ControlFile)).Length));
         return entries;
     }
 
@@ -84,7 +84,7 @@ public static class DataDirectoryScanner
             }
             else
             {
-                entries.Add(new DataDirectoryEntry(path, false));
+                entries.Add(new DataDirectoryEntry(path, false, ((FileInfo)info).Length));
             }
         }
     }

@@ -214,7 +214,14 @@ public static class PhysicalBackupJob
         Exception? failure = null;
         try
         {
-            await Task.Factory.StartNew(() => copy.CopyFiles(DataDirectoryScanner.Scan(dataDirectory), ct), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+            // The scan comes after pg_backup_start: a file created before the backup's start must be in the copy, as
+            // replay begins only at the start LSN.
+            await Task.Factory.StartNew(() =>
+            {
+                var entries = DataDirectoryScanner.Scan(dataDirectory);
+                meter.TotalBytes = entries.Sum(e => e.Size);
+                copy.CopyFiles(entries, ct);
+            }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
         }
         catch (Exception e)
         {

@@ -9,6 +9,8 @@ internal sealed class ProgressMeter(OperationContext context, string activity, l
     private long _lastReportTicks = -1;
     public long Bytes { get; private set; }
     public string Status { get; set; } = "";
+    /// <summary>What the whole work amounts to, once known (a percentage in Write-Progress).</summary>
+    public long? TotalBytes { get; set; } = totalBytes;
     public TimeSpan Elapsed => _clock.Elapsed;
 
     public void Add(long bytes)
@@ -22,6 +24,6 @@ internal sealed class ProgressMeter(OperationContext context, string activity, l
         }
     }
 
-    public void Report() => context.Progress?.Report(new TransferProgress(activity, Status, Bytes, totalBytes,
+    public void Report() => context.Progress?.Report(new TransferProgress(activity, Status, Bytes, TotalBytes,
         _clock.Elapsed.TotalSeconds > 0 ? Bytes / _clock.Elapsed.TotalSeconds : 0));
 }

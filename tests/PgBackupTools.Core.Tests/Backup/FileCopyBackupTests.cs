@@ -56,6 +56,7 @@ public sealed class FileCopyBackupTests : IDisposable
                      "base/5/t3_16500", "base/5/pgsql_tmp/", "base/5/pgsql_tmp/pgsql_tmp123.0", "pg_wal/000000010000000000000001",
                      "pg_wal/archive_status/000000010000000000000001.done", "pg_stat_tmp/global.stat", "pg_replslot/slot/", "pg_replslot/slot/state", "pg_subtrans/0000", "pg_notify/0000" })
             Assert.DoesNotContain(left, paths);
+        Assert.Equal(1, entries.Single(e => e.Path == "PG_VERSION").Size); // the total for Write-Progress
         // A directory comes before what is in it.
         Assert.True(paths.IndexOf("base/5/") < paths.IndexOf("base/5/1259"));
     }
