@@ -21,6 +21,10 @@ internal sealed class NonExclusiveBackupSession(NpgsqlConnection connection, int
     /// <returns>The start LSN.</returns>
     public async Task<string> StartAsync(string label, CancellationToken ct)
     {
+        // The session idles while the files are copied: a server-wide idle_session_timeout (14+) would end it and abort
+        // the backup, a statement_timeout could cut pg_backup_stop short.
+        await using (var settings = new NpgsqlCommand(serverVersionNumber >= 140000 ? "SET statement_timeout = 0; SET idle_session_timeout = 0" : "SET statement_timeout = 0", connection))
+            await settings.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         string sql = Modern ? "SELECT pg_backup_start($1, true)::text" : "SELECT pg_start_backup($1, true, false)::text";
         context.Log($"{(Modern ? "pg_backup_start" : "pg_start_backup")}('{label}', fast => true).");
         await using var cmd = new NpgsqlCommand(sql, connection) { Parameters = { new() { Value = label } } };

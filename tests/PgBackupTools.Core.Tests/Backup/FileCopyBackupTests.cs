@@ -224,6 +224,19 @@ public sealed class FileCopyBackupTests : IDisposable
         Assert.Contains("pg_basebackup", backup.ClientVersion);
     }
 
+    [Fact]
+    public async Task The_backup_session_outlives_a_server_wide_idle_session_timeout_while_the_files_are_copied()
+    {
+        using var cluster = PgTestCluster.Start("idle_session_timeout = '500ms'\n");
+        await using var connection = await PgServer.OpenAsync(ArchivingCluster.Connection(cluster), CancellationToken.None);
+        var session = new NonExclusiveBackupSession(connection, 150000, OperationContext.None);
+        string start = await session.StartAsync("idle test", CancellationToken.None);
+        await Task.Delay(1500); // a copy: the session says nothing for longer than the timeout
+        var stop = await session.StopAsync();
+        Assert.True(Lsn.Parse(stop.StopLsn) >= Lsn.Parse(start));
+        Assert.Contains("LABEL: idle test", stop.LabelFile);
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private Task<PgTestCluster> StartArchivingClusterAsync() => ArchivingCluster.StartAsync(RepoPath, _temp.Path);
