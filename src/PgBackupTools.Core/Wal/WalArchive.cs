@@ -232,11 +232,22 @@ public sealed partial class WalArchive
             try
             {
                 await using var writer = await Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
-                if (source.Length <= InMemoryLimit)
+                if (source.Length <= InMemoryLimit && options.Compression == CompressionKind.Zstd && WalZstdFrames.EngineFor(level!.Value) is { } zstd)
                 {
-                    // archive_command is on PostgreSQL's critical path: read the segment once and hash it while it is
-                    // compressed (two cores, two tasks). The header goes first, so the body waits in memory: at most
-                    // two segments' worth (16 MiB by default), bounded by InMemoryLimit.
+                    // archive_command is on PostgreSQL's critical path: the segment is read once, piece by piece, each
+                    // piece compressed (one-shot frames, on every core) and hashed as soon as it is read. The header
+                    // goes first, so the body waits in memory: about 1.3 segments' worth, bounded by InMemoryLimit.
+                    var (digest, frames, buffer) = await WalZstdFrames.CompressFileAsync(zstd, source.SafeFileHandle, full, (int)source.Length, level.Value, NewDigest, ct)
+                        .ConfigureAwait(false);
+                    using (buffer)
+                    {
+                        wanted = new WalObjectHeader(options.Compression, source.Length, digest, encryptionKey is not null);
+                        await WriteBodyAsync(writer, wanted, frames, encryptionKey, ct).ConfigureAwait(false);
+                    }
+                }
+                else if (source.Length <= InMemoryLimit)
+                {
+                    // Other codecs (or no libzstd): read the segment once and hash it while it is compressed.
                     var raw = new byte[source.Length];
                     await source.ReadExactlyAsync(raw, ct).ConfigureAwait(false);
                     wanted = await WriteFromMemoryAsync(writer, raw, options.Compression, level, encryptionKey, ct).ConfigureAwait(false);
@@ -316,6 +327,13 @@ public sealed partial class WalArchive
     private async Task<WalObjectHeader> WriteFromMemoryAsync(Stream writer, ReadOnlyMemory<byte> raw, CompressionKind compression, int? level,
         EncryptionKey? encryptionKey, CancellationToken ct)
     {
+        if (compression == CompressionKind.Zstd && WalZstdFrames.EngineFor(level ?? ZstdCompressor.DefaultLevel) is { } zstd)
+        {
+            var (digest, frames) = await WalZstdFrames.CompressAsync(zstd, raw, level ?? ZstdCompressor.DefaultLevel, NewDigest, ct).ConfigureAwait(false);
+            var header = new WalObjectHeader(compression, raw.Length, digest, encryptionKey is not null);
+            await WriteBodyAsync(writer, header, frames, encryptionKey, ct).ConfigureAwait(false);
+            return header;
+        }
         var hashing = Task.Run(() =>
         {
             using var digest = NewDigest();
@@ -340,6 +358,21 @@ public sealed partial class WalArchive
             await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
         }
         return wanted;
+    }
+
+    /// <summary>Writes <paramref name="header"/> and the compressed body after it, encrypted in an encrypted repository.</summary>
+    private static async Task WriteBodyAsync(Stream writer, WalObjectHeader header, IEnumerable<ReadOnlyMemory<byte>> body, EncryptionKey? encryptionKey, CancellationToken ct)
+    {
+        await writer.WriteAsync(header.ToBytes(), ct).ConfigureAwait(false);
+        if (encryptionKey is null)
+        {
+            foreach (var part in body) await writer.WriteAsync(part, ct).ConfigureAwait(false);
+            return;
+        }
+        // Compress, then encrypt (encrypted data does not compress): the same format-1 stream as backup files.
+        await using var encrypting = new EncryptingStream(writer, encryptionKey, leaveOpen: true);
+        foreach (var part in body) await encrypting.WriteAsync(part, ct).ConfigureAwait(false);
+        await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
     }
 
     private PgWalSegment Compare(WalFileName name, string key, WalObjectHeader archived, WalObjectHeader wanted, long storedBytes, long started)
