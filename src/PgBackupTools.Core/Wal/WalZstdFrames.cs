@@ -40,7 +40,8 @@ internal static class WalZstdFrames
             var memory = buffer.Memory;
             var read = new TaskCompletionSource[count];
             for (int i = 0; i < count; i++) read[i] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var hashing = HashInOrderAsync(memory[..length], count, read, newDigest);
+            // On its own thread from the start: creating the first digest loads and initializes the crypto library.
+            var hashing = Task.Run(() => HashInOrderAsync(memory[..length], count, read, newDigest), CancellationToken.None);
             var frames = new Task<ReadOnlyMemory<byte>>[count];
             int started = 0;
             try
