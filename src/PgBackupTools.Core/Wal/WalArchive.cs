@@ -218,8 +218,9 @@ public sealed partial class WalArchive
             string key = KeyOf(name, options.Compression);
             int? level = options.Level ?? DefaultLevel(options.Compression);
             var zstd = source.Length <= InMemoryLimit && options.Compression == CompressionKind.Zstd ? WalZstdFrames.EngineFor(level!.Value) : null;
-            var compressing = zstd is null ? null // (its reads are synchronous: on a pool thread, not this one)
-                : Task.Run(() => WalZstdFrames.CompressFileAsync(zstd, source.SafeFileHandle, full, (int)source.Length, level!.Value, NewDigest, ct), CancellationToken.None);
+            var compressing = zstd is null ? null // its reads are synchronous: on a thread of their own, not this one nor the pool's
+                : Task.Factory.StartNew(() => WalZstdFrames.CompressFileAsync(zstd, source.SafeFileHandle, full, (int)source.Length, level!.Value, NewDigest, ct),
+                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
             if (compressing is null)
                 _ = Task.Run(() => NewDigest().Dispose(), CancellationToken.None); // loads the crypto library off the critical path
             try

@@ -40,8 +40,10 @@ internal static class WalZstdFrames
             var memory = buffer.Memory;
             var read = new TaskCompletionSource[count];
             for (int i = 0; i < count; i++) read[i] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            // On its own thread from the start: creating the first digest loads and initializes the crypto library.
-            var hashing = Task.Run(() => HashInOrderAsync(memory[..length], count, read, newDigest), CancellationToken.None);
+            // On a thread of its own (the longest chain: SHA-256 is sequential), never queued behind the compressions
+            // or this reader on a small thread pool; creating the first digest also loads the crypto library.
+            var hashing = Task.Factory.StartNew(() => HashInOrder(memory[..length], count, read, newDigest), CancellationToken.None,
+                TaskCreationOptions.LongRunning, TaskScheduler.Default);
             var frames = new Task<ReadOnlyMemory<byte>>[count];
             int started = 0;
             try
@@ -102,12 +104,12 @@ internal static class WalZstdFrames
         return (await hashing.ConfigureAwait(false), compressed);
     }
 
-    private static async Task<byte[]> HashInOrderAsync(ReadOnlyMemory<byte> raw, int count, TaskCompletionSource[] read, Func<IncrementalHash> newDigest)
+    private static byte[] HashInOrder(ReadOnlyMemory<byte> raw, int count, TaskCompletionSource[] read, Func<IncrementalHash> newDigest)
     {
         using var digest = newDigest();
         for (int i = 0; i < count; i++)
         {
-            await read[i].Task.ConfigureAwait(false);
+            read[i].Task.GetAwaiter().GetResult(); // a dedicated thread: waiting blocks nothing else
             int offset = i * FrameSize;
             digest.AppendData(raw.Span.Slice(offset, Math.Min(FrameSize, raw.Length - offset)));
         }
