@@ -25,16 +25,16 @@ internal static class WalZstdFrames
 
     /// <summary>
     /// Reads <paramref name="length"/> bytes of <paramref name="file"/> from offset 0, compressing and hashing as it goes.
-    /// The frames live in the returned buffer: write them, then dispose it. A file shorter than <paramref name="length"/>
+    /// Dispose the returned buffer (the file's bytes) once the frames are written. A file shorter than <paramref name="length"/>
     /// (it shrank while being read) throws <see cref="PgBackupException"/> (InvalidData).
     /// </summary>
     public static async Task<(byte[] Digest, ReadOnlyMemory<byte>[] Frames, IDisposable Buffer)> CompressFileAsync(NativeZstd zstd, SafeFileHandle file, string path,
         int length, int level, Func<IncrementalHash> newDigest, CancellationToken ct)
     {
         int count = Math.Max(1, (length + FrameSize - 1) / FrameSize);
-        int bound = CompressBound(Math.Min(length, FrameSize));
-        int outputs = (length + 4095) & ~4095; // the frames' room after the segment
-        var buffer = new HugePageBuffer(checked(outputs + count * bound));
+        // The segment in huge pages (every byte of it is written); each frame's output in ordinary memory, uninitialized,
+        // so only the pages a frame fills are ever touched (a frame of a switched segment's zeros is a few hundred bytes).
+        var buffer = new HugePageBuffer(length);
         try
         {
             var memory = buffer.Memory;
@@ -53,10 +53,13 @@ internal static class WalZstdFrames
                     ct.ThrowIfCancellationRequested();
                     int offset = i * FrameSize, size = Math.Min(FrameSize, length - offset);
                     var piece = memory.Slice(offset, size);
-                    var output = memory.Slice(outputs + i * bound, bound);
                     ReadExactly(file, piece.Span, offset, path);
                     read[i].SetResult();
-                    frames[i] = Task.Run(() => (ReadOnlyMemory<byte>)output[..CompressFrame(zstd, piece.Span, output.Span, level)], ct);
+                    frames[i] = Task.Run(() =>
+                    {
+                        var output = GC.AllocateUninitializedArray<byte>(CompressBound(size));
+                        return (ReadOnlyMemory<byte>)output.AsMemory(0, CompressFrame(zstd, piece.Span, output, level));
+                    }, ct);
                     started++;
                 }
             }
