@@ -75,6 +75,9 @@ public sealed partial class WalArchive
         }
     }
 
+    /// <summary>Loads libzstd now if it is installed (pgbt-wal does this on a thread of its own while it starts).</summary>
+    public static void LoadNativeLibraries() => _ = NativeZstd.Default;
+
     /// <summary>HKDF label of the subkey that keys the header HMAC of encrypted WAL objects (docs/encryption-format.md).</summary>
     internal static ReadOnlySpan<byte> HmacInfo => "pgbt wal hmac v1"u8;
 
