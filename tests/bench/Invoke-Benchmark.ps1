@@ -166,10 +166,13 @@ if ($physicalRows) { try {
         $pushRepo = Join-Path $WorkDir "pgbt-push/repo$i"
         Invoke-AsOwner @('mkdir', '-p', $pushRepo)
         Invoke-AsOwner @('cp', (Join-Path $physRepo 'repository.json'), $pushRepo)
-        $clock = [Diagnostics.Stopwatch]::StartNew()
+        # Timed exactly as anchors.sh times pgbackrest archive-push (date around runuser, from bash): a native command
+        # started from pwsh costs ~5 ms more than from bash, which is not the push's time.
+        $timed = 't0=$(date +%s.%N); if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi || exit 1; echo "$(date +%s.%N) - $t0" | bc'
         Push-Location (Join-Path $WorkDir 'pgbt-push')
-        try { Invoke-AsOwner @($pgbtWal, 'push', "pg_wal/$previous", '--repo', $pushRepo) } finally { Pop-Location }
-        $clock.Elapsed.TotalSeconds
+        try { $seconds = & bash -c $timed bash $pgbtWal push "pg_wal/$previous" --repo $pushRepo } finally { Pop-Location }
+        if ($LASTEXITCODE) { throw "pgbt-wal push pg_wal/$previous failed ($LASTEXITCODE)" }
+        [double]$seconds
     }
     $pushes = @($pushes | Sort-Object)
     Add-Row 'pgbt-wal-push-1seg' ([math]::Round($pushes[[int][math]::Floor($pushCount / 2)], 3)) 16777216 '-'
