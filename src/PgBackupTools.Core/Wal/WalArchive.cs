@@ -186,7 +186,9 @@ public sealed partial class WalArchive
         FileStream source;
         try
         {
-            source = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, FileOptions.SequentialScan);
+            // Unbuffered: every read below is of the whole file or in 1 MiB chunks, except the 56-byte page header, which
+            // a FileStream buffer would turn into a 1 MiB read into a fresh 1 MiB array.
+            source = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
