@@ -115,7 +115,7 @@ if ('pgbt-wal-stream-rpo-p99' -match $Only) {
 # Physical: the cluster archives into a repository of its own through pgbt-wal (restart for archive_mode), then a
 # base backup (zstd), a restore of it (-Immediate, files and recovery settings only, as pgbackrest restore does), and
 # one 16 MiB segment pushed by pgbt-wal exactly as archive_command runs it (as the server user, from the data
-# directory, %p relative), into a fresh repository so it is a real push (median of at least eleven).
+# directory, %p relative), into a fresh repository of a bound stanza so it is a real push (median of at least eleven).
 $pgcluster = Join-Path $Root '../shared/bench/pgcluster.sh'
 $dataDir = Join-Path $socket 'data'
 $physRepo = Join-Path $WorkDir 'pgbt-phys-repo'
@@ -166,6 +166,10 @@ if ($physicalRows) { try {
         $pushRepo = Join-Path $WorkDir "pgbt-push/repo$i"
         Invoke-AsOwner @('mkdir', '-p', $pushRepo)
         Invoke-AsOwner @('cp', (Join-Path $physRepo 'repository.json'), $pushRepo)
+        # The stanza exists, as pgBackRest's does (stanza-create) when anchors.sh times its push: the binding to the
+        # cluster (wal/main/archive.json) is written once by a stanza's first push ever, not by the segment measured.
+        Invoke-AsOwner @('mkdir', '-p', "$pushRepo/wal/main")
+        Invoke-AsOwner @('cp', (Join-Path $physRepo 'wal/main/archive.json'), "$pushRepo/wal/main/")
         # Timed exactly as anchors.sh times pgbackrest archive-push (date around runuser, from bash): a native command
         # started from pwsh costs ~5 ms more than from bash, which is not the push's time.
         $timed = 't0=$(date +%s.%N); if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi || exit 1; echo "$(date +%s.%N) - $t0" | bc'
