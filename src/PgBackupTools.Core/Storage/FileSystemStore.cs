@@ -51,7 +51,7 @@ public sealed class FileSystemStore : IObjectStore
         var dir = Path.GetDirectoryName(target)!;
         try
         {
-            Directory.CreateDirectory(dir);
+            CreateDirectoryDurably(dir);
             var temp = Path.Combine(dir, "." + Path.GetFileName(target) + TempMarker + Guid.NewGuid().ToString("N")[..8]);
             var stream = new FileStream(temp, new FileStreamOptions
             {
@@ -114,6 +114,21 @@ public sealed class FileSystemStore : IObjectStore
         File.Delete(path);
         SyncDirectory(Path.GetDirectoryName(path)!);
         return Task.CompletedTask;
+    }
+
+    /// <summary>
+    /// Creates <paramref name="directory"/> and any missing parents, and fsyncs the parent of each directory it created:
+    /// without that, a crash can lose a new directory's entry and with it a file committed inside it (the first
+    /// segment of a new timeline). An existing directory costs one stat.
+    /// </summary>
+    private static void CreateDirectoryDurably(string directory)
+    {
+        if (Directory.Exists(directory)) return;
+        var created = new List<string>();
+        for (string? d = directory; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d)) created.Add(d);
+        Directory.CreateDirectory(directory);
+        // Deepest first: each parent's entry is synced after the directories below it exist.
+        foreach (var d in created) SyncDirectory(Path.GetDirectoryName(d)!);
     }
 
     /// <summary>Makes a rename or delete in <paramref name="directory"/> durable (POSIX needs the directory itself fsynced).</summary>

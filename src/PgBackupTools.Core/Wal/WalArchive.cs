@@ -75,6 +75,9 @@ public sealed partial class WalArchive
         }
     }
 
+    /// <summary>Loads libzstd now if it is installed (pgbt-wal does this on a thread of its own while it starts).</summary>
+    public static void LoadNativeLibraries() => _ = NativeZstd.Default;
+
     /// <summary>HKDF label of the subkey that keys the header HMAC of encrypted WAL objects (docs/encryption-format.md).</summary>
     internal static ReadOnlySpan<byte> HmacInfo => "pgbt wal hmac v1"u8;
 
@@ -183,7 +186,9 @@ public sealed partial class WalArchive
         FileStream source;
         try
         {
-            source = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, BufferSize, FileOptions.SequentialScan);
+            // Unbuffered: every read below is of the whole file or in 1 MiB chunks, except the 56-byte page header, which
+            // a FileStream buffer would turn into a 1 MiB read into a fresh 1 MiB array.
+            source = new FileStream(full, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 0, FileOptions.SequentialScan);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -195,97 +200,143 @@ public sealed partial class WalArchive
         }
         await using (source.ConfigureAwait(false))
         {
-            // 1. Which cluster: segments carry the system identifier; history and .backup files do not and are
-            //    accepted for any stanza (they may even come first, after a promotion into a fresh repository).
-            var binding = await ReadBindingAsync(ct).ConfigureAwait(false);
+            // 1. The file itself: a segment's first page must name it and carry its cluster's system identifier.
+            WalPageHeader? header = null;
             if (name.Kind is WalFileKind.Segment or WalFileKind.Partial)
             {
                 var first = new byte[WalPageHeader.Length];
                 int n = await source.ReadAtLeastAsync(first, first.Length, throwOnEndOfStream: false, ct).ConfigureAwait(false);
-                var header = WalPageHeader.Parse(first.AsSpan(0, n), full);
+                header = WalPageHeader.Parse(first.AsSpan(0, n), full);
                 if (source.Length != header.SegmentSize)
                     throw new PgBackupException(FailureKind.InvalidData,
                         $"'{full}' is {source.Length} bytes but its header says segments are {header.SegmentSize} bytes: it is not a complete WAL segment.", full);
                 if (!name.FitsSegmentSize(header.SegmentSize) || header.PageAddress != name.SegmentNumber(header.SegmentSize) * header.SegmentSize)
                     throw new PgBackupException(FailureKind.InvalidData,
                         $"'{full}' is named {name.SegmentName} but its first page belongs to WAL position {header.PageAddress:X}: the file was renamed or recycled. It is refused.", full);
-                binding ??= await BindAsync(header, ct).ConfigureAwait(false);
-                CheckBinding(binding, header, name);
                 source.Position = 0;
             }
 
-            // 2. Already archived? (the common re-push after a crash or a lost archive_command status): one hash of
-            //    the file against the archived header; nothing is compressed or written.
-            var existing = await FindAsync(name, ct).ConfigureAwait(false);
-            if (existing is not null && name.Kind == WalFileKind.Partial && existing.Value.Header.RawSize < source.Length)
-                return await ReplaceStreamedPartialAsync(name, existing.Value.Key, source, options, context, started).ConfigureAwait(false);
-            if (existing is not null)
-            {
-                var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
-                return Compare(name, existing.Value.Key, existing.Value.Header, new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null), existing.Value.StoredBytes, started);
-            }
-
-            // 3. Write header + compressed body; commit with no-overwrite, so of two racing pushes only one wins.
+            // 2. archive_command is on PostgreSQL's critical path: the file is read once, piece by piece, each piece
+            //    compressed (one-shot zstd frames, on every core) and hashed as soon as it is read — starting now, while
+            //    the repository is consulted below. The header goes first, so the body waits in memory: about 1.3 times
+            //    the file, bounded by InMemoryLimit. Only a re-push (already archived) wastes the compression.
             string key = KeyOf(name, options.Compression);
             int? level = options.Level ?? DefaultLevel(options.Compression);
-            WalObjectHeader wanted;
+            var zstd = source.Length <= InMemoryLimit && options.Compression == CompressionKind.Zstd ? WalZstdFrames.EngineFor(level!.Value) : null;
+            var compressing = zstd is null ? null // its reads are synchronous: on a thread of their own, not this one nor the pool's
+                : Task.Factory.StartNew(() => WalZstdFrames.CompressFileAsync(zstd, source.SafeFileHandle, full, (int)source.Length, level!.Value, NewDigest, ct),
+                    CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+            if (compressing is null)
+                _ = Task.Run(() => NewDigest().Dispose(), CancellationToken.None); // loads the crypto library off the critical path
             try
             {
-                await using var writer = await Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
-                if (source.Length <= InMemoryLimit)
+                // 3. Which cluster: segments carry the system identifier; history and .backup files do not and are
+                //    accepted for any stanza (they may even come first, after a promotion into a fresh repository).
+                var binding = await ReadBindingAsync(ct).ConfigureAwait(false);
+                if (header is not null)
                 {
-                    // archive_command is on PostgreSQL's critical path: read the segment once and hash it while it is
-                    // compressed (two cores, two tasks). The header goes first, so the body waits in memory: at most
-                    // two segments' worth (16 MiB by default), bounded by InMemoryLimit.
-                    var raw = new byte[source.Length];
-                    await source.ReadExactlyAsync(raw, ct).ConfigureAwait(false);
-                    wanted = await WriteFromMemoryAsync(writer, raw, options.Compression, level, encryptionKey, ct).ConfigureAwait(false);
+                    binding ??= await BindAsync(header, ct).ConfigureAwait(false);
+                    CheckBinding(binding, header, name);
                 }
-                else
+
+                // 4. Already archived? (the common re-push after a crash or a lost archive_command status): the file's
+                //    digest against the archived header; nothing is written.
+                var existing = await FindAsync(name, ct).ConfigureAwait(false);
+                if (existing is not null && name.Kind == WalFileKind.Partial && existing.Value.Header.RawSize < source.Length)
+                    return await ReplaceStreamedPartialAsync(name, existing.Value.Key, source, options, context, started).ConfigureAwait(false);
+                if (existing is not null)
                 {
-                    // Larger segments (wal_segment_size up to 1 GiB) stream twice: hash, then compress while re-hashing.
-                    var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
-                    wanted = new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null);
-                    source.Position = 0;
-                    await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
-                    var encrypting = encryptionKey is null ? null : new EncryptingStream(writer, encryptionKey, leaveOpen: true);
-                    byte[] again;
-                    long rereadLength = 0;
-                    await using (encrypting)
+                    var (digest, size) = await FileDigestAsync().ConfigureAwait(false);
+                    return Compare(name, existing.Value.Key, existing.Value.Header, new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null), existing.Value.StoredBytes, started);
+                }
+
+                // 5. Write header + compressed body; commit with no-overwrite, so of two racing pushes only one wins.
+                WalObjectHeader wanted;
+                try
+                {
+                    await using var writer = await Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
+                    if (compressing is not null)
                     {
-                        using var redigest = NewDigest();
-                        var buffer = new byte[BufferSize];
-                        await using (var compressor = Compression.CreateCompressor(encrypting ?? (Stream)writer, options.Compression, level, leaveOpen: true))
-                        {
-                            int read;
-                            while ((read = await source.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
-                            {
-                                redigest.AppendData(buffer, 0, read);
-                                rereadLength += read;
-                                await compressor.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
-                            }
-                        }
-                        if (encrypting is not null) await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
-                        again = redigest.GetHashAndReset();
+                        var (digest, frames, _) = await compressing.ConfigureAwait(false);
+                        wanted = new WalObjectHeader(options.Compression, source.Length, digest, encryptionKey is not null);
+                        await WriteBodyAsync(writer, wanted, frames, encryptionKey, ct).ConfigureAwait(false);
                     }
-                    // PostgreSQL never rewrites a segment it handed to archive_command; if something else did, nothing is committed.
-                    if (rereadLength != size || !CryptographicOperations.FixedTimeEquals(again, wanted.Digest))
-                        throw new PgBackupException(FailureKind.InvalidData, $"'{full}' changed while it was being archived; nothing was stored. PostgreSQL will retry.", full);
+                    else if (source.Length <= InMemoryLimit)
+                    {
+                        // Other codecs (or no libzstd): read the segment once and hash it while it is compressed.
+                        var raw = new byte[source.Length];
+                        await source.ReadExactlyAsync(raw, ct).ConfigureAwait(false);
+                        wanted = await WriteFromMemoryAsync(writer, raw, options.Compression, level, encryptionKey, ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        // Larger segments (wal_segment_size up to 1 GiB) stream twice: hash, then compress while re-hashing.
+                        var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
+                        wanted = new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null);
+                        source.Position = 0;
+                        await writer.WriteAsync(wanted.ToBytes(), ct).ConfigureAwait(false);
+                        var encrypting = encryptionKey is null ? null : new EncryptingStream(writer, encryptionKey, leaveOpen: true);
+                        byte[] again;
+                        long rereadLength = 0;
+                        await using (encrypting)
+                        {
+                            using var redigest = NewDigest();
+                            var buffer = new byte[BufferSize];
+                            await using (var compressor = Compression.CreateCompressor(encrypting ?? (Stream)writer, options.Compression, level, leaveOpen: true))
+                            {
+                                int read;
+                                while ((read = await source.ReadAsync(buffer, ct).ConfigureAwait(false)) > 0)
+                                {
+                                    redigest.AppendData(buffer, 0, read);
+                                    rereadLength += read;
+                                    await compressor.WriteAsync(buffer.AsMemory(0, read), ct).ConfigureAwait(false);
+                                }
+                            }
+                            if (encrypting is not null) await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
+                            again = redigest.GetHashAndReset();
+                        }
+                        // PostgreSQL never rewrites a segment it handed to archive_command; if something else did, nothing is committed.
+                        if (rereadLength != size || !CryptographicOperations.FixedTimeEquals(again, wanted.Digest))
+                            throw new PgBackupException(FailureKind.InvalidData, $"'{full}' changed while it was being archived; nothing was stored. PostgreSQL will retry.", full);
+                    }
+                    await writer.CommitAsync(ct).ConfigureAwait(false);
                 }
-                await writer.CommitAsync(ct).ConfigureAwait(false);
+                catch (ObjectAlreadyExistsException)
+                {
+                    var (digest, size) = await FileDigestAsync().ConfigureAwait(false);
+                    var raced = await FindAsync(name, ct).ConfigureAwait(false)
+                        ?? throw new PgBackupException(FailureKind.OperationFailed, $"{key} was reported existing but cannot be read.", key);
+                    return Compare(name, raced.Key, raced.Header, new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null), raced.StoredBytes, started);
+                }
+                long size0 = wanted.RawSize;
+                var stored = await Store.GetInfoAsync(key, ct).ConfigureAwait(false);
+                context.Log($"Archived {name} as {key} ({size0} → {stored?.Size} bytes).");
+                return Describe(name, key, wanted, stored?.Size ?? 0, alreadyArchived: false, started);
             }
-            catch (ObjectAlreadyExistsException)
+            finally
             {
-                source.Position = 0;
-                var (digest, size) = await DigestAsync(source, ct).ConfigureAwait(false);
-                var raced = await FindAsync(name, ct).ConfigureAwait(false)
-                    ?? throw new PgBackupException(FailureKind.OperationFailed, $"{key} was reported existing but cannot be read.", key);
-                return Compare(name, raced.Key, raced.Header, new WalObjectHeader(options.Compression, size, digest, encryptionKey is not null), raced.StoredBytes, started);
+                // The frames' memory is freed only once nothing reads or writes it (also when a check above refused the file).
+                if (compressing is not null) await ReleaseAsync(compressing).ConfigureAwait(false);
             }
-            long size0 = wanted.RawSize;
-            var stored = await Store.GetInfoAsync(key, ct).ConfigureAwait(false);
-            context.Log($"Archived {name} as {key} ({size0} → {stored?.Size} bytes).");
-            return Describe(name, key, wanted, stored?.Size ?? 0, alreadyArchived: false, started);
+
+            async Task<(byte[] Digest, long Size)> FileDigestAsync()
+            {
+                if (compressing is not null) return ((await compressing.ConfigureAwait(false)).Digest, source.Length);
+                source.Position = 0;
+                return await DigestAsync(source, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private static async Task ReleaseAsync(Task<(byte[] Digest, ReadOnlyMemory<byte>[] Frames, IDisposable Buffer)> compressing)
+    {
+        try
+        {
+            (await compressing.ConfigureAwait(false)).Buffer.Dispose();
+        }
+        catch (Exception)
+        {
+            // It failed (and freed its memory): whoever needed its result has seen the error; nobody did when a check refused the file first.
         }
     }
 
@@ -316,6 +367,13 @@ public sealed partial class WalArchive
     private async Task<WalObjectHeader> WriteFromMemoryAsync(Stream writer, ReadOnlyMemory<byte> raw, CompressionKind compression, int? level,
         EncryptionKey? encryptionKey, CancellationToken ct)
     {
+        if (compression == CompressionKind.Zstd && WalZstdFrames.EngineFor(level ?? ZstdCompressor.DefaultLevel) is { } zstd)
+        {
+            var (digest, frames) = await WalZstdFrames.CompressAsync(zstd, raw, level ?? ZstdCompressor.DefaultLevel, NewDigest, ct).ConfigureAwait(false);
+            var header = new WalObjectHeader(compression, raw.Length, digest, encryptionKey is not null);
+            await WriteBodyAsync(writer, header, frames, encryptionKey, ct).ConfigureAwait(false);
+            return header;
+        }
         var hashing = Task.Run(() =>
         {
             using var digest = NewDigest();
@@ -340,6 +398,21 @@ public sealed partial class WalArchive
             await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
         }
         return wanted;
+    }
+
+    /// <summary>Writes <paramref name="header"/> and the compressed body after it, encrypted in an encrypted repository.</summary>
+    private static async Task WriteBodyAsync(Stream writer, WalObjectHeader header, IEnumerable<ReadOnlyMemory<byte>> body, EncryptionKey? encryptionKey, CancellationToken ct)
+    {
+        await writer.WriteAsync(header.ToBytes(), ct).ConfigureAwait(false);
+        if (encryptionKey is null)
+        {
+            foreach (var part in body) await writer.WriteAsync(part, ct).ConfigureAwait(false);
+            return;
+        }
+        // Compress, then encrypt (encrypted data does not compress): the same format-1 stream as backup files.
+        await using var encrypting = new EncryptingStream(writer, encryptionKey, leaveOpen: true);
+        foreach (var part in body) await encrypting.WriteAsync(part, ct).ConfigureAwait(false);
+        await encrypting.FlushFinalChunkAsync(ct).ConfigureAwait(false);
     }
 
     private PgWalSegment Compare(WalFileName name, string key, WalObjectHeader archived, WalObjectHeader wanted, long storedBytes, long started)

@@ -18,7 +18,7 @@ namespace PgBackupTools.Core.Wal;
 /// 16  8 bytes  raw size          uint64 little-endian
 /// 24 32 bytes  digest            unencrypted: SHA-256 of the raw WAL file;
 ///                                encrypted: HMAC-SHA256(HKDF(master key, "pgbt wal hmac v1"), raw WAL file)
-/// 56  ...      body              unencrypted: the raw file, compressed;
+/// 56  ...      body              unencrypted: the raw file, compressed (zstd: one frame or several concatenated);
 ///                                encrypted: the compressed file, encrypted (docs/encryption-format.md section 2);
 ///                                its own 56-byte header, at object offset 56, carries the key id at offset 72
 /// </code>

@@ -212,6 +212,48 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_push_killed_at_any_moment_leaves_no_segment_or_the_whole_segment_and_the_retry_succeeds()
+    {
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var bytes = File.ReadAllBytes(segment);
+        string name = Path.GetFileName(segment);
+        // SIGKILL at spread-out moments of pgbt-wal's life: before, while and after the temp object is written.
+        int[] delaysMs = [0, 5, 15, 30, 50, 80, 120, 180, 260, 400];
+        int sawWhole = 0, sawNothing = 0;
+        foreach (int delay in delaysMs)
+        {
+            string repoPath = Dir("killed" + delay);
+            var archive = new WalArchive(await WalTestSegments.NewRepositoryAsync(repoPath), "main");
+            var psi = new System.Diagnostics.ProcessStartInfo(WalTestSegments.EntryPoint) { UseShellExecute = false, RedirectStandardError = true };
+            foreach (var a in new[] { "push", segment, "--repo", repoPath }) psi.ArgumentList.Add(a);
+            using (var push = System.Diagnostics.Process.Start(psi)!)
+            {
+                await Task.Delay(delay);
+                try { push.Kill(); } catch (InvalidOperationException) { } // it may have finished
+                await push.WaitForExitAsync();
+            }
+            // Whatever the moment, the name is absent or holds exactly the segment; temp files are never visible.
+            if (await archive.ContainsAsync(name, CancellationToken.None))
+            {
+                Assert.Equal(bytes, await archive.ReadBytesAsync(WalFileName.Parse(name), CancellationToken.None));
+                sawWhole++;
+            }
+            else
+            {
+                Assert.Null(await archive.GetAsync(name, Path.Combine(Dir("get" + delay), "X"), new WalGetOptions(), OperationContext.None));
+                sawNothing++;
+            }
+            Assert.All(await archive.ListAsync(CancellationToken.None), f => Assert.Equal(name, f.Name.Name));
+
+            // PostgreSQL retries the same file: it succeeds (archived now, or already archived by the killed run).
+            var (code, stderr) = WalTestSegments.RunEntryPoint("push", segment, "--repo", repoPath);
+            Assert.True(code == 0, stderr);
+            Assert.Equal(bytes, await archive.ReadBytesAsync(WalFileName.Parse(name), CancellationToken.None));
+        }
+        Assert.True(sawNothing > 0, $"no kill landed before the commit ({sawWhole} of {delaysMs.Length} runs had committed)"); // the 0 ms kill always does
+    }
+
+    [Fact]
     public async Task History_and_backup_label_files_are_archived_under_their_timeline_and_fetched_back()
     {
         var archive = await NewArchiveAsync();
