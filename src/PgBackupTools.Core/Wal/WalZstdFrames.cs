@@ -32,6 +32,7 @@ internal static class WalZstdFrames
         int length, int level, Func<IncrementalHash> newDigest, CancellationToken ct)
     {
         int count = Math.Max(1, (length + FrameSize - 1) / FrameSize);
+        using var codec = ZstdFrameCodec.Create(level, zstd);
         // The segment in huge pages (every byte of it is written); each frame's output in ordinary memory, uninitialized,
         // so only the pages a frame fills are ever touched (a frame of a switched segment's zeros is a few hundred bytes).
         var buffer = new HugePageBuffer(length);
@@ -55,11 +56,7 @@ internal static class WalZstdFrames
                     var piece = memory.Slice(offset, size);
                     ReadExactly(file, piece.Span, offset, path);
                     read[i].SetResult();
-                    frames[i] = Task.Run(() =>
-                    {
-                        var output = GC.AllocateUninitializedArray<byte>(CompressBound(size));
-                        return (ReadOnlyMemory<byte>)output.AsMemory(0, CompressFrame(zstd, piece.Span, output, level));
-                    }, ct);
+                    frames[i] = Task.Run(() => Compress(codec, piece.Span), ct);
                     started++;
                 }
             }
@@ -93,17 +90,22 @@ internal static class WalZstdFrames
             return digest.GetHashAndReset();
         }, ct);
         int count = Math.Max(1, (raw.Length + FrameSize - 1) / FrameSize);
+        using var codec = ZstdFrameCodec.Create(level, zstd);
         var frames = new Task<ReadOnlyMemory<byte>>[count];
         for (int i = 0; i < count; i++)
         {
             int offset = i * FrameSize, size = Math.Min(FrameSize, raw.Length - offset);
-            frames[i] = Task.Run(() =>
-            {
-                var output = GC.AllocateUninitializedArray<byte>(CompressBound(size));
-                return (ReadOnlyMemory<byte>)output.AsMemory(0, CompressFrame(zstd, raw.Span.Slice(offset, size), output, level));
-            }, ct);
+            frames[i] = Task.Run(() => Compress(codec, raw.Span.Slice(offset, size)), ct);
         }
-        var compressed = await Task.WhenAll(frames).ConfigureAwait(false);
+        ReadOnlyMemory<byte>[] compressed;
+        try
+        {
+            compressed = await Task.WhenAll(frames).ConfigureAwait(false);
+        }
+        finally
+        {
+            await hashing.ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+        }
         return (await hashing.ConfigureAwait(false), compressed);
     }
 
@@ -131,23 +133,11 @@ internal static class WalZstdFrames
         }
     }
 
-    /// <summary>
-    /// One frame, one-shot, into <paramref name="output"/> (at least <see cref="CompressBound"/> bytes): with room for
-    /// zstd's worst case, ZSTD_e_end on the whole input compresses straight into it. Returns the frame's length.
-    /// </summary>
-    internal static int CompressFrame(NativeZstd zstd, ReadOnlySpan<byte> input, Span<byte> output, int level)
+    // Each frame's output in ordinary memory, uninitialized: only the pages a frame fills are ever touched (a frame of a
+    // switched segment's zeros is a few hundred bytes).
+    private static ReadOnlyMemory<byte> Compress(ZstdFrameCodec codec, ReadOnlySpan<byte> piece)
     {
-        using var context = zstd.CreateCompressionContext();
-        if (!zstd.TrySetParameter(context, NativeZstd.Parameter.CompressionLevel, level)
-            || !zstd.TrySetParameter(context, NativeZstd.Parameter.ChecksumFlag, 1))
-            throw new ArgumentOutOfRangeException(nameof(level), level, "libzstd refuses this level.");
-        nuint remaining = zstd.Compress(context, input, output, NativeZstd.Directive.End, out int consumed, out int produced);
-        if (remaining != 0 || consumed != input.Length)
-            throw new IOException($"libzstd did not complete a frame of {input.Length} bytes in {output.Length} bytes of output.");
-        return produced;
+        var output = GC.AllocateUninitializedArray<byte>(ZstdFrameCodec.CompressBound(piece.Length));
+        return output.AsMemory(0, codec.Compress(piece, output));
     }
-
-    /// <summary>ZSTD_COMPRESSBOUND (zstd.h): the most a frame of <paramref name="size"/> bytes can take.</summary>
-    internal static int CompressBound(int size) =>
-        size + (size >> 8) + (size < (128 << 10) ? ((128 << 10) - size) >> 11 : 0) + 64; // +64: frame header and checksum margin
 }
