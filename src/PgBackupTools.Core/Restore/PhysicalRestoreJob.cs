@@ -268,13 +268,13 @@ public static class PhysicalRestoreJob
         }
     }
 
-    /// <summary>The entry's data straight into a new file: unbuffered, one write per megabyte, the size preallocated.</summary>
+    /// <summary>The entry's data straight into a new file: unbuffered, one write per megabyte.</summary>
     private static void WriteFile(string target, TarEntry entry, byte[] buffer, RestoredFileChecksums? checksums)
     {
         using var hash = checksums is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var output = new FileStream(target, new FileStreamOptions
         {
-            Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0, PreallocationSize = entry.Length,
+            Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0,
         });
         long length = 0;
         if (entry.DataStream is { } data)
