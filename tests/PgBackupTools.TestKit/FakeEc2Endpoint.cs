@@ -104,7 +104,7 @@ public sealed class FakeEc2Endpoint : LoopbackHttpEndpoint
                 {
                     var ids = Indexed(p, "SnapshotId").ToList();
                     var filters = Filters(p);
-                    IEnumerable<FakeSnapshot> set = ids.Count > 0 ? ids.Select(id => _snapshots.GetValueOrDefault(id)).Where(s => s is not null)! : _snapshots.Values;
+                    IEnumerable<FakeSnapshot> set = ids.Count > 0 ? ids.Select(id => _snapshots.GetValueOrDefault(id)).OfType<FakeSnapshot>() : _snapshots.Values;
                     if (ids.Count > 0 && set.Count() < ids.Count) return Error(400, "InvalidSnapshot.NotFound", $"The snapshot '{ids.First(i => !_snapshots.ContainsKey(i))}' does not exist.");
                     set = set.Where(s => filters.All(f => Matches(s, f.Name, f.Values))).ToList();
                     if (ids.Count > 0)
