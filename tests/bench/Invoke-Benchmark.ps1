@@ -136,7 +136,8 @@ function Measure-Physical($Name, $Script, $BytesOf) {
     if ($LASTEXITCODE) { Write-Warning "FAILED $Name"; return }
     $seconds = $clock.Elapsed.TotalSeconds
     $bytes = (Get-ChildItem (& $BytesOf) -Recurse -File | Measure-Object Length -Sum).Sum
-    Add-Row $Name ([math]::Round($seconds, 2)) $bytes (Get-Content $rss | Select-Object -Last 1)
+    # The backup runs for the restore and the push rows too (they need it and the archive it fills); shown only when asked for.
+    if ($Name -match $Only) { Add-Row $Name ([math]::Round($seconds, 2)) $bytes (Get-Content $rss | Select-Object -Last 1) }
 }
 $psqlArgs = @('-h', $socket, '-p', $Port, '-U', 'postgres', '-X', '-A', '-t', '-d', 'postgres', '-c')
 $physicalRows = @('pgbt-physical-zstd', 'pgbt-physical-zstd-basebackup', 'pgbt-physical-restore-immediate', 'pgbt-wal-push-1seg') -match $Only
@@ -149,41 +150,45 @@ if ($physicalRows) { try {
     Restart-Cluster
     foreach ($i in 1..$Repeat) {
         Measure-Physical 'pgbt-physical-zstd' "Invoke-PgBackup -Repository '$physRepo' -Type Physical -Compression Zstd $conn | Out-Null" { (Get-ChildItem (Join-Path $physRepo 'backups/main') -Directory | Sort-Object Name | Select-Object -Last 1).FullName }
-        if (Test-Path "$WorkDir/pgbt-restore") { Remove-Item -Recurse -Force "$WorkDir/pgbt-restore" }
-        Measure-Physical 'pgbt-physical-restore-immediate' "Restore-PgDatabase -Repository '$physRepo' -DataDirectory '$WorkDir/pgbt-restore' -Immediate -Confirm:`$false | Out-Null" { Join-Path $WorkDir 'pgbt-restore' }
+        if ('pgbt-physical-restore-immediate' -match $Only) {
+            if (Test-Path "$WorkDir/pgbt-restore") { Remove-Item -Recurse -Force "$WorkDir/pgbt-restore" }
+            Measure-Physical 'pgbt-physical-restore-immediate' "Restore-PgDatabase -Repository '$physRepo' -DataDirectory '$WorkDir/pgbt-restore' -Immediate -Confirm:`$false | Out-Null" { Join-Path $WorkDir 'pgbt-restore' }
+        }
         # The same backup streamed by pg_basebackup (what Auto falls back to off the server's host), for comparison.
         if ('pgbt-physical-zstd-basebackup' -match $Only) {
             Measure-Physical 'pgbt-physical-zstd-basebackup' "Invoke-PgBackup -Repository '$physRepo' -Type Physical -Method BaseBackup -Compression Zstd $conn | Out-Null" { (Get-ChildItem (Join-Path $physRepo 'backups/main') -Directory | Sort-Object Name | Select-Object -Last 1).FullName }
         }
     }
 
-    # A complete segment named by the server (a recycled file in pg_wal may carry another position), copied before a checkpoint removes it.
-    $previous = (& psql @psqlArgs "CREATE TABLE IF NOT EXISTS pgbt_bench_tick(x int); INSERT INTO pgbt_bench_tick VALUES (1); SELECT pg_walfile_name(pg_current_wal_lsn())" | Select-Object -Last 1).Trim()
-    & psql @psqlArgs 'SELECT pg_switch_wal()' | Out-Null
-    $segmentCopy = Join-Path $WorkDir "pgbt-push/pg_wal"
-    Invoke-AsOwner @('mkdir', '-p', $segmentCopy)
-    Invoke-AsOwner @('cp', (Join-Path $dataDir "pg_wal/$previous"), $segmentCopy)
-    $pgbtWal = Join-Path (Split-Path $module) 'bin/pgbt-wal'
-    # At least 11 pushes: one takes ~40 ms, so a single scheduling hiccup on a shared machine moves a median of three.
-    $pushCount = [math]::Max(11, 2 * $Repeat + 1)
-    $pushes = foreach ($i in 1..$pushCount) {
-        $pushRepo = Join-Path $WorkDir "pgbt-push/repo$i"
-        Invoke-AsOwner @('mkdir', '-p', $pushRepo)
-        Invoke-AsOwner @('cp', (Join-Path $physRepo 'repository.json'), $pushRepo)
-        # The stanza exists, as pgBackRest's does (stanza-create) when anchors.sh times its push: the binding to the
-        # cluster (wal/main/archive.json) is written once by a stanza's first push ever, not by the segment measured.
-        Invoke-AsOwner @('mkdir', '-p', "$pushRepo/wal/main")
-        Invoke-AsOwner @('cp', (Join-Path $physRepo 'wal/main/archive.json'), "$pushRepo/wal/main/")
-        # Timed exactly as anchors.sh times pgbackrest archive-push (date around runuser, from bash): a native command
-        # started from pwsh costs ~5 ms more than from bash, which is not the push's time.
-        $timed = 't0=$(date +%s.%N); if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi || exit 1; echo "$(date +%s.%N) - $t0" | bc'
-        Push-Location (Join-Path $WorkDir 'pgbt-push')
-        try { $seconds = & bash -c $timed bash $pgbtWal push "pg_wal/$previous" --repo $pushRepo } finally { Pop-Location }
-        if ($LASTEXITCODE) { throw "pgbt-wal push pg_wal/$previous failed ($LASTEXITCODE)" }
-        [double]$seconds
+    if ('pgbt-wal-push-1seg' -match $Only) {
+        # A complete segment named by the server (a recycled file in pg_wal may carry another position), copied before a checkpoint removes it.
+        $previous = (& psql @psqlArgs "CREATE TABLE IF NOT EXISTS pgbt_bench_tick(x int); INSERT INTO pgbt_bench_tick VALUES (1); SELECT pg_walfile_name(pg_current_wal_lsn())" | Select-Object -Last 1).Trim()
+        & psql @psqlArgs 'SELECT pg_switch_wal()' | Out-Null
+        $segmentCopy = Join-Path $WorkDir "pgbt-push/pg_wal"
+        Invoke-AsOwner @('mkdir', '-p', $segmentCopy)
+        Invoke-AsOwner @('cp', (Join-Path $dataDir "pg_wal/$previous"), $segmentCopy)
+        $pgbtWal = Join-Path (Split-Path $module) 'bin/pgbt-wal'
+        # At least 11 pushes: one takes ~40 ms, so a single scheduling hiccup on a shared machine moves a median of three.
+        $pushCount = [math]::Max(11, 2 * $Repeat + 1)
+        $pushes = foreach ($i in 1..$pushCount) {
+            $pushRepo = Join-Path $WorkDir "pgbt-push/repo$i"
+            Invoke-AsOwner @('mkdir', '-p', $pushRepo)
+            Invoke-AsOwner @('cp', (Join-Path $physRepo 'repository.json'), $pushRepo)
+            # The stanza exists, as pgBackRest's does (stanza-create) when anchors.sh times its push: the binding to the
+            # cluster (wal/main/archive.json) is written once by a stanza's first push ever, not by the segment measured.
+            Invoke-AsOwner @('mkdir', '-p', "$pushRepo/wal/main")
+            Invoke-AsOwner @('cp', (Join-Path $physRepo 'wal/main/archive.json'), "$pushRepo/wal/main/")
+            # Timed exactly as anchors.sh times pgbackrest archive-push (date around runuser, from bash): a native command
+            # started from pwsh costs ~5 ms more than from bash, which is not the push's time.
+            $timed = 't0=$(date +%s.%N); if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi || exit 1; echo "$(date +%s.%N) - $t0" | bc'
+            Push-Location (Join-Path $WorkDir 'pgbt-push')
+            try { $seconds = & bash -c $timed bash $pgbtWal push "pg_wal/$previous" --repo $pushRepo } finally { Pop-Location }
+            if ($LASTEXITCODE) { throw "pgbt-wal push pg_wal/$previous failed ($LASTEXITCODE)" }
+            [double]$seconds
+        }
+        $pushes = @($pushes | Sort-Object)
+        Add-Row 'pgbt-wal-push-1seg' ([math]::Round($pushes[[int][math]::Floor($pushCount / 2)], 3)) 16777216 '-'
     }
-    $pushes = @($pushes | Sort-Object)
-    Add-Row 'pgbt-wal-push-1seg' ([math]::Round($pushes[[int][math]::Floor($pushCount / 2)], 3)) 16777216 '-'
 }
 finally {
     # Leave the cluster as anchors.sh expects it: not archiving into a repository that the next run deletes.
