@@ -51,29 +51,14 @@ public static class LogicalBackupJob
         await using (var export = new NpgsqlCommand("SELECT pg_export_snapshot()", snapshotConnection, snapshot))
             snapshotId = (string)(await export.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
 
-        var start = DateTimeOffset.UtcNow;
-        var backup = new PgBackup
-        {
-            Id = RepositoryNames.NewBackupId(start),
-            Type = BackupType.Logical,
-            Stanza = options.Stanza,
-            Database = options.Database,
-            Server = server.Server,
-            ServerVersion = facts.Version.Split(' ').ElementAtOrDefault(1),
-            ServerVersionNumber = facts.VersionNumber,
-            SystemIdentifier = facts.SystemIdentifier,
-            StartTime = start,
-            Format = options.Format,
-            Compression = options.Compression,
-            Encryption = key is null ? null : repository.Encryption!.Cipher,
-            EncryptionKeyId = key?.KeyId,
-            DatabaseEncoding = facts.Encoding,
-            DatabaseCollate = facts.Collate,
-            DatabaseCtype = facts.Ctype,
-            ToolVersion = BackupRepository.ToolVersion,
-            ClientVersion = pgDump,
-        };
-        foreach (var (k, v) in options.Labels ?? new Dictionary<string, string>()) backup.Labels[k] = v;
+        var backup = BackupRecord.Start(BackupType.Logical, options.Stanza, server, facts, repository, key, options.Labels);
+        backup.Database = options.Database;
+        backup.Format = options.Format;
+        backup.Compression = options.Compression;
+        backup.DatabaseEncoding = facts.Encoding;
+        backup.DatabaseCollate = facts.Collate;
+        backup.DatabaseCtype = facts.Ctype;
+        backup.ClientVersion = pgDump;
         context.Log($"Backup {backup.Id}: {options.Format} dump of '{options.Database}' on {server.Server} (PostgreSQL {backup.ServerVersion}) into {repository.Location}, snapshot {snapshotId}.");
 
         try

@@ -51,8 +51,8 @@ public static class PhysicalBackupJob
         RepositoryNames.ValidateStanza(options.Stanza);
         await using var connection = await PgServer.OpenAsync(server, ct).ConfigureAwait(false);
         var facts = await PgServer.GetFactsAsync(connection, ct).ConfigureAwait(false);
-        long segmentSize = await ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'", ct).ConfigureAwait(false);
-        long tablespaces = await ScalarAsync<long>(connection, "SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')", ct).ConfigureAwait(false);
+        long segmentSize = await PgServer.WalSegmentSizeAsync(connection, ct).ConfigureAwait(false);
+        long tablespaces = await PgServer.ScalarAsync<long>(connection, "SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')", ct).ConfigureAwait(false);
         if (tablespaces > 0)
         {
             // pg_basebackup writes only the main tablespace to stdout in tar format; the others would need temp files.
@@ -64,26 +64,11 @@ public static class PhysicalBackupJob
         string pgBaseBackup = dataDirectory is null ? PgClientTools.Find("pg_basebackup", facts.MajorVersion) : "";
         EncryptionKey? key = repository.IsEncrypted ? repository.RequireKey() : null;
 
-        var start = DateTimeOffset.UtcNow;
-        var backup = new PgBackup
-        {
-            Id = RepositoryNames.NewBackupId(start),
-            Type = BackupType.Physical,
-            Stanza = options.Stanza,
-            Server = server.Server,
-            ServerVersion = facts.Version.Split(' ').ElementAtOrDefault(1),
-            ServerVersionNumber = facts.VersionNumber,
-            SystemIdentifier = facts.SystemIdentifier,
-            StartTime = start,
-            Compression = options.Compression,
-            Encryption = key is null ? null : repository.Encryption!.Cipher,
-            EncryptionKeyId = key?.KeyId,
-            ToolVersion = BackupRepository.ToolVersion,
-            ClientVersion = dataDirectory is null ? pgBaseBackup : null,
-            Method = dataDirectory is null ? PhysicalBackupMethod.BaseBackup : PhysicalBackupMethod.FileCopy,
-        };
+        var backup = BackupRecord.Start(BackupType.Physical, options.Stanza, server, facts, repository, key, options.Labels);
+        backup.Compression = options.Compression;
+        backup.ClientVersion = dataDirectory is null ? pgBaseBackup : null;
+        backup.Method = dataDirectory is null ? PhysicalBackupMethod.BaseBackup : PhysicalBackupMethod.FileCopy;
         backup.BackupLabel = "pgbt " + backup.Id;
-        foreach (var (k, v) in options.Labels ?? new Dictionary<string, string>()) backup.Labels[k] = v;
         context.Log($"Backup {backup.Id}: physical base backup of {server.Server} (PostgreSQL {backup.ServerVersion}) into {repository.Location}, {(dataDirectory is null ? "streamed by pg_basebackup" : "copied from " + dataDirectory)}.");
 
         try
@@ -130,8 +115,8 @@ public static class PhysicalBackupJob
         string? reason = null, dataDirectory = null;
         try
         {
-            dataDirectory = await ScalarAsync<string>(connection, "SELECT current_setting('data_directory')", ct).ConfigureAwait(false);
-            if (await ScalarAsync<bool>(connection, "SELECT pg_is_in_recovery()", ct).ConfigureAwait(false))
+            dataDirectory = await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('data_directory')", ct).ConfigureAwait(false);
+            if (await PgServer.ScalarAsync<bool>(connection, "SELECT pg_is_in_recovery()", ct).ConfigureAwait(false))
                 reason = "the server is a standby";
             else reason = CheckLocalDataDirectory(dataDirectory, facts.SystemIdentifier);
         }
@@ -203,10 +188,10 @@ public static class PhysicalBackupJob
         meter.Status = "pg_backup_start";
         backup.StartLsn = await session.StartAsync(backup.BackupLabel!, ct).ConfigureAwait(false);
         PageCheck? pages = null;
-        if (await ScalarAsync<string>(connection, "SELECT current_setting('data_checksums')", ct).ConfigureAwait(false) == "on")
+        if (await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('data_checksums')", ct).ConfigureAwait(false) == "on")
         {
-            int blockSize = int.Parse(await ScalarAsync<string>(connection, "SELECT current_setting('block_size')", ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
-            long segmentBlocks = await ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'segment_size'", ct).ConfigureAwait(false);
+            int blockSize = int.Parse(await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('block_size')", ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+            long segmentBlocks = await PgServer.ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'segment_size'", ct).ConfigureAwait(false);
             pages = new PageCheck(blockSize, segmentBlocks, Lsn.Parse(backup.StartLsn));
         }
         var copy = new DataDirectoryCopy(dataDirectory, output.Raw, meter, context, pages);
@@ -271,7 +256,7 @@ public static class PhysicalBackupJob
         {
             if (sw.Elapsed > timeout)
             {
-                string archiver = await ScalarAsync<string>(connection,
+                string archiver = await PgServer.ScalarAsync<string>(connection,
                     "SELECT format('archive_mode=%s, archive_command=%L, last archived %s, last failed %s', current_setting('archive_mode'), current_setting('archive_command'), coalesce(last_archived_wal, 'none'), coalesce(last_failed_wal, 'none')) FROM pg_stat_archiver", ct).ConfigureAwait(false);
                 throw new PgBackupException(FailureKind.OperationFailed,
                     $"The {backup.Type.ToString().ToLowerInvariant()} backup finished, but WAL segment {backup.StopWalSegment} (through stop LSN {backup.StopLsn}) did not reach the WAL archive of stanza '{backup.Stanza}' in {repository.Location} within {timeout.TotalSeconds:F0} s, so the backup cannot be restored and is not kept. " +
@@ -279,18 +264,13 @@ public static class PhysicalBackupJob
             }
             if (!switched && sw.Elapsed > TimeSpan.FromSeconds(2))
             {
-                await ScalarAsync<object>(connection, "SELECT pg_switch_wal()", ct).ConfigureAwait(false);
+                await PgServer.ScalarAsync<object>(connection, "SELECT pg_switch_wal()", ct).ConfigureAwait(false);
                 switched = true;
             }
             await Task.Delay(200, ct).ConfigureAwait(false);
         }
     }
 
-    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        return (T)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
-    }
 }
 
 /// <summary>

@@ -120,5 +120,16 @@ public static class PgServer
         return counts;
     }
 
+    /// <summary>The single value a query returns.</summary>
+    internal static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var cmd = new NpgsqlCommand(sql, connection);
+        return (T)(await cmd.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+    }
+
+    /// <summary>wal_segment_size in bytes (16 MiB unless initdb --wal-segsize chose otherwise).</summary>
+    internal static Task<long> WalSegmentSizeAsync(NpgsqlConnection connection, CancellationToken cancellationToken) =>
+        ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'", cancellationToken);
+
     public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"") + "\"";
 }

@@ -38,27 +38,14 @@ public static class SnapshotBackupJob
             throw new PgBackupException(FailureKind.InvalidArgument, $"A volume is named twice: {string.Join(", ", volumes)}.");
         await using var connection = await PgServer.OpenAsync(server, ct).ConfigureAwait(false);
         var facts = await PgServer.GetFactsAsync(connection, ct).ConfigureAwait(false);
-        long segmentSize = await ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'", ct).ConfigureAwait(false);
-        if (await ScalarAsync<bool>(connection, "SELECT pg_is_in_recovery()", ct).ConfigureAwait(false))
+        long segmentSize = await PgServer.WalSegmentSizeAsync(connection, ct).ConfigureAwait(false);
+        if (await PgServer.ScalarAsync<bool>(connection, "SELECT pg_is_in_recovery()", ct).ConfigureAwait(false))
             throw new PgBackupException(FailureKind.InvalidArgument, $"{server.Server} is a standby; snapshot backups are taken from the primary so far.", server.Server);
 
-        var start = DateTimeOffset.UtcNow;
-        var backup = new PgBackup
-        {
-            Id = RepositoryNames.NewBackupId(start),
-            Type = BackupType.Snapshot,
-            Stanza = options.Stanza,
-            Server = server.Server,
-            ServerVersion = facts.Version.Split(' ').ElementAtOrDefault(1),
-            ServerVersionNumber = facts.VersionNumber,
-            SystemIdentifier = facts.SystemIdentifier,
-            StartTime = start,
-            Compression = CompressionKind.None,
-            ToolVersion = BackupRepository.ToolVersion,
-            SnapshotProvider = provider.Kind,
-        };
+        var backup = BackupRecord.Start(BackupType.Snapshot, options.Stanza, server, facts, repository, key: null, options.Labels);
+        backup.Compression = CompressionKind.None;
+        backup.SnapshotProvider = provider.Kind;
         backup.BackupLabel = "pgbt " + backup.Id;
-        foreach (var (k, v) in options.Labels ?? new Dictionary<string, string>()) backup.Labels[k] = v;
         var tags = new Dictionary<string, string>(options.Tags ?? new Dictionary<string, string>())
         {
             [SnapshotTags.Stanza] = options.Stanza,
@@ -121,11 +108,5 @@ public static class SnapshotBackupJob
             await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
             throw;
         }
-    }
-
-    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken ct)
-    {
-        await using var cmd = new NpgsqlCommand(sql, connection);
-        return (T)(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false))!;
     }
 }
