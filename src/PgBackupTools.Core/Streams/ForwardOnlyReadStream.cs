@@ -2,7 +2,7 @@ namespace PgBackupTools.Core.Streams;
 
 /// <summary>
 /// What every forward-only, read-only stream of ours shares: no seeking, writing or position, and byte[] reads
-/// going through the span overload the subclass implements.
+/// going through the span and memory overloads the subclass implements.
 /// </summary>
 internal abstract class ForwardOnlyReadStream : Stream
 {
@@ -28,4 +28,10 @@ internal abstract class ForwardOnlyReadStream : Stream
     }
 
     public abstract override int Read(Span<byte> buffer);
+
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+    {
+        ValidateBufferArguments(buffer, offset, count);
+        return ReadAsync(new Memory<byte>(buffer, offset, count), cancellationToken).AsTask();
+    }
 }

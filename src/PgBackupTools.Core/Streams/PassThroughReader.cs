@@ -36,12 +36,6 @@ internal sealed class PassThroughReader : ForwardOnlyReadStream
         return Read(one) == 1 ? one[0] : -1;
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(new Memory<byte>(buffer, offset, count), cancellationToken).AsTask();
-    }
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

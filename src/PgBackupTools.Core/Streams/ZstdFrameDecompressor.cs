@@ -63,12 +63,6 @@ internal sealed class ZstdFrameDecompressor : ForwardOnlyReadStream
         }
     }
 
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-    {
-        ValidateBufferArguments(buffer, offset, count);
-        return ReadAsync(new Memory<byte>(buffer, offset, count), cancellationToken).AsTask();
-    }
-
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);

@@ -143,10 +143,9 @@ internal sealed class ZstdFrameSplitter
         return FrameKind.Frame;
     }
 
-    /// <summary>Moves <paramref name="count"/> buffered bytes (already there) into the frame, growing it if needed.</summary>
+    /// <summary>Moves <paramref name="count"/> buffered bytes (already there) into the frame (sized to the frame's limit before, which every copy is checked against).</summary>
     private void Take(ZstdEncodedFrame frame, ref int length, int count)
     {
-        EnsureCapacity(frame, length + count);
         _buffer.AsSpan(_start, count).CopyTo(frame.Compressed.AsSpan(length));
         _start += count;
         length += count;
@@ -154,7 +153,6 @@ internal sealed class ZstdFrameSplitter
 
     private async ValueTask CopyAsync(ZstdEncodedFrame frame, int at, int count, CancellationToken cancellationToken)
     {
-        EnsureCapacity(frame, at + count);
         while (count > 0)
         {
             if (Available == 0 && !await FillAsync(1, cancellationToken).ConfigureAwait(false))
@@ -165,15 +163,6 @@ internal sealed class ZstdFrameSplitter
             at += n;
             count -= n;
         }
-    }
-
-    private static void EnsureCapacity(ZstdEncodedFrame frame, int needed)
-    {
-        if (frame.Compressed.Length >= needed)
-            return;
-        var larger = GC.AllocateUninitializedArray<byte>(Math.Max(needed, frame.Compressed.Length * 2));
-        frame.Compressed.CopyTo(larger, 0);
-        frame.Compressed = larger;
     }
 
     private async ValueTask SkipFrameAsync(CancellationToken cancellationToken)
@@ -231,12 +220,6 @@ internal sealed class ZstdFrameSplitter
             if (splitter.Available > 0)
                 return Buffered(buffer.Length, buffer.Span);
             return await splitter._input.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
-        {
-            ValidateBufferArguments(buffer, offset, count);
-            return ReadAsync(new Memory<byte>(buffer, offset, count), cancellationToken).AsTask();
         }
 
         private int Buffered(int requested, Span<byte> buffer)
