@@ -47,21 +47,25 @@ internal sealed class DataDirectoryCopy(string dataDirectory, Stream tar, Progre
     public void AddFile(string path, string content)
     {
         byte[] bytes = Encoding.UTF8.GetBytes(content);
-        var now = DateTimeOffset.UtcNow;
-        TarHeader.Write(tar, path, false, bytes.Length, UnixFileMode.UserRead | UnixFileMode.UserWrite, now);
-        tar.Write(bytes);
-        TarHeader.WritePadding(tar, bytes.Length);
+        var now = WriteEntry(path, bytes);
         _manifest.AddFile(path, bytes.Length, now, SHA256.HashData(bytes));
     }
 
     /// <summary>Closes the tar with the backup_manifest (not listed in itself) and the end-of-archive blocks.</summary>
     public void Finish(uint timeline, string startLsn, string stopLsn)
     {
-        byte[] manifest = _manifest.Finish(timeline, startLsn, stopLsn);
-        TarHeader.Write(tar, "backup_manifest", false, manifest.Length, UnixFileMode.UserRead | UnixFileMode.UserWrite, DateTimeOffset.UtcNow);
-        tar.Write(manifest);
-        TarHeader.WritePadding(tar, manifest.Length);
+        WriteEntry("backup_manifest", _manifest.Finish(timeline, startLsn, stopLsn));
         TarHeader.WriteEnd(tar);
+    }
+
+    /// <summary>A file made here (not read from the data directory) into the tar, dated now.</summary>
+    private DateTimeOffset WriteEntry(string path, byte[] content)
+    {
+        var now = DateTimeOffset.UtcNow;
+        TarHeader.Write(tar, path, false, content.Length, UnixFileMode.UserRead | UnixFileMode.UserWrite, now);
+        tar.Write(content);
+        TarHeader.WritePadding(tar, content.Length);
+        return now;
     }
 
     private void CopyDirectory(string path, string full)

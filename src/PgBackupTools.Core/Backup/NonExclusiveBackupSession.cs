@@ -32,6 +32,26 @@ internal sealed class NonExclusiveBackupSession(NpgsqlConnection connection, int
     }
 
     /// <summary>
+    /// Runs <paramref name="work"/> (the copy, the snapshots) after <see cref="StartAsync"/>, then ends the backup
+    /// whatever happened to it: the session must not leave the server in backup mode. The work's failure is the one
+    /// that is thrown; a stop that fails after it is only a warning.
+    /// </summary>
+    public async Task<BackupStopPoint> StopAfterAsync(Func<Task> work)
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            try { await StopAsync().ConfigureAwait(false); }
+            catch (Exception e) { context.Warn($"pg_backup_stop failed after the backup failed: {e.Message}"); }
+            throw;
+        }
+        return await StopAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
     /// Ends the backup. Not cancellable: the session must not stay in backup mode because the copy was cancelled.
     /// wait_for_archive => false: pg_backup_stop would wait forever on a failing archive_command; callers wait for
     /// the repository's own archive instead, with a timeout and a message that says what to fix.

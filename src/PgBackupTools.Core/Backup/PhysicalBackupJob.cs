@@ -184,46 +184,22 @@ public static class PhysicalBackupJob
     {
         var ct = context.CancellationToken;
         await using var output = await BackupObjectWriter.CreateAsync(repository, storeKey, options.Compression, options.CompressionLevel, key, ct, independentFrames: true, hashRaw: false).ConfigureAwait(false);
+        bool checksums = await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('data_checksums')", ct).ConfigureAwait(false) == "on";
+        int blockSize = int.Parse(await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('block_size')", ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
+        long segmentBlocks = await PgServer.ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'segment_size'", ct).ConfigureAwait(false);
         var session = new NonExclusiveBackupSession(connection, facts.VersionNumber, context);
         meter.Status = "pg_backup_start";
         backup.StartLsn = await session.StartAsync(backup.BackupLabel!, ct).ConfigureAwait(false);
-        PageCheck? pages = null;
-        if (await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('data_checksums')", ct).ConfigureAwait(false) == "on")
-        {
-            int blockSize = int.Parse(await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('block_size')", ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
-            long segmentBlocks = await PgServer.ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'segment_size'", ct).ConfigureAwait(false);
-            pages = new PageCheck(blockSize, segmentBlocks, Lsn.Parse(backup.StartLsn));
-        }
-        var copy = new DataDirectoryCopy(dataDirectory, output.Raw, meter, context, pages);
+        var copy = new DataDirectoryCopy(dataDirectory, output.Raw, meter, context, checksums ? new PageCheck(blockSize, segmentBlocks, Lsn.Parse(backup.StartLsn)) : null);
         meter.Status = "copying files";
-        Exception? failure = null;
-        try
+        // The scan comes after pg_backup_start: a file created before the backup's start must be in the copy, as
+        // replay begins only at the start LSN.
+        var stop = await session.StopAfterAsync(() => Task.Factory.StartNew(() =>
         {
-            // The scan comes after pg_backup_start: a file created before the backup's start must be in the copy, as
-            // replay begins only at the start LSN.
-            await Task.Factory.StartNew(() =>
-            {
-                var entries = DataDirectoryScanner.Scan(dataDirectory);
-                meter.TotalBytes = entries.Sum(e => e.Size);
-                copy.CopyFiles(entries, ct);
-            }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            failure = e;
-        }
-        BackupStopPoint stop;
-        try
-        {
-            stop = await session.StopAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (failure is not null)
-        {
-            context.Warn($"pg_backup_stop failed after the copy failed: {e.Message}");
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
-            throw;
-        }
-        if (failure is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            var entries = DataDirectoryScanner.Scan(dataDirectory);
+            meter.TotalBytes = entries.Sum(e => e.Size);
+            copy.CopyFiles(entries, ct);
+        }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ConfigureAwait(false);
         if (copy.PageFailures > 0)
             throw new PgBackupException(FailureKind.InvalidData,
                 $"{copy.PageFailures} data page(s) of {dataDirectory} failed their checksum ({string.Join(", ", copy.PageFailureSamples)}{(copy.PageFailures > copy.PageFailureSamples.Count ? ", ..." : "")}): the cluster holds corrupt data, and a backup of it would restore that corruption, so it is not kept. " +
@@ -236,7 +212,7 @@ public static class PhysicalBackupJob
         copy.AddFile("backup_label", stop.LabelFile);
         if (stop.TablespaceMapFile is not null) copy.AddFile("tablespace_map", stop.TablespaceMapFile);
         copy.Finish(backup.Timeline.Value, backup.StartLsn, backup.StopLsn);
-        context.Log($"Copied {copy.FilesCopied:N0} files ({meter.Bytes:N0} bytes) from {dataDirectory}; {copy.FilesVanished} removed and {copy.FilesShrunk} shrunk during the copy; {(pages is null ? "data checksums are off" : $"{copy.PagesVerified:N0} page checksums verified")}.");
+        context.Log($"Copied {copy.FilesCopied:N0} files ({meter.Bytes:N0} bytes) from {dataDirectory}; {copy.FilesVanished} removed and {copy.FilesShrunk} shrunk during the copy; {(checksums ? $"{copy.PagesVerified:N0} page checksums verified" : "data checksums are off")}.");
         var file = await output.CommitAsync(fileName, ct).ConfigureAwait(false);
         backup.Files.Add(file);
     }

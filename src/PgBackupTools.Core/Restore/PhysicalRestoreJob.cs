@@ -224,6 +224,8 @@ public static class PhysicalRestoreJob
 
     private static string? PrepareDirectory(string dataDir, bool force, OperationContext context)
     {
+        // Once more right before moving anything: the archive check since the first one can take a while on an object
+        // store, and a server may have been started in the directory meanwhile.
         CheckDirectory(dataDir, force);
         if (IsEmptyOrMissing(dataDir))
         {

@@ -57,36 +57,17 @@ public static class SnapshotBackupJob
         backup.StartLsn = await session.StartAsync(backup.BackupLabel, ct).ConfigureAwait(false);
 
         List<PgVolumeSnapshot>? snapshots = null;
-        Exception? failure = null;
         try
         {
-            snapshots = await SnapshotSet.StartAsync(provider, volumes, backup.Id, tags, context).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            failure = e;
-        }
-
-        // The backup ends whatever happened to the snapshots: the session must not leave the server in backup mode.
-        try
-        {
-            var stop = await session.StopAsync().ConfigureAwait(false);
+            var stop = await session.StopAfterAsync(async () => snapshots = await SnapshotSet.StartAsync(provider, volumes, backup.Id, tags, context).ConfigureAwait(false)).ConfigureAwait(false);
             backup.StopLsn = stop.StopLsn;
             backup.BackupLabelFile = stop.LabelFile;
             backup.TablespaceMapFile = stop.TablespaceMapFile;
         }
-        catch (Exception e) when (failure is null)
-        {
-            failure = e;
-        }
-        catch (Exception e)
-        {
-            context.Warn($"pg_backup_stop failed after the snapshot failure: {e.Message}");
-        }
-        if (failure is not null)
+        catch
         {
             if (snapshots is not null) await SnapshotSet.AbandonAsync(provider, backup.Id, snapshots, context).ConfigureAwait(false);
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+            throw;
         }
 
         try
