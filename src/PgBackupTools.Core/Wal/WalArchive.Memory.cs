@@ -64,8 +64,8 @@ public sealed partial class WalArchive
         await CheckSegmentAsync(segment, received, complete: false, ct).ConfigureAwait(false);
         if (checkExisting && await FindAsync(name, ct).ConfigureAwait(false) is { } existing)
         {
-            var binding = await ReadBindingAsync(ct).ConfigureAwait(false);
-            if (binding is not null && existing.Header.RawSize >= binding.WalSegmentSize)
+            // CheckSegmentAsync has just read (or written) the binding.
+            if (existing.Header.RawSize >= _memoryBinding!.WalSegmentSize)
                 throw new WalConflictException(name.Name, existing.Key, Store.Location, existing.Header.DigestHex, "(a streamed partial)", existing.Header.DigestName);
             // The stream received this segment before (a reconnect or a restart begins it again): never replace a
             // longer partial with a shorter one. Its bytes are a prefix of the same WAL.

@@ -125,16 +125,9 @@ public sealed class WalRecoveryPlan
 
     private static async Task<string> ReadHistoryAsync(WalArchive archive, uint timeline, CancellationToken ct)
     {
-        string temp = Path.Combine(Path.GetTempPath(), $"pgbt-{timeline:X8}-{Guid.NewGuid():N}.history");
-        try
-        {
-            _ = await archive.GetAsync($"{timeline:X8}.history", temp, new WalGetOptions(), new OperationContext { CancellationToken = ct }).ConfigureAwait(false)
-                ?? throw new PgBackupException(FailureKind.NotFound, $"{timeline:X8}.history vanished from stanza '{archive.Stanza}' while it was read.", $"{timeline:X8}.history");
-            return await File.ReadAllTextAsync(temp, ct).ConfigureAwait(false);
-        }
-        finally
-        {
-            try { File.Delete(temp); } catch (IOException) { }
-        }
+        string name = $"{timeline:X8}.history";
+        byte[] history = await archive.ReadBytesAsync(WalFileName.Parse(name), ct).ConfigureAwait(false)
+            ?? throw new PgBackupException(FailureKind.NotFound, $"{name} vanished from stanza '{archive.Stanza}' while it was read.", name);
+        return System.Text.Encoding.UTF8.GetString(history);
     }
 }
