@@ -21,7 +21,7 @@ public sealed record DataDirectoryEntry(string Path, bool IsDirectory, long Size
 /// </summary>
 public static class DataDirectoryScanner
 {
-    public const string ControlFile = "global/pg_control";
+    public const string ControlFile = Postgres.ControlFile.RelativePath;
 
     private static readonly HashSet<string> ExcludedFiles = new(StringComparer.Ordinal)
     {

@@ -133,19 +133,16 @@ public static class PhysicalBackupJob
 
     private static string? CheckLocalDataDirectory(string dataDirectory, string? systemIdentifier)
     {
-        string control = Path.Combine(dataDirectory, DataDirectoryScanner.ControlFile);
-        Span<byte> head = stackalloc byte[8];
+        string control = Path.Combine(dataDirectory, ControlFile.RelativePath);
+        string found;
         try
         {
-            using var file = File.OpenHandle(control);
-            if (RandomAccess.Read(file, head, 0) != 8) return $"{control} is shorter than a control file";
+            found = ControlFile.ReadSystemIdentifier(dataDirectory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return $"{control} is not readable here ({e.Message}): not the server's host, or not a user that can read its files";
         }
-        // pg_control starts with the system identifier, in the server's byte order (this host's, if it is the server's).
-        string found = System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(head).ToString(CultureInfo.InvariantCulture);
         return systemIdentifier is not null && found == systemIdentifier ? null
             : $"{control} belongs to cluster {found}, not to the server's {systemIdentifier ?? "(unknown)"}: another cluster at the same path";
     }

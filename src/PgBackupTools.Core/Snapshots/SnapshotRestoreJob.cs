@@ -1,5 +1,5 @@
-using System.Buffers.Binary;
 using PgBackupTools.Core.Errors;
+using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
 using PgBackupTools.Core.Storage;
@@ -30,17 +30,14 @@ public static class SnapshotRestoreJob
 
         var started = DateTimeOffset.UtcNow;
         string dataDir = Path.GetFullPath(options.DataDirectory);
-        string control = Path.Combine(dataDir, "global", "pg_control");
+        string control = Path.Combine(dataDir, ControlFile.RelativePath);
         if (!File.Exists(Path.Combine(dataDir, "PG_VERSION")) || !File.Exists(control))
             throw new PgBackupException(FailureKind.InvalidArgument,
                 $"{dataDir} is not a PostgreSQL data directory (no PG_VERSION or global/pg_control). Mount the volume restored from snapshot backup {backup.Id} (Restore-PgVolumeSnapshot) and give the data directory on it.", dataDir);
         if (backup.SystemIdentifier is not null)
         {
-            // ControlFileData starts with the uint64 system identifier, in the server's byte order.
-            byte[] head = new byte[8];
-            await using (var f = File.OpenRead(control)) await f.ReadExactlyAsync(head, context.CancellationToken).ConfigureAwait(false);
-            ulong id = BitConverter.IsLittleEndian ? BinaryPrimitives.ReadUInt64LittleEndian(head) : BinaryPrimitives.ReadUInt64BigEndian(head);
-            if (id.ToString(System.Globalization.CultureInfo.InvariantCulture) != backup.SystemIdentifier)
+            string id = ControlFile.ReadSystemIdentifier(dataDir);
+            if (id != backup.SystemIdentifier)
                 throw new PgBackupException(FailureKind.InvalidArgument,
                     $"{dataDir} belongs to the cluster with system identifier {id}, but snapshot backup {backup.Id} was taken of {backup.SystemIdentifier}. Mount the volumes restored from this backup's snapshots.", dataDir);
         }
