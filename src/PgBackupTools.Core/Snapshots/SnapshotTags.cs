@@ -11,6 +11,10 @@ public static class SnapshotTags
     /// <summary>"3/5": this volume's place in the set and the set's size.</summary>
     public const string SetMember = "pgbt-set-member";
 
+    /// <summary>The stanza a set was taken for (its pgbt-stanza tag), when it was a consistent backup.</summary>
+    public static string? StanzaOf(IEnumerable<PgVolumeSnapshot> snapshots) =>
+        snapshots.Select(s => s.Tags.GetValueOrDefault(Stanza)).FirstOrDefault(s => s is not null);
+
     /// <summary>The tag filter that finds every snapshot this tool made (an empty value matches any).</summary>
     public static IReadOnlyDictionary<string, string> Ours { get; } = new Dictionary<string, string> { [BackupId] = "" };
 }

@@ -79,7 +79,7 @@ public sealed class RemovePgVolumeSnapshotCommand : SnapshotProviderCmdlet
             if (Repository is not null && backupId is not null)
             {
                 repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: false, context, keyRequired: false);
-                string stanza = snapshots.Select(s => s.Tags.GetValueOrDefault(SnapshotTags.Stanza)).FirstOrDefault(s => s is not null) ?? "main";
+                string stanza = SnapshotTags.StanzaOf(snapshots) ?? "main";
                 try
                 {
                     backup = await repository.GetBackupAsync(stanza, backupId, context.CancellationToken);

@@ -29,7 +29,7 @@ public sealed class TestPgWalArchiveCommand : PgConnectedCmdlet
 
     protected override void ProcessRecord()
     {
-        bool askServer = ConnectionGiven || Username is not null || Credential is not null;
+        bool askServer = ServerRequested;
         var connection = askServer ? ResolveConnection() : null;
         RunForItem(Repository, async context =>
         {

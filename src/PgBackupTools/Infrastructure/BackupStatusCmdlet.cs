@@ -47,7 +47,7 @@ public abstract class BackupStatusCmdlet : PgConnectedCmdlet
 
     protected async Task<List<PgBackupStatus>> CollectStatusAsync(OperationContext context)
     {
-        bool askServer = ConnectionGiven || Username is not null || Credential is not null;
+        bool askServer = ServerRequested;
         var options = new StatusOptions
         {
             Stanza = Stanza,

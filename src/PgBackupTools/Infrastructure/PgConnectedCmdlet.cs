@@ -38,6 +38,9 @@ public abstract class PgConnectedCmdlet : PgRepositoryCmdlet
 
     protected bool ConnectionGiven => HostName is not null || Port is not null || ConnectionString is not null;
 
+    /// <summary>Any server parameter given, a role included: the cmdlet should ask the server too.</summary>
+    protected bool ServerRequested => ConnectionGiven || Username is not null || Credential is not null;
+
     protected PgConnectionInfo ResolveConnection(string? database = null) =>
         ResolveConnection(HostName, Port, Username, Credential, ConnectionString, database);
 
