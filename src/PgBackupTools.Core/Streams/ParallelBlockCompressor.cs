@@ -6,7 +6,7 @@ namespace PgBackupTools.Core.Streams;
 /// order, by the caller's thread only. A format says how a block compresses, what comes before the first block and
 /// after the last (<see cref="Header"/>, <see cref="Trailer"/>).
 ///
-/// Memory is bounded: at most <c>maxInFlight</c> blocks are compressing; Write waits (backpressure) until the oldest
+/// Memory is bounded: at most two blocks per worker, within <see cref="MemoryBudget"/>, are compressing; Write waits (backpressure) until the oldest
 /// is done and written. A worker's failure surfaces on the next Write, Flush or on Dispose.
 /// </summary>
 internal abstract class ParallelBlockCompressor<TBlock> : CompressorStream where TBlock : CompressionBlock
@@ -22,13 +22,22 @@ internal abstract class ParallelBlockCompressor<TBlock> : CompressorStream where
     private int _blocksAllocated;
     private bool _headerWritten;
 
-    protected ParallelBlockCompressor(Stream output, bool leaveOpen, int workers, int maxInFlight, string workerName)
+    /// <summary>Memory the blocks may use (each holds its input and its compressed output): the compressor's share of a backup's 256 MB.</summary>
+    public const long MemoryBudget = 64L << 20;
+
+    /// <summary>Workers used when none is given: all cores, at most 16.</summary>
+    public static int DefaultWorkers => Math.Min(Environment.ProcessorCount, 16);
+
+    /// <param name="workers">0: <see cref="DefaultWorkers"/>.</param>
+    protected ParallelBlockCompressor(Stream output, bool leaveOpen, int workers, int blockSize, string workerName)
         : base(output, leaveOpen)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(workers, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(maxInFlight, 1);
-        _workerCount = workers;
-        _maxInFlight = maxInFlight;
+        ArgumentOutOfRangeException.ThrowIfNegative(workers);
+        ArgumentOutOfRangeException.ThrowIfLessThan(blockSize, 1);
+        _workerCount = workers == 0 ? DefaultWorkers : workers;
+        // Two blocks per worker keep every worker busy while the caller waits for the oldest; the budget bounds
+        // memory on machines with many cores.
+        _maxInFlight = (int)Math.Clamp(2L * _workerCount, 2, Math.Max(2, MemoryBudget / (2L * blockSize) - 1));
         _workerName = workerName;
     }
 

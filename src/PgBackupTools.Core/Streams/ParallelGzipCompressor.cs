@@ -34,32 +34,12 @@ internal sealed class ParallelGzipCompressor : ParallelBlockCompressor<GzipBlock
     private long _length;
 
     public ParallelGzipCompressor(Stream output, int level, bool leaveOpen, int blockSize = DefaultBlockSize, int workers = 0)
-        : base(output, leaveOpen, WorkersOrDefault(workers), MaxInFlight(WorkersOrDefault(workers), blockSize), "gzip")
+        : base(output, leaveOpen, workers, blockSize, "gzip")
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(level, GzipLevel.Min);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(level, GzipLevel.Max);
         _level = level;
         _blockSize = blockSize;
-    }
-
-    /// <summary>Memory the blocks may use: the compressor's share of the backup's 256 MB (about 10 MiB on 2 cores).</summary>
-    public const long MemoryBudget = 64L << 20;
-
-    /// <summary>Workers used when none is given: all cores, at most 16.</summary>
-    public static int DefaultWorkers => Math.Min(Environment.ProcessorCount, 16);
-
-    private static int WorkersOrDefault(int workers)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(workers);
-        return workers == 0 ? DefaultWorkers : workers;
-    }
-
-    // Two blocks per worker keep every worker busy while the caller waits for the oldest; the budget bounds
-    // memory (each block holds its input and its compressed output) on machines with many cores.
-    private static int MaxInFlight(int workers, int blockSize)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(blockSize, 1);
-        return (int)Math.Clamp(2L * workers, 2, Math.Max(2, MemoryBudget / (2L * blockSize) - 1));
     }
 
     protected override GzipBlock CreateBlock() => new(_blockSize, _level);

@@ -13,16 +13,14 @@ internal sealed class ZstdFrameCompressor : ParallelBlockCompressor<ZstdFrameBlo
     /// <summary>4 MiB: two frames per worker in flight stay within a few tens of MiB; other sizes were not measured yet.</summary>
     public const int DefaultFrameSize = 4 << 20;
 
-    /// <summary>Memory the frames may use (input and output of each in flight).</summary>
-    public const long MemoryBudget = 64L << 20;
-
     private readonly ZstdFrameCodec _codec;
     private readonly int _frameSize;
     private bool _anyFrame;
 
     public ZstdFrameCompressor(Stream output, int level, bool leaveOpen, int frameSize = DefaultFrameSize, int workers = 0, ZstdFrameCodec? codec = null)
-        : base(output, leaveOpen, WorkersOrDefault(workers), MaxInFlight(WorkersOrDefault(workers), frameSize), "zstd")
+        : base(output, leaveOpen, workers, frameSize, "zstd")
     {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(frameSize, ZstdFrameSplitter.MaxFrameContent);
         _codec = codec ?? ZstdFrameCodec.Create(level);
         _frameSize = frameSize;
     }
@@ -31,22 +29,6 @@ internal sealed class ZstdFrameCompressor : ParallelBlockCompressor<ZstdFrameBlo
 
     /// <summary>"libzstd" or "ZstdSharp".</summary>
     public string Engine => _codec.Engine;
-
-    /// <summary>Workers used when none is given: all cores, at most 16.</summary>
-    public static int DefaultWorkers => Math.Min(Environment.ProcessorCount, 16);
-
-    private static int WorkersOrDefault(int workers)
-    {
-        ArgumentOutOfRangeException.ThrowIfNegative(workers);
-        return workers == 0 ? DefaultWorkers : workers;
-    }
-
-    private static int MaxInFlight(int workers, int frameSize)
-    {
-        ArgumentOutOfRangeException.ThrowIfLessThan(frameSize, 1);
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(frameSize, ZstdFrameSplitter.MaxFrameContent);
-        return (int)Math.Clamp(2L * workers, 2, Math.Max(2, MemoryBudget / (2L * frameSize) - 1));
-    }
 
     protected override ZstdFrameBlock CreateBlock() => new(_frameSize, _codec);
 
