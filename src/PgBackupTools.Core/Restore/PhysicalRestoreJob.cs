@@ -32,7 +32,7 @@ public sealed record PhysicalRestoreOptions
     public string? PassphraseFile { get; init; }
     /// <summary>
     /// Environment for the started server, so that restore_command (pgbt-wal) reaches an object store with the options
-    /// New-PgRepository gave (<see cref="RepositoryEnvironment"/>); null: filled from the repository by <see cref="PhysicalRestoreJob.RunAsync"/>.
+    /// New-PgRepository gave (<see cref="RepositoryEnvironment"/>); null: from the repository, by <see cref="PhysicalRestoreJob.StartAndWaitAsync"/>.
     /// </summary>
     public IReadOnlyDictionary<string, string>? WalEnvironment { get; init; }
     /// <summary>Written as port = N into postgresql.auto.conf.</summary>
@@ -139,7 +139,7 @@ public static class PhysicalRestoreJob
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
         result.Target = DescribeTarget(options);
         PrepareOwnership(dataDir, options.Owner);
-        if (options.Start) await StartAndWaitAsync(dataDir, options with { WalEnvironment = options.WalEnvironment ?? RepositoryEnvironment.For(repository.Location) }, result, context, mustReach).ConfigureAwait(false);
+        if (options.Start) await StartAndWaitAsync(repository, dataDir, options, result, context, mustReach).ConfigureAwait(false);
         result.Duration = DateTimeOffset.UtcNow - started;
         return result;
     }
@@ -353,9 +353,11 @@ public static class PhysicalRestoreJob
 
     /// <summary>Starts a restored directory (pg_ctl as its owner) and waits until recovery ends; fills the result's recovery fields.</summary>
     /// <param name="mustReach">An LSN recovery has to reach: short of it, the restore fails instead of reporting a promoted server.</param>
-    public static async Task StartAndWaitAsync(string dataDir, PhysicalRestoreOptions options, PgRestoreResult result, OperationContext context, ulong? mustReach = null)
+    /// <param name="repository">Where restore_command fetches from: its options reach pgbt-wal through the server's environment unless <see cref="PhysicalRestoreOptions.WalEnvironment"/> says otherwise.</param>
+    public static async Task StartAndWaitAsync(BackupRepository repository, string dataDir, PhysicalRestoreOptions options, PgRestoreResult result, OperationContext context, ulong? mustReach = null)
     {
         var ct = context.CancellationToken;
+        var walEnvironment = options.WalEnvironment ?? RepositoryEnvironment.For(repository.Location);
         string pgCtl = PgClientTools.Find("pg_ctl");
         string log = Path.Combine(dataDir, "log", "pgbt-restore.log");
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
@@ -365,8 +367,8 @@ public static class PhysicalRestoreJob
         // pg_ctl -w returns once the server accepts connections: in recovery, or already done, or (Shutdown) gone again.
         try
         {
-            if (IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11), options.WalEnvironment);
-            else Run(pgCtl, ctlArgs, TimeSpan.FromMinutes(11), options.WalEnvironment);
+            if (IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11), walEnvironment);
+            else Run(pgCtl, ctlArgs, TimeSpan.FromMinutes(11), walEnvironment);
         }
         catch (PgBackupException e) when (options.TargetAction != RecoveryTargetAction.Shutdown)
         {

@@ -2,7 +2,6 @@ using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
-using PgBackupTools.Core.Storage;
 
 namespace PgBackupTools.Core.Snapshots;
 
@@ -69,8 +68,7 @@ public static class SnapshotRestoreJob
             Target = PhysicalRestoreJob.DescribeTarget(options), WalThrough = walThrough,
         };
         if (options.Start)
-            await PhysicalRestoreJob.StartAndWaitAsync(dataDir, options with { WalEnvironment = options.WalEnvironment ?? RepositoryEnvironment.For(repository.Location) },
-                result, context, mustReach).ConfigureAwait(false);
+            await PhysicalRestoreJob.StartAndWaitAsync(repository, dataDir, options, result, context, mustReach).ConfigureAwait(false);
         result.Duration = DateTimeOffset.UtcNow - started;
         return result;
     }

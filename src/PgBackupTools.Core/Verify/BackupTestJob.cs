@@ -4,7 +4,6 @@ using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
-using PgBackupTools.Core.Storage;
 
 namespace PgBackupTools.Core.Verify;
 
@@ -138,7 +137,6 @@ public static class BackupTestJob
             WalEntryPoint = walEntryPoint ?? throw new PgBackupException(FailureKind.InvalidArgument, "A physical test restore needs the pgbt-wal entry point for restore_command."),
             Port = FindFreePort(),
             Username = server?.Username,
-            WalEnvironment = RepositoryEnvironment.For(repository.Location),
             // The scratch server must never archive into the repository or listen beside the real one's socket.
             Settings = new Dictionary<string, string> { ["archive_mode"] = "off", ["unix_socket_directories"] = "", ["listen_addresses"] = "127.0.0.1" },
         };
@@ -151,7 +149,7 @@ public static class BackupTestJob
             result.Checks.Add(VerifyBackup(scratch, context));
             started = true;
             var clock = Stopwatch.StartNew();
-            await PhysicalRestoreJob.StartAndWaitAsync(scratch, options, restored, context).ConfigureAwait(false);
+            await PhysicalRestoreJob.StartAndWaitAsync(repository, scratch, options, restored, context).ConfigureAwait(false);
             result.Duration = restored.Duration + clock.Elapsed;
             result.Checks.Add(new PgBackupCheck { Kind = "Recovery", Name = "consistent point", Expected = $"at or after {backup.StopLsn}", Actual = restored.ReachedLsn,
                 Passed = restored.ReachedLsn is not null && backup.StopLsn is not null && Backup.Lsn.Parse(restored.ReachedLsn) >= Backup.Lsn.Parse(backup.StopLsn) });
