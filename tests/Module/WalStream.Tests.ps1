@@ -25,6 +25,12 @@ BeforeAll {
             Start-Sleep -Milliseconds 200
         }
     }
+    # Start-Process copies a redirected stdout into its file from event handlers; WaitForExit(timeout) can return
+    # before the last line is written, and only the untimed WaitForExit() waits for them.
+    function Wait-StreamExit($Stream) {
+        $Stream.Process.WaitForExit(30000) | Should -BeTrue
+        $Stream.Process.WaitForExit()
+    }
     $script:streamJson = Join-Path $repo 'wal/main/stream.json'
 }
 
@@ -47,7 +53,7 @@ Describe 'Start-PgWalStream / Stop-PgWalStream' {
         (ConvertFrom-Lsn $status.FlushLsn) | Should -BeGreaterOrEqual $lsn
         $status.Slot | Should -Be 'pgbt_pester'
         $status.ProcessId | Should -Be $stream.Process.Id
-        $stream.Process.WaitForExit(30000) | Should -BeTrue
+        Wait-StreamExit $stream
         $stream.Process.ExitCode | Should -Be 0 -Because (Get-Content -Raw $stream.Err)
         (Get-Content -Raw $stream.Out | ConvertFrom-Json).FlushLsn | Should -Be $status.FlushLsn
         # The slot never passes what the repository holds.
@@ -83,7 +89,7 @@ Describe 'Start-PgWalStream / Stop-PgWalStream' {
         $lsn = ConvertFrom-Lsn $cluster.Psql('SELECT pg_current_wal_lsn()')
         Wait-Until { (ConvertFrom-Lsn (Get-Content -Raw $streamJson | ConvertFrom-Json).flushLsn) -ge $lsn } 'the rows to be durable' $stream
         & kill -TERM $stream.Process.Id
-        $stream.Process.WaitForExit(30000) | Should -BeTrue
+        Wait-StreamExit $stream
         $stream.Process.ExitCode | Should -Be 0 -Because (Get-Content -Raw $stream.Err)
         (ConvertFrom-Lsn (Get-Content -Raw $stream.Out | ConvertFrom-Json).FlushLsn) | Should -BeGreaterOrEqual $lsn
     }
