@@ -112,7 +112,7 @@ public sealed class FileSystemStore : IObjectStore
         var path = PathOf(key);
         if (!File.Exists(path)) return Task.CompletedTask; // also when its directory is missing (File.Delete would throw)
         File.Delete(path);
-        SyncDirectory(Path.GetDirectoryName(path)!);
+        FileSync.SyncDirectory(Path.GetDirectoryName(path)!);
         return Task.CompletedTask;
     }
 
@@ -128,23 +128,7 @@ public sealed class FileSystemStore : IObjectStore
         for (string? d = directory; d is not null && !Directory.Exists(d); d = Path.GetDirectoryName(d)) created.Add(d);
         Directory.CreateDirectory(directory);
         // Deepest first: each parent's entry is synced after the directories below it exist.
-        foreach (var d in created) SyncDirectory(Path.GetDirectoryName(d)!);
-    }
-
-    /// <summary>Makes a rename or delete in <paramref name="directory"/> durable (POSIX needs the directory itself fsynced).</summary>
-    internal static void SyncDirectory(string directory)
-    {
-        if (OperatingSystem.IsWindows()) return;
-        int fd = Native.open(directory, 0 /* O_RDONLY */);
-        if (fd < 0) return;
-        try { Native.fsync(fd); } finally { Native.close(fd); }
-    }
-
-    private static class Native
-    {
-        [DllImport("libc", SetLastError = true)] public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-        [DllImport("libc", SetLastError = true)] public static extern int fsync(int fd);
-        [DllImport("libc")] public static extern int close(int fd);
+        foreach (var d in created) FileSync.SyncDirectory(Path.GetDirectoryName(d)!);
     }
 
     private sealed class FileWrite(FileSystemStore store, string key, FileStream stream, string tempPath, string targetPath, bool overwrite) : ObjectWriteStream
@@ -169,7 +153,7 @@ public sealed class FileSystemStore : IObjectStore
                 if (overwrite) File.Move(tempPath, targetPath, overwrite: true);
                 else MoveNoReplace();
                 _committed = true;
-                SyncDirectory(Path.GetDirectoryName(targetPath)!);
+                FileSync.SyncDirectory(Path.GetDirectoryName(targetPath)!);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using PgBackupTools.Core.Storage;
 
 namespace PgBackupTools.Core.Streams.Encryption;
 
@@ -45,7 +45,7 @@ internal static class AtomicFileWriter
             }
             File.Move(temp, destination, overwrite);
             renamed = true;
-            SyncDirectory(directory);
+            FileSync.SyncDirectory(directory);
         }
         finally
         {
@@ -65,33 +65,5 @@ internal static class AtomicFileWriter
         catch (UnauthorizedAccessException)
         {
         }
-    }
-
-    /// <summary>Makes the rename durable. Best effort: some file systems refuse fsync on a directory.</summary>
-    private static void SyncDirectory(string directory)
-    {
-        if (OperatingSystem.IsWindows()) return;
-        try
-        {
-            int fd = NativeMethods.open(directory, 0 /* O_RDONLY */);
-            if (fd < 0) return;
-            NativeMethods.fsync(fd);
-            NativeMethods.close(fd);
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
-        {
-        }
-    }
-
-    private static class NativeMethods
-    {
-        [DllImport("libc", SetLastError = true)]
-        public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags);
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int fsync(int fd);
-
-        [DllImport("libc", SetLastError = true)]
-        public static extern int close(int fd);
     }
 }
