@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace PgBackupTools.Core.Streams;
 
 /// <summary>
@@ -10,7 +8,7 @@ namespace PgBackupTools.Core.Streams;
 /// </summary>
 internal sealed class BlockWorkers<TBlock> : IDisposable where TBlock : ParallelBlock
 {
-    private readonly BlockingCollection<TBlock> _queue = new(); // bounded by the owner's blocks in flight
+    private readonly WaitingQueue<TBlock> _queue = new(); // bounded by the owner's blocks in flight
     private readonly List<Thread> _threads = [];
     private readonly int _maxThreads;
     private readonly string _name;
@@ -47,23 +45,20 @@ internal sealed class BlockWorkers<TBlock> : IDisposable where TBlock : Parallel
     public void Abandon()
     {
         _abandoned = true;
-        if (!_queue.IsAddingCompleted)
-            _queue.CompleteAdding();
+        _queue.CompleteAdding();
     }
 
     /// <summary>Lets the threads finish the queue and waits for them to end.</summary>
     public void Dispose()
     {
-        if (!_queue.IsAddingCompleted)
-            _queue.CompleteAdding();
+        _queue.CompleteAdding();
         foreach (var thread in _threads)
             thread.Join();
-        _queue.Dispose();
     }
 
     private void Work()
     {
-        foreach (var block in _queue.GetConsumingEnumerable())
+        foreach (var block in _queue.TakeAll())
         {
             if (_abandoned)
                 block.Skip();
