@@ -47,19 +47,21 @@ internal sealed class ZstdFrameDecompressor : ForwardOnlyReadStream
 
     public override bool CanRead => !_disposed;
 
-    // The splitter reads the input asynchronously; a synchronous reader blocks on it (the restore reads async).
+    // A synchronous reader reads the input and waits for the workers on its own thread: no thread-pool hops.
     public override int Read(Span<byte> buffer)
     {
-        var rented = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (buffer.IsEmpty)
+            return 0;
+        if (NextContentAsync(sync: true, CancellationToken.None).GetAwaiter().GetResult())
+            return TakeContent(buffer);
         try
         {
-            int n = ReadAsync(rented.AsMemory(0, buffer.Length), CancellationToken.None).AsTask().GetAwaiter().GetResult();
-            rented.AsSpan(0, n).CopyTo(buffer);
-            return n;
+            return _streaming?.Read(buffer) ?? 0;
         }
-        finally
+        catch (ZstdSharp.ZstdException e)
         {
-            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            throw StreamingDamaged(e);
         }
     }
 
@@ -68,60 +70,70 @@ internal sealed class ZstdFrameDecompressor : ForwardOnlyReadStream
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (buffer.IsEmpty)
             return 0;
+        if (await NextContentAsync(sync: false, cancellationToken).ConfigureAwait(false))
+            return TakeContent(buffer.Span);
+        try
+        {
+            return _streaming is null ? 0 : await _streaming.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ZstdSharp.ZstdException e)
+        {
+            throw StreamingDamaged(e);
+        }
+    }
+
+    private int TakeContent(Span<byte> buffer)
+    {
+        var content = _current!.Content;
+        int n = Math.Min(content.Length - _offset, buffer.Length);
+        content.Slice(_offset, n).Span.CopyTo(buffer);
+        _offset += n;
+        return n;
+    }
+
+    private InvalidDataException StreamingDamaged(ZstdSharp.ZstdException e) => new($"The zstd stream is damaged after frame {FramesDecoded}: {e.Message}", e);
+
+    /// <summary>
+    /// True when the current decoded frame has content left; false when the frames are done (the rest, if any, is for
+    /// the streaming decoder). With sync, the input is read and the workers are waited for on the caller's thread.
+    /// </summary>
+    private async ValueTask<bool> NextContentAsync(bool sync, CancellationToken cancellationToken)
+    {
         while (true)
         {
             if (_current is { } current)
             {
-                int left = current.Content.Length - _offset;
-                if (left > 0)
-                {
-                    int n = Math.Min(left, buffer.Length);
-                    current.Content.Slice(_offset, n).CopyTo(buffer);
-                    _offset += n;
-                    return n;
-                }
+                if (current.Content.Length > _offset)
+                    return true;
                 current.Reset();
                 _spare.Push(current);
                 _current = null;
             }
-            await ReadAheadAsync(cancellationToken).ConfigureAwait(false);
-            if (_inFlight.TryDequeue(out var head))
+            await ReadAheadAsync(sync, cancellationToken).ConfigureAwait(false);
+            if (!_inFlight.TryDequeue(out var head))
+                return false;
+            try
             {
-                try
-                {
-                    await head.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
-                }
-                catch (InvalidDataException e)
-                {
-                    throw new InvalidDataException($"Frame {FramesDecoded + 1} of the zstd stream is damaged: {e.Message}", e);
-                }
-                FramesDecoded++;
-                _current = head;
-                _offset = 0;
-                continue;
+                if (sync) head.Done.GetAwaiter().GetResult();
+                else await head.Done.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            if (_streaming is not null)
+            catch (InvalidDataException e)
             {
-                try
-                {
-                    return await _streaming.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-                }
-                catch (ZstdSharp.ZstdException e)
-                {
-                    throw new InvalidDataException($"The zstd stream is damaged after frame {FramesDecoded}: {e.Message}", e);
-                }
+                throw new InvalidDataException($"Frame {FramesDecoded + 1} of the zstd stream is damaged: {e.Message}", e);
             }
-            return 0;
+            FramesDecoded++;
+            _current = head;
+            _offset = 0;
         }
     }
 
     /// <summary>Cuts frames out of the input and hands them to the workers until enough are in flight.</summary>
-    private async ValueTask ReadAheadAsync(CancellationToken cancellationToken)
+    private async ValueTask ReadAheadAsync(bool sync, CancellationToken cancellationToken)
     {
         while (!_inputDone && _inFlight.Count < _maxInFlight)
         {
             var frame = _spare.TryPop(out var spare) ? spare : new ZstdEncodedFrame(_codec);
-            var kind = await _splitter.NextAsync(frame, cancellationToken).ConfigureAwait(false);
+            var kind = sync ? _splitter.Next(frame) : await _splitter.NextAsync(frame, cancellationToken).ConfigureAwait(false);
             if (kind == ZstdFrameSplitter.FrameKind.Frame)
             {
                 _workers.Post(frame);

@@ -47,11 +47,17 @@ internal sealed class ZstdFrameSplitter
     /// Reads the next frame into <paramref name="frame"/> (its buffer grown as needed, at most about
     /// <see cref="MaxFrameContent"/>); skippable frames are passed over.
     /// </summary>
-    public async ValueTask<FrameKind> NextAsync(ZstdEncodedFrame frame, CancellationToken cancellationToken)
+    public ValueTask<FrameKind> NextAsync(ZstdEncodedFrame frame, CancellationToken cancellationToken) => NextAsync(frame, sync: false, cancellationToken);
+
+    /// <summary><see cref="NextAsync(ZstdEncodedFrame, CancellationToken)"/> reading the input synchronously, on the caller's thread.</summary>
+    public FrameKind Next(ZstdEncodedFrame frame) => NextAsync(frame, sync: true, CancellationToken.None).GetAwaiter().GetResult();
+
+    // One body for both: with sync, every read is a synchronous Read and the ValueTasks complete before they return.
+    private async ValueTask<FrameKind> NextAsync(ZstdEncodedFrame frame, bool sync, CancellationToken cancellationToken)
     {
         while (true)
         {
-            if (!await FillAsync(4, cancellationToken).ConfigureAwait(false))
+            if (!await FillAsync(4, sync, cancellationToken).ConfigureAwait(false))
             {
                 if (Available == 0)
                 {
@@ -65,23 +71,23 @@ internal sealed class ZstdFrameSplitter
             uint magic = BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(_start));
             if ((magic & SkippableMagicMask) == SkippableMagic)
             {
-                await SkipFrameAsync(cancellationToken).ConfigureAwait(false);
+                await SkipFrameAsync(sync, cancellationToken).ConfigureAwait(false);
                 continue;
             }
             if (magic != FrameMagic)
                 throw new InvalidDataException($"Not a zstd frame: magic 0x{magic:X8} where a frame should begin.");
-            return await ReadFrameAsync(frame, cancellationToken).ConfigureAwait(false);
+            return await ReadFrameAsync(frame, sync, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    /// <summary>The input from the frame <see cref="NextAsync"/> could not split on (or wherever it stopped).</summary>
+    /// <summary>The input from the frame <see cref="Next"/> could not split on (or wherever it stopped).</summary>
     public Stream Remainder() => new RemainderStream(this);
 
     private int Available => _end - _start;
 
-    private async ValueTask<FrameKind> ReadFrameAsync(ZstdEncodedFrame frame, CancellationToken cancellationToken)
+    private async ValueTask<FrameKind> ReadFrameAsync(ZstdEncodedFrame frame, bool sync, CancellationToken cancellationToken)
     {
-        await FillAsync(MaxHeaderLength, cancellationToken).ConfigureAwait(false); // may end early: a small last frame
+        await FillAsync(MaxHeaderLength, sync, cancellationToken).ConfigureAwait(false); // may end early: a small last frame
         if (Available < 6)
             throw Truncated();
         var header = _buffer.AsSpan(_start, Available);
@@ -117,7 +123,7 @@ internal sealed class ZstdFrameSplitter
         Take(frame, ref length, headerLength);
         while (true)
         {
-            if (!await FillAsync(3, cancellationToken).ConfigureAwait(false))
+            if (!await FillAsync(3, sync, cancellationToken).ConfigureAwait(false))
                 throw Truncated();
             uint blockHeader = _buffer[_start] | (uint)_buffer[_start + 1] << 8 | (uint)_buffer[_start + 2] << 16;
             bool last = (blockHeader & 1) != 0;
@@ -131,13 +137,13 @@ internal sealed class ZstdFrameSplitter
             if (length + 3 + stored + (hasChecksum ? 4 : 0) > limit)
                 throw new InvalidDataException($"A zstd frame is longer than its content size ({contentSize:N0} bytes) allows.");
             Take(frame, ref length, 3);
-            await CopyAsync(frame, length, stored, cancellationToken).ConfigureAwait(false);
+            await CopyAsync(frame, length, stored, sync, cancellationToken).ConfigureAwait(false);
             length += stored;
             if (last)
                 break;
         }
         if (hasChecksum)
-            await CopyAsync(frame, length, 4, cancellationToken).ConfigureAwait(false);
+            await CopyAsync(frame, length, 4, sync, cancellationToken).ConfigureAwait(false);
         frame.Length = length + (hasChecksum ? 4 : 0);
         frame.ContentSize = (int)contentSize;
         return FrameKind.Frame;
@@ -151,11 +157,11 @@ internal sealed class ZstdFrameSplitter
         length += count;
     }
 
-    private async ValueTask CopyAsync(ZstdEncodedFrame frame, int at, int count, CancellationToken cancellationToken)
+    private async ValueTask CopyAsync(ZstdEncodedFrame frame, int at, int count, bool sync, CancellationToken cancellationToken)
     {
         while (count > 0)
         {
-            if (Available == 0 && !await FillAsync(1, cancellationToken).ConfigureAwait(false))
+            if (Available == 0 && !await FillAsync(1, sync, cancellationToken).ConfigureAwait(false))
                 throw Truncated();
             int n = Math.Min(count, Available);
             _buffer.AsSpan(_start, n).CopyTo(frame.Compressed.AsSpan(at));
@@ -165,15 +171,15 @@ internal sealed class ZstdFrameSplitter
         }
     }
 
-    private async ValueTask SkipFrameAsync(CancellationToken cancellationToken)
+    private async ValueTask SkipFrameAsync(bool sync, CancellationToken cancellationToken)
     {
-        if (!await FillAsync(8, cancellationToken).ConfigureAwait(false))
+        if (!await FillAsync(8, sync, cancellationToken).ConfigureAwait(false))
             throw Truncated();
         long skip = BinaryPrimitives.ReadUInt32LittleEndian(_buffer.AsSpan(_start + 4));
         _start += 8;
         while (skip > 0)
         {
-            if (Available == 0 && !await FillAsync(1, cancellationToken).ConfigureAwait(false))
+            if (Available == 0 && !await FillAsync(1, sync, cancellationToken).ConfigureAwait(false))
                 throw Truncated();
             int n = (int)Math.Min(skip, Available);
             _start += n;
@@ -182,7 +188,7 @@ internal sealed class ZstdFrameSplitter
     }
 
     /// <summary>Buffers at least <paramref name="count"/> bytes (at most the buffer's size); false if the input ends first.</summary>
-    private async ValueTask<bool> FillAsync(int count, CancellationToken cancellationToken)
+    private async ValueTask<bool> FillAsync(int count, bool sync, CancellationToken cancellationToken)
     {
         if (Available >= count)
             return true;
@@ -194,7 +200,7 @@ internal sealed class ZstdFrameSplitter
         }
         while (_end < count && !_endOfInput)
         {
-            int n = await _input.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
+            int n = sync ? _input.Read(_buffer.AsSpan(_end)) : await _input.ReadAsync(_buffer.AsMemory(_end), cancellationToken).ConfigureAwait(false);
             if (n == 0)
                 _endOfInput = true;
             _end += n;

@@ -37,6 +37,12 @@ public sealed class ZstdFrameTests : IDisposable
         Bytes.AssertSame(data, TestData.ReadAll(decompressor));
         Assert.False(decompressor.Streaming, "our frames carry their content size: none may need the streaming decoder");
         Assert.Equal(Math.Max(1, (data.Length + frameSize - 1) / frameSize), decompressor.FramesDecoded);
+
+        // Read asynchronously (a logical restore's copy), the same bytes come out.
+        using var asyncDecompressor = new ZstdFrameDecompressor(File.OpenRead(file), leaveOpen: false, codec: Codec(native));
+        var copy = new MemoryStream();
+        asyncDecompressor.CopyToAsync(copy).GetAwaiter().GetResult();
+        Bytes.AssertSame(data, copy.ToArray());
     }
 
     [Fact]
