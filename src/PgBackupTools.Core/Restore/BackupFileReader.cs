@@ -16,33 +16,11 @@ public static class BackupFileReader
     public static async Task<long> CopyVerifiedAsync(BackupRepository repository, PgBackup backup, PgBackupFile file, Stream destination,
         Action<long>? onBytes, CancellationToken cancellationToken)
     {
-        string key = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, file.Name);
-        await using var source = await repository.Store.OpenReadAsync(key, cancellationToken).ConfigureAwait(false);
-        var stored = new HashingStream(source, leaveOpen: true);
-        // stored hash -> [decryptor: authenticates every chunk] -> decompressor -> raw hash.
-        Stream encoded = file.Encrypted ? new DecryptingStream(stored, repository.RequireKey(), leaveOpen: true) : stored;
-        // Independent zstd frames (physical backups) decode on all cores; one-frame files stream as before.
-        await using var decoded = Compression.CreateDecompressor(encoded, file.Encoding, leaveOpen: true, parallel: true);
-        // Without a whole-file SHA-256 (a file-copy tar: each file's is in its backup_manifest), only count.
-        var raw = new HashingStream(decoded, leaveOpen: true, computeHash: file.Sha256 is not null);
+        await using var content = await VerifiedBackupFileStream.OpenAsync(repository, backup, file, cancellationToken).ConfigureAwait(false);
         var buffer = new byte[1 << 20];
-        while (true)
+        int n;
+        while ((n = await content.ReadAsync(buffer, cancellationToken).ConfigureAwait(false)) > 0)
         {
-            int n;
-            try
-            {
-                n = await raw.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException and not PgBackupException)
-            {
-                // A damaged compressed or encrypted stream fails to decode before the checksum can tell: report it as what it is.
-                await ThrowIfStoredBytesDifferAsync(stored, file, key, cancellationToken).ConfigureAwait(false);
-                if (e is EncryptedDataException)
-                    throw new PgBackupException(FailureKind.InvalidData,
-                        $"'{key}' fails decryption although its checksum matches the manifest: {e.Message} Do not trust this backup.", key, e);
-                throw new PgBackupException(FailureKind.InvalidData, $"'{key}' cannot be decoded ({e.Message}) although its checksum matches.", key, e);
-            }
-            if (n == 0) break;
             try
             {
                 await destination.WriteAsync(buffer.AsMemory(0, n), cancellationToken).ConfigureAwait(false);
@@ -50,24 +28,12 @@ public static class BackupFileReader
             catch (IOException)
             {
                 // The consumer (psql, pg_restore) gave up; if it choked on damaged bytes, the damage is the cause to report.
-                await ThrowIfStoredBytesDifferAsync(stored, file, key, cancellationToken).ConfigureAwait(false);
+                await content.ThrowIfStoredBytesDifferAsync(cancellationToken).ConfigureAwait(false);
                 throw;
             }
             onBytes?.Invoke(n);
         }
-        // Drain anything after the compressed stream's end so the stored hash covers the whole object.
-        await stored.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
-        string storedHash = stored.Sha256Hex;
-        if (storedHash != file.StoredSha256) throw new ChecksumMismatchException(key, file.StoredSha256, storedHash);
-        if (file.Sha256 is not null && raw.Sha256Hex != file.Sha256) throw new ChecksumMismatchException(key + " (decoded)", file.Sha256, raw.Sha256Hex);
-        return raw.Length;
-    }
-
-    private static async Task ThrowIfStoredBytesDifferAsync(HashingStream stored, PgBackupFile file, string key, CancellationToken cancellationToken)
-    {
-        await stored.CopyToAsync(Stream.Null, cancellationToken).ConfigureAwait(false);
-        var actual = stored.Sha256Hex;
-        if (actual != file.StoredSha256) throw new ChecksumMismatchException(key, file.StoredSha256, actual);
+        return content.BytesRead;
     }
 
     /// <summary>Reads every stored byte of <paramref name="file"/> and compares its SHA-256 with the manifest; returns the actual hash.</summary>
