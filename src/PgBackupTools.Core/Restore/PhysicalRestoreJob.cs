@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Formats.Tar;
-using System.IO.Pipelines;
-using System.Security.Cryptography;
 using System.Text;
 using Npgsql;
 using PgBackupTools.Core.Errors;
@@ -98,42 +96,16 @@ public static class PhysicalRestoreJob
         // Extract while verifying: the checksum can only be confirmed at the end, so recovery.signal (which makes the
         // directory startable as a recovering server) is written only after the whole tar verified.
         context.Log($"Restoring backup {backup.Id} ({file.Name}, {file.Bytes:N0} bytes) into {dataDir}.");
-        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 4 << 20, resumeWriterThreshold: 2 << 20));
         // A file-copy backup stores no SHA-256 of the whole tar: each file's is in its backup_manifest.
         var fileChecksums = file.Sha256 is null ? new RestoredFileChecksums(backup.Id) : null;
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        var copy = Task.Run(async () =>
+        await using (var content = await VerifiedBackupFileStream.OpenAsync(repository, backup, file, ct).ConfigureAwait(false))
         {
-            var sink = pipe.Writer.AsStream();
-            try
-            {
-                long n = await BackupFileReader.CopyVerifiedAsync(repository, backup, file, sink, null, linked.Token).ConfigureAwait(false);
-                await pipe.Writer.CompleteAsync().ConfigureAwait(false);
-                return n;
-            }
-            catch (Exception e)
-            {
-                await pipe.Writer.CompleteAsync(e).ConfigureAwait(false);
-                throw;
-            }
-        }, linked.Token);
-        try
-        {
-            // Synchronous file writes on a thread of its own: per-file async FileStreams cost more than the writes.
-            await Task.Factory.StartNew(() => Extract(pipe.Reader.AsStream(), dataDir, fileChecksums, linked.Token), linked.Token,
+            // Synchronous reads and writes on a thread of their own: the stored bytes are read, the frames waited for
+            // and the files handed to the writers without a thread-pool hop per piece.
+            await Task.Factory.StartNew(() => ExtractVerified(content, dataDir, fileChecksums, ct), ct,
                 TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
-            await pipe.Reader.CompleteAsync().ConfigureAwait(false);
+            result.RestoredBytes = content.BytesRead;
         }
-        catch
-        {
-            linked.Cancel();
-            // A damaged stored file makes the tar unreadable too: the checksum failure is the cause to report.
-            try { await copy.ConfigureAwait(false); }
-            catch (PgBackupException verify) { System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(verify); }
-            catch (Exception) { }
-            throw;
-        }
-        result.RestoredBytes = await copy.ConfigureAwait(false);
         fileChecksums?.Verify(dataDir);
 
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
@@ -239,12 +211,29 @@ public static class PhysicalRestoreJob
         return aside;
     }
 
+    private static void ExtractVerified(VerifiedBackupFileStream content, string dataDir, RestoredFileChecksums? checksums, CancellationToken ct)
+    {
+        try
+        {
+            Extract(content, dataDir, checksums, ct);
+            // The tar ends before the stream does (zero blocks, padding): the rest is read for the checksums.
+            content.CopyTo(Stream.Null);
+        }
+        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
+        {
+            // A damaged stored file makes the tar unreadable too: the checksum failure is the cause to report.
+            content.ThrowIfStoredBytesDiffer();
+            throw;
+        }
+    }
+
     private static void Extract(Stream tar, string dataDir, RestoredFileChecksums? checksums, CancellationToken ct)
     {
-        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(dataDir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        const UnixFileMode owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         string root = Path.GetFullPath(dataDir) + Path.DirectorySeparatorChar;
+        using var writer = new DataDirectoryWriter(checksums, ct);
+        writer.CreateDirectory(Path.GetFullPath(dataDir), owner);
         using var reader = new TarReader(tar, leaveOpen: true);
-        var buffer = new byte[1 << 20];
         TarEntry? entry;
         while ((entry = reader.GetNextEntry(copyData: false)) is not null)
         {
@@ -252,44 +241,21 @@ public static class PhysicalRestoreJob
             string target = Path.GetFullPath(Path.Combine(dataDir, entry.Name));
             if (!target.StartsWith(root, StringComparison.Ordinal) && target + Path.DirectorySeparatorChar != root)
                 throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds an entry outside the data directory: '{entry.Name}'.", entry.Name);
+            // Owner bits only, at least read and write (PostgreSQL wants 0700 directories and 0600 files).
+            var mode = entry.Mode & owner | UnixFileMode.UserRead | UnixFileMode.UserWrite;
             switch (entry.EntryType)
             {
                 case TarEntryType.Directory:
-                    Directory.CreateDirectory(target);
+                    writer.CreateDirectory(target.TrimEnd(Path.DirectorySeparatorChar), mode | UnixFileMode.UserExecute);
                     break;
                 case TarEntryType.RegularFile or TarEntryType.V7RegularFile:
-                    Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-                    WriteFile(target, entry, buffer, checksums);
+                    writer.WriteFile(target, entry.Name, mode, entry.DataStream, entry.Length);
                     break;
                 case TarEntryType.SymbolicLink:
                     throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds a symbolic link '{entry.Name}' (a tablespace?); physical restores handle single-tablespace clusters only.", entry.Name);
-                default:
-                    continue;
-            }
-            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(target, entry.Mode & (UnixFileMode)0x1C0 | (entry.EntryType == TarEntryType.Directory ? UnixFileMode.UserExecute : 0) | UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-    }
-
-    /// <summary>The entry's data straight into a new file: unbuffered, one write per megabyte.</summary>
-    private static void WriteFile(string target, TarEntry entry, byte[] buffer, RestoredFileChecksums? checksums)
-    {
-        using var hash = checksums is null ? null : IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var output = new FileStream(target, new FileStreamOptions
-        {
-            Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None, BufferSize = 0,
-        });
-        long length = 0;
-        if (entry.DataStream is { } data)
-        {
-            int n;
-            while ((n = data.Read(buffer)) > 0)
-            {
-                output.Write(buffer, 0, n);
-                hash?.AppendData(buffer, 0, n);
-                length += n;
             }
         }
-        if (hash is not null) checksums!.Add(entry.Name, length, hash.GetHashAndReset());
+        writer.Complete();
     }
 
     internal static void WriteRecoveryConfiguration(BackupRepository repository, PgBackup backup, string dataDir, PhysicalRestoreOptions options)
@@ -307,8 +273,13 @@ public static class PhysicalRestoreJob
         if (options.Port is { } port) conf.Append("port = ").Append(port).Append('\n');
         if (options.ArchiveMode == RestoreArchiveMode.Off) conf.Append("archive_mode = 'off'\n");
         foreach (var (k, v) in options.Settings ?? new Dictionary<string, string>()) conf.Append(k).Append(" = ").Append(WalCommands.SqlLiteral(v)).Append('\n');
-        File.AppendAllText(Path.Combine(dataDir, "postgresql.auto.conf"), conf.ToString());
-        File.WriteAllText(Path.Combine(dataDir, "recovery.signal"), "");
+        string autoConf = Path.Combine(dataDir, "postgresql.auto.conf"), signal = Path.Combine(dataDir, "recovery.signal");
+        File.AppendAllText(autoConf, conf.ToString());
+        FileSync.SyncFile(autoConf);
+        // Last, and durable: the signal makes the directory a recovering server's.
+        File.WriteAllText(signal, "");
+        FileSync.SyncFile(signal);
+        FileSync.SyncDirectory(dataDir);
     }
 
     internal static string DescribeTarget(PhysicalRestoreOptions o) =>
