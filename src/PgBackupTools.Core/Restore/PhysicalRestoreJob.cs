@@ -70,7 +70,11 @@ public static class PhysicalRestoreJob
                 $"No physical backup in stanza '{stanza}' ends before the target {DescribeTarget(options)}. Invoke-PgBackup -Type Physical takes one; a point in time before the oldest backup cannot be recovered.", stanza);
     }
 
-    public static async Task<PgRestoreResult> RunAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context)
+    public static Task<PgRestoreResult> RunAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context) =>
+        RunAsync(repository, backup, options, context, plan: null);
+
+    /// <param name="plan">The backup's WAL recovery plan when the caller built it already (one listing of the archive instead of two).</param>
+    internal static async Task<PgRestoreResult> RunAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context, WalRecoveryPlan? plan)
     {
         var ct = context.CancellationToken;
         if (backup.Type != BackupType.Physical)
@@ -85,7 +89,7 @@ public static class PhysicalRestoreJob
         string dataDir = Path.GetFullPath(options.DataDirectory);
         // Before anything is written or moved: the directory may be used, and the archive can carry recovery to the target.
         CheckDirectory(dataDir, options.Force);
-        var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context).ConfigureAwait(false);
+        var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context, plan).ConfigureAwait(false);
         string? movedAside = PrepareDirectory(dataDir, options.Force, context);
         var result = new PgRestoreResult
         {
@@ -126,14 +130,9 @@ public static class PhysicalRestoreJob
     /// Returns the last segment recovery must read and the LSN a started server must at least reach (null: the
     /// server checks it itself, or nothing can be known beforehand).
     /// </summary>
-    internal static async Task<(string WalThrough, ulong? MustReach)> CheckArchiveAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context)
+    internal static async Task<(string WalThrough, ulong? MustReach)> CheckArchiveAsync(BackupRepository repository, PgBackup backup, PhysicalRestoreOptions options, OperationContext context, WalRecoveryPlan? plan = null)
     {
-        var ct = context.CancellationToken;
-        if (backup.StartLsn is null || backup.StopLsn is null || backup.Timeline is null)
-            throw new PgBackupException(FailureKind.InvalidData, $"Backup {backup.Id} has no WAL range (start/stop LSN, timeline) in its manifest; it cannot be recovered.", backup.Id);
-        var archive = new WalArchive(repository, backup.Stanza);
-        ulong stopLsn = Backup.Lsn.Parse(backup.StopLsn);
-        var plan = await WalRecoveryPlan.BuildAsync(archive, backup.Timeline.Value, Backup.Lsn.Parse(backup.StartLsn), stopLsn, ct).ConfigureAwait(false);
+        plan ??= await BuildPlanAsync(repository, backup, context.CancellationToken).ConfigureAwait(false);
         ulong newest = Math.Max(plan.NewestSegment ?? plan.StopSegment, plan.StopSegment);
         ulong through;
         ulong? mustReach = null;
@@ -180,6 +179,14 @@ public static class PhysicalRestoreJob
         string walThrough = plan.SegmentName(known ? through : newest);
         context.Log($"WAL archive checked for {target}: {plan.SegmentName(plan.StartSegment)} through {plan.SegmentName(through)} continuous, timelines {string.Join(" -> ", plan.Timelines.Select(t => t.Timeline))}.");
         return (walThrough, mustReach);
+    }
+
+    /// <summary>The WAL recovery from <paramref name="backup"/> reads, along its timeline path, checked against the archive's listing.</summary>
+    internal static Task<WalRecoveryPlan> BuildPlanAsync(BackupRepository repository, PgBackup backup, CancellationToken ct)
+    {
+        if (backup.StartLsn is null || backup.StopLsn is null || backup.Timeline is null)
+            throw new PgBackupException(FailureKind.InvalidData, $"Backup {backup.Id} has no WAL range (start/stop LSN, timeline) in its manifest; it cannot be recovered.", backup.Id);
+        return WalRecoveryPlan.BuildAsync(new WalArchive(repository, backup.Stanza), backup.Timeline.Value, Backup.Lsn.Parse(backup.StartLsn), Backup.Lsn.Parse(backup.StopLsn), ct);
     }
 
     private static bool IsEmptyOrMissing(string dataDir) => !Directory.Exists(dataDir) || !Directory.EnumerateFileSystemEntries(dataDir).Any();

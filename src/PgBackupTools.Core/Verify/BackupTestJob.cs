@@ -143,8 +143,9 @@ public static class BackupTestJob
         bool started = false;
         try
         {
-            result.Checks.Add(await CheckWalToNewestAsync(repository, backup, ct).ConfigureAwait(false));
-            var restored = await PhysicalRestoreJob.RunAsync(repository, backup, options, context).ConfigureAwait(false);
+            var (walCheck, plan) = await CheckWalToNewestAsync(repository, backup, ct).ConfigureAwait(false);
+            result.Checks.Add(walCheck);
+            var restored = await PhysicalRestoreJob.RunAsync(repository, backup, options, context, plan).ConfigureAwait(false);
             result.Restored = true;
             result.Checks.Add(VerifyBackup(scratch, context));
             started = true;
@@ -176,32 +177,33 @@ public static class BackupTestJob
 
     /// <summary>
     /// The test restore recovers only to the backup's consistent point; this check says whether the archive could carry
-    /// the backup further, to the newest archived WAL, along the timeline path recovery to latest would follow.
+    /// the backup further, to the newest archived WAL, along the timeline path recovery to latest would follow. Returns
+    /// the plan too, for the restore to use (null when it could not be built: the restore then says why).
     /// </summary>
-    private static async Task<PgBackupCheck> CheckWalToNewestAsync(BackupRepository repository, PgBackup backup, CancellationToken ct)
+    private static async Task<(PgBackupCheck Check, Wal.WalRecoveryPlan? Plan)> CheckWalToNewestAsync(BackupRepository repository, PgBackup backup, CancellationToken ct)
     {
         var check = new PgBackupCheck { Kind = "WalArchive", Name = "continuous to the newest archived WAL", Expected = "no missing segment" };
         if (backup.StartLsn is null || backup.StopLsn is null || backup.Timeline is null)
         {
             check.Actual = "no WAL range in the manifest";
-            return check;
+            return (check, null);
         }
         try
         {
-            var plan = await Wal.WalRecoveryPlan.BuildAsync(new Wal.WalArchive(repository, backup.Stanza), backup.Timeline.Value,
-                Backup.Lsn.Parse(backup.StartLsn), Backup.Lsn.Parse(backup.StopLsn), ct).ConfigureAwait(false);
+            var plan = await PhysicalRestoreJob.BuildPlanAsync(repository, backup, ct).ConfigureAwait(false);
             ulong newest = Math.Max(plan.NewestSegment ?? plan.StopSegment, plan.StopSegment);
             var gaps = plan.GapsThrough(newest);
             check.Passed = gaps.Count == 0;
             check.Actual = gaps.Count == 0
                 ? $"{plan.SegmentName(plan.StartSegment)} through {plan.SegmentName(newest)}"
                 : "missing " + string.Join(", ", gaps.Select(g => $"{g} on timeline {g.Timeline}")) + ": recovery from this backup cannot pass it";
+            return (check, plan);
         }
         catch (PgBackupException e)
         {
             check.Actual = e.Message;
+            return (check, null);
         }
-        return check;
     }
 
     /// <summary>pg_verifybackup -n (the backup carries no WAL: -X none) against the restored directory; skipped when not installed.</summary>
