@@ -62,6 +62,11 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
 
         // Restarted: the slot resumes where it confirmed; the server restarts under it; nothing goes missing.
         stream = StartStream(repoPath, cluster, "--slot", "pgbt_test", "--flush-interval", "0.5");
+        // The restart must happen under a connected stream: a stream process slow to start (a loaded machine) would
+        // otherwise first connect to the restarted server, never see the restart and never log a reconnect.
+        await WaitForAsync(() => Task.FromResult(stream.Log.Contains("Streaming WAL from", StringComparison.Ordinal)
+            && cluster.Psql("SELECT count(*) FROM pg_stat_replication WHERE application_name = 'pgbt_main' AND state = 'streaming'") == "1"),
+            stream, "the restarted stream to be streaming");
         await CommitRowsAsync(cluster, committed, 231, 260);
         cluster.Stop("fast");
         cluster.StartServer();
