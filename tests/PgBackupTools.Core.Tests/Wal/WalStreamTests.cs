@@ -318,7 +318,10 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
         {
             await using (var insert = new NpgsqlCommand($"INSERT INTO rows(id) VALUES ({id})", conn))
                 await insert.ExecuteNonQueryAsync();
-            await using var lsn = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()::text", conn);
+            // The flush position, not the insert position: the insert position can run ahead of every WAL byte the server
+            // will send (unflushed records of other backends, a page header past a page boundary), and a wait for the
+            // stream to reach it would hang on background activity; the flush position after a commit covers the commit.
+            await using var lsn = new NpgsqlCommand("SELECT pg_current_wal_flush_lsn()::text", conn);
             committed.Add((id, Lsn.Parse((string)(await lsn.ExecuteScalarAsync())!)));
         }
     }
