@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using PgBackupTools.Core.Storage;
 
@@ -14,7 +13,6 @@ namespace PgBackupTools.Core.Repository;
 public static class BackupTestRecords
 {
     public const string FolderName = "tests";
-    private const string HmacExtension = ".hmac";
     private static ReadOnlySpan<byte> HmacInfo => "pgbt test record hmac v1"u8;
 
     public static string RecordKey(string stanza, string id, DateTimeOffset time) =>
@@ -25,16 +23,7 @@ public static class BackupTestRecords
     {
         string key = RecordKey(backup.Stanza, backup.Id, result.StartTime);
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(result, RepositoryJsonContext.Default.PgBackupTestResult);
-        if (repository.Key is not null)
-        {
-            // The HMAC first: a record is only ever visible with its HMAC.
-            await using var hmac = await repository.Store.CreateAsync(key + HmacExtension, overwrite: false, ct).ConfigureAwait(false);
-            await hmac.WriteAsync(Encoding.ASCII.GetBytes(repository.HmacHex(HmacInfo, json) + "\n"), ct).ConfigureAwait(false);
-            await hmac.CommitAsync(ct).ConfigureAwait(false);
-        }
-        await using var writer = await repository.Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
-        await writer.WriteAsync(json, ct).ConfigureAwait(false);
-        await writer.CommitAsync(ct).ConfigureAwait(false);
+        await repository.WriteAuthenticatedAsync(key, json, HmacInfo, ct).ConfigureAwait(false);
     }
 
     /// <summary>A stored record and whether its HMAC was checked (false: encrypted repository opened without its key).</summary>
@@ -59,13 +48,11 @@ public static class BackupTestRecords
         {
             try
             {
-                byte[] json = await ReadAllAsync(repository.Store, key, ct).ConfigureAwait(false);
+                byte[] json = await repository.ReadAllAsync(key, ct).ConfigureAwait(false);
                 bool authenticated = false;
                 if (repository.Key is not null)
                 {
-                    string actual = Encoding.ASCII.GetString(await ReadAllAsync(repository.Store, key + HmacExtension, ct).ConfigureAwait(false)).Trim();
-                    if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-                            Encoding.ASCII.GetBytes(repository.HmacHex(HmacInfo, json)), Encoding.ASCII.GetBytes(actual)))
+                    if (!await repository.IsAuthenticAsync(key, json, HmacInfo, ct).ConfigureAwait(false))
                     {
                         context.Warn($"Ignoring the test record {key}: it fails authentication (edited, replaced, or written with another key).");
                         continue;
@@ -89,13 +76,5 @@ public static class BackupTestRecords
             }
         }
         return records.OrderBy(r => r.Result.StartTime).ToList();
-    }
-
-    private static async Task<byte[]> ReadAllAsync(IObjectStore store, string key, CancellationToken ct)
-    {
-        await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
-        using var buffer = new MemoryStream();
-        await stream.CopyToAsync(buffer, ct).ConfigureAwait(false);
-        return buffer.ToArray();
     }
 }
