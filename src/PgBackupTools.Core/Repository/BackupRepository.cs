@@ -66,6 +66,13 @@ public sealed class BackupRepository : IDisposable
     {
         if (string.IsNullOrWhiteSpace(location))
             throw new PgBackupException(FailureKind.InvalidArgument, "No repository given: pass -Repository with a directory path, s3://bucket/prefix or az://account/container/prefix.");
+        return await OpenAsync(ObjectStoreFactory.Create(location), create, cancellationToken, passphrase, keyRequired, context).ConfigureAwait(false);
+    }
+
+    /// <summary>As <see cref="OpenAsync(string, bool, CancellationToken, PassphraseSource?, bool, OperationContext?)"/>, over a store already made (tests wrap one to count its calls).</summary>
+    internal static async Task<BackupRepository> OpenAsync(IObjectStore store, bool create, CancellationToken cancellationToken,
+        PassphraseSource? passphrase = null, bool keyRequired = true, OperationContext? context = null)
+    {
         context ??= OperationContext.None;
         bool implicitPassphrase = false;
         if (passphrase is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(RepositoryPassphrase.DefaultVariable)))
@@ -74,7 +81,6 @@ public sealed class BackupRepository : IDisposable
             implicitPassphrase = true;
         }
 
-        var store = ObjectStoreFactory.Create(location);
         var repository = new BackupRepository(store);
         try
         {
@@ -335,21 +341,38 @@ public sealed class BackupRepository : IDisposable
     }
 
     /// <summary>Every committed backup, oldest first. An unreadable manifest is reported through <paramref name="context"/> and skipped.</summary>
-    public async Task<List<PgBackup>> ListBackupsAsync(string? stanza, OperationContext context)
+    public async Task<List<PgBackup>> ListBackupsAsync(string? stanza, OperationContext context) =>
+        await ReadBackupsAsync(await ListBackupKeysAsync(stanza, IsManifestKey, context.CancellationToken).ConfigureAwait(false), context).ConfigureAwait(false);
+
+    /// <summary>backups/&lt;stanza&gt;/&lt;id&gt;/manifest.json</summary>
+    public static bool IsManifestKey(string key) => key.Split('/') is { Length: 4 } parts && parts[0] == "backups" && parts[3] == ManifestName;
+
+    /// <summary>
+    /// One listing of backups/ (of one stanza's folder when <paramref name="stanza"/> is given), kept to the keys
+    /// <paramref name="keep"/> picks: a caller that needs manifests and test records pays for one listing, not two.
+    /// </summary>
+    public async Task<List<string>> ListBackupKeysAsync(string? stanza, Func<string, bool> keep, CancellationToken cancellationToken)
     {
         string prefix = stanza is null ? "backups/" : $"backups/{RepositoryNames.ValidateStanza(stanza)}/";
+        var keys = new List<string>();
+        await foreach (var obj in Store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+            if (keep(obj.Key)) keys.Add(obj.Key);
+        return keys;
+    }
+
+    /// <summary>The committed backups among <paramref name="keys"/> (its manifest keys), oldest first. An unreadable manifest is reported and skipped.</summary>
+    public async Task<List<PgBackup>> ReadBackupsAsync(IEnumerable<string> keys, OperationContext context)
+    {
         var backups = new List<PgBackup>();
-        await foreach (var obj in Store.ListAsync(prefix, context.CancellationToken).ConfigureAwait(false))
+        foreach (var key in keys.Where(IsManifestKey))
         {
-            var parts = obj.Key.Split('/');
-            if (parts.Length != 4 || parts[3] != ManifestName) continue;
             try
             {
-                backups.Add(await ReadManifestAsync(obj.Key, context.CancellationToken).ConfigureAwait(false));
+                backups.Add(await ReadManifestAsync(key, context.CancellationToken).ConfigureAwait(false));
             }
             catch (JsonException e)
             {
-                context.Warn($"Skipping {obj.Key}: the manifest is not readable ({e.Message}).");
+                context.Warn($"Skipping {key}: the manifest is not readable ({e.Message}).");
             }
         }
         return backups.OrderBy(b => b.StartTime).ThenBy(b => b.Id, StringComparer.Ordinal).ToList();

@@ -33,18 +33,19 @@ public static class BackupTestRecords
     /// Every readable record under <paramref name="stanza"/> (all stanzas when null), oldest first. A record that is
     /// unreadable, or fails authentication in an encrypted repository, is reported through <paramref name="context"/> and skipped.
     /// </summary>
-    public static async Task<List<StoredRecord>> ListAsync(BackupRepository repository, string? stanza, OperationContext context)
+    public static async Task<List<StoredRecord>> ListAsync(BackupRepository repository, string? stanza, OperationContext context) =>
+        await ReadAsync(repository, await repository.ListBackupKeysAsync(stanza, IsRecordKey, context.CancellationToken).ConfigureAwait(false), context).ConfigureAwait(false);
+
+    /// <summary>backups/&lt;stanza&gt;/&lt;id&gt;/tests/&lt;time&gt;.json</summary>
+    public static bool IsRecordKey(string key) =>
+        key.Split('/') is { Length: 5 } parts && parts[0] == "backups" && parts[3] == FolderName && parts[4].EndsWith(".json", StringComparison.Ordinal);
+
+    /// <summary>The records among <paramref name="keys"/> (a listing of backups/), oldest first; unreadable or unauthentic ones are reported and skipped.</summary>
+    public static async Task<List<StoredRecord>> ReadAsync(BackupRepository repository, IEnumerable<string> keys, OperationContext context)
     {
         var ct = context.CancellationToken;
-        string prefix = stanza is null ? "backups/" : $"backups/{RepositoryNames.ValidateStanza(stanza)}/";
-        var keys = new List<string>();
-        await foreach (var obj in repository.Store.ListAsync(prefix, ct).ConfigureAwait(false))
-        {
-            var parts = obj.Key.Split('/');
-            if (parts.Length == 5 && parts[3] == FolderName && parts[4].EndsWith(".json", StringComparison.Ordinal)) keys.Add(obj.Key);
-        }
         var records = new List<StoredRecord>();
-        foreach (var key in keys)
+        foreach (var key in keys.Where(IsRecordKey))
         {
             try
             {
