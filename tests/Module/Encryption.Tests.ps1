@@ -107,11 +107,17 @@ while [ ! -e "$stop" ]; do
     case "$c" in *pg_dump*) echo "SEEN pg_dump" >> "$out";; esac
     case "$c" in *"$secret"*) echo "LEAK $f" >> "$out";; esac
   done
+  [ -e "$out.ready" ] || : > "$out.ready"
 done
 '@
         $watcher = Start-Process bash -ArgumentList $watch, $secretFile, $seen, $stop -PassThru
         try {
-            Start-Sleep -Milliseconds 300
+            # Back up only once the watcher has scanned every process once (a fixed 300 ms sleep races bash's start-up on a busy machine).
+            $ready = (Get-Date).AddSeconds(60)
+            while (-not (Test-Path "$seen.ready")) {
+                if ((Get-Date) -gt $ready -or $watcher.HasExited) { throw 'the process watcher did not start' }
+                Start-Sleep -Milliseconds 50
+            }
             $null = Invoke-PgBackup -Repository $repo -Database $bigDb -Passphrase $pass @conn -ErrorAction Stop
         }
         finally {

@@ -214,9 +214,13 @@ Describe 'With WAL archiving broken' {
     BeforeAll {
         $null = $cluster.Psql("ALTER SYSTEM SET archive_command = 'false'; ")
         $null = $cluster.Psql('SELECT pg_reload_conf()')
-        Start-Sleep -Milliseconds 500
-        $null = Switch-Wal
-        Wait-Until { [int]$cluster.Psql('SELECT failed_count FROM pg_stat_archiver') -gt 0 } 'archive_command to fail'
+        # The archiver takes the new command when it gets to the reload: until then a switched segment is still archived
+        # by the old, working one. Switch again until an attempt fails, instead of sleeping and hoping it reloaded in time.
+        Wait-Until {
+            $segment = Switch-Wal
+            Wait-Until { $cluster.Psql("SELECT failed_count > 0 OR coalesce(last_archived_wal >= '$segment', false) FROM pg_stat_archiver") -eq 't' } "an archive attempt of $segment"
+            [int]$cluster.Psql('SELECT failed_count FROM pg_stat_archiver') -gt 0
+        } 'archive_command to fail'
     }
 
     It 'Get-PgBackupStatus shows it in one call: archiver failing, RPO missed, and what to do' {

@@ -19,7 +19,7 @@ public sealed class PgTestCluster : IDisposable
     public string DataDirectory => Path.Combine(Directory, "data");
     public string SocketDirectory => Directory;
     public string LogFile => Path.Combine(Directory, "server.log");
-    public int Port { get; }
+    public int Port { get; private set; }
     public string BinDirectory { get; }
     public string Host => "127.0.0.1";
     public string SuperUser => "postgres";
@@ -35,7 +35,10 @@ public sealed class PgTestCluster : IDisposable
     public static PgTestCluster Start(string? extraConfig = null) => Start(extraConfig, null);
 
     /// <summary>As <see cref="Start(string?)"/>, with variables added to the server's environment (what archive_command inherits).</summary>
-    public static PgTestCluster Start(string? extraConfig, IReadOnlyDictionary<string, string>? environment)
+    public static PgTestCluster Start(string? extraConfig, IReadOnlyDictionary<string, string>? environment) => Start(extraConfig, environment, port: null);
+
+    /// <summary>As <see cref="Start(string?, IReadOnlyDictionary{string, string}?)"/>, trying <paramref name="port"/> first (a free one when null).</summary>
+    public static PgTestCluster Start(string? extraConfig, IReadOnlyDictionary<string, string>? environment, int? port)
     {
         RemoveAbandonedClusters();
         string bin = FindBinDirectory();
@@ -43,11 +46,11 @@ public sealed class PgTestCluster : IDisposable
         System.IO.Directory.CreateDirectory(dir);
         File.WriteAllText(Path.Combine(dir, "owner.pid"), Environment.ProcessId.ToString());
         GiveToServerUser(dir);
-        var cluster = new PgTestCluster(dir, FindFreePort(), bin) { _environment = environment };
+        var cluster = new PgTestCluster(dir, port ?? FindFreePort(), bin) { _environment = environment };
         try
         {
             cluster.InitDb(extraConfig);
-            cluster.StartServer();
+            cluster.StartOnAFreePort();
             return cluster;
         }
         catch
@@ -88,6 +91,37 @@ public sealed class PgTestCluster : IDisposable
     public void StartServer() => RunAsServerUser(Path.Combine(BinDirectory, "pg_ctl"), _environment, "-D", DataDirectory, "-l", LogFile, "-w", "-t", "60", "start");
 
     public bool IsRunning => File.Exists(Path.Combine(DataDirectory, "postmaster.pid"));
+
+    /// <summary>
+    /// FindFreePort's port is free only when it looks: until the server binds it, seconds later, another process may
+    /// take it (another test run's FindFreePort, a listener, an outgoing connection). A start that loses that race
+    /// moves to another free port, up to three times, instead of failing the test.
+    /// </summary>
+    private void StartOnAFreePort()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            long logged = File.Exists(LogFile) ? new FileInfo(LogFile).Length : 0;
+            try
+            {
+                StartServer();
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && LogSince(logged).Contains("Address already in use", StringComparison.Ordinal))
+            {
+                Port = FindFreePort();
+                File.AppendAllText(Path.Combine(DataDirectory, "postgresql.conf"), $"port = {Port}\n");
+            }
+        }
+    }
+
+    private string LogSince(long offset)
+    {
+        if (!File.Exists(LogFile)) return "";
+        using var log = new FileStream(LogFile, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        log.Seek(Math.Min(offset, log.Length), SeekOrigin.Begin);
+        return new StreamReader(log).ReadToEnd();
+    }
 
     public void Dispose()
     {

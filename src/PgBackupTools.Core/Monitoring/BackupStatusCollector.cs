@@ -1,5 +1,7 @@
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Wal;
+using PgBackupTools.Core.Wal.Streaming;
 
 namespace PgBackupTools.Core.Monitoring;
 
@@ -7,6 +9,8 @@ namespace PgBackupTools.Core.Monitoring;
 /// Builds Get-PgBackupStatus's objects from what the repository holds (manifests, test records, archived WAL) and,
 /// when a server is given, what it says (pg_stat_archiver, current WAL position). One status per stanza for the
 /// cluster (physical backups and WAL; Database null) and one per database with logical backups.
+/// Every metrics scrape runs this, and on an object store every request costs: backups/ and wal/ are listed once each,
+/// and each stanza's archive.json and stream.json read once, only when the listing shows them.
 /// </summary>
 public static class BackupStatusCollector
 {
@@ -14,31 +18,40 @@ public static class BackupStatusCollector
     {
         var ct = context.CancellationToken;
         var now = DateTimeOffset.UtcNow;
-        var backups = await repository.ListBackupsAsync(options.Stanza, context).ConfigureAwait(false);
-        var tests = await BackupTestRecords.ListAsync(repository, options.Stanza, context).ConfigureAwait(false);
+        var backupKeys = await repository.ListBackupKeysAsync(options.Stanza, key => BackupRepository.IsManifestKey(key) || BackupTestRecords.IsRecordKey(key), ct).ConfigureAwait(false);
+        var backups = await repository.ReadBackupsAsync(backupKeys, context).ConfigureAwait(false);
+        var tests = await BackupTestRecords.ReadAsync(repository, backupKeys, context).ConfigureAwait(false);
         ServerWalPosition? server = null;
         if (options.Server is not null)
         {
             context.Log($"Reading pg_stat_archiver and the WAL position of {options.Server.Server}.");
             server = await ServerWalPosition.ReadAsync(options.Server, ct).ConfigureAwait(false);
         }
+        var walObjects = await ListWalAsync(repository, options.Stanza, ct).ConfigureAwait(false);
         var stanzas = new SortedSet<string>(backups.Select(b => b.Stanza), StringComparer.Ordinal);
         if (options.Stanza is not null) stanzas.Add(RepositoryNames.ValidateStanza(options.Stanza));
-        else await foreach (var stanza in ListWalStanzasAsync(repository, ct).ConfigureAwait(false)) stanzas.Add(stanza);
+        else stanzas.UnionWith(walObjects.Keys);
         if (stanzas.Count == 0) stanzas.Add(WalArchive.DefaultStanza);
 
+        var walRead = new Dictionary<string, StanzaWal>(StringComparer.Ordinal);
+        async Task<StanzaWal> WalOf(string stanza)
+        {
+            if (!walRead.TryGetValue(stanza, out var read))
+                walRead[stanza] = read = await StanzaWal.ReadAsync(new WalArchive(repository, stanza), walObjects.GetValueOrDefault(stanza), ct).ConfigureAwait(false);
+            return read;
+        }
         var bindings = new Dictionary<string, string?>(StringComparer.Ordinal);
         foreach (var stanza in stanzas)
-            bindings[stanza] = (await new WalArchive(repository, stanza).ReadBindingAsync(ct).ConfigureAwait(false))?.SystemIdentifier;
+            bindings[stanza] = (await WalOf(stanza).ConfigureAwait(false)).Binding?.SystemIdentifier;
         string? serversStanza = server is null ? null : FindServersStanza(options.Stanza, bindings, server.SystemIdentifier);
         if (serversStanza is not null) stanzas.Add(serversStanza);
 
         var statuses = new List<PgBackupStatus>();
         foreach (var stanza in stanzas)
         {
-            var archive = new WalArchive(repository, stanza);
             bool isServers = stanza == serversStanza;
-            var wal = await WalStatusReader.ReadAsync(archive, isServers ? server : null, now, ct).ConfigureAwait(false);
+            var read = await WalOf(stanza).ConfigureAwait(false);
+            var wal = WalStatusReader.Summarize(read.Archive, read.Binding, read.Files, read.Stream, isServers ? server : null, now);
 
             var ofStanza = backups.Where(b => b.Stanza == stanza).ToList();
             var scopes = new SortedSet<string>(ofStanza.Where(b => b.Type == BackupType.Logical && b.Database is not null).Select(b => b.Database!), StringComparer.Ordinal);
@@ -94,16 +107,45 @@ public static class BackupStatusCollector
 
     private static string StanzaOf(string recordKey) => recordKey.Split('/')[1];
 
-    private static async IAsyncEnumerable<string> ListWalStanzasAsync(BackupRepository repository, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    /// <summary>What one stanza's listing showed: its archived WAL files, and whether archive.json and stream.json exist.</summary>
+    private sealed class StanzaObjects(WalArchive archive)
     {
-        string? previous = null;
-        await foreach (var obj in repository.Store.ListAsync("wal/", ct).ConfigureAwait(false))
+        public WalArchive Archive { get; } = archive;
+        public List<(WalFileName Name, StoredObjectInfo Object)> Files { get; } = [];
+        public bool HasBinding { get; set; }
+        public bool HasStream { get; set; }
+    }
+
+    /// <summary>One listing of wal/ (of wal/&lt;stanza&gt;/ when one is named), by stanza: every stanza with an object in it.</summary>
+    private static async Task<Dictionary<string, StanzaObjects>> ListWalAsync(BackupRepository repository, string? stanza, CancellationToken ct)
+    {
+        var byStanza = new Dictionary<string, StanzaObjects>(StringComparer.Ordinal);
+        string prefix = stanza is null ? "wal/" : new WalArchive(repository, stanza).StanzaPrefix;
+        await foreach (var obj in repository.Store.ListAsync(prefix, ct).ConfigureAwait(false))
         {
             var parts = obj.Key.Split('/');
-            if (parts.Length < 3 || parts[1] == previous) continue;
-            previous = parts[1];
-            yield return parts[1];
+            if (parts.Length < 3) continue;
+            if (!byStanza.TryGetValue(parts[1], out var objects)) byStanza[parts[1]] = objects = new StanzaObjects(new WalArchive(repository, parts[1]));
+            if (parts.Length == 3)
+            {
+                objects.HasBinding |= parts[2] == WalArchive.BindingName;
+                objects.HasStream |= parts[2] == WalStreamState.FileName;
+            }
+            else if (objects.Archive.TryParseKey(obj.Key, out var name))
+            {
+                objects.Files.Add((name, obj));
+            }
         }
+        return byStanza;
+    }
+
+    /// <summary>A stanza's WAL as the status needs it, each object read once.</summary>
+    private sealed record StanzaWal(WalArchive Archive, WalArchiveBinding? Binding, List<(WalFileName Name, StoredObjectInfo Object)> Files, WalStreamState? Stream)
+    {
+        public static async Task<StanzaWal> ReadAsync(WalArchive archive, StanzaObjects? listed, CancellationToken ct) => new(archive,
+            listed is { HasBinding: true } ? await archive.ReadBindingAsync(ct).ConfigureAwait(false) : null,
+            listed?.Files ?? [],
+            listed is { HasStream: true } ? await WalStreamState.ReadAsync(archive, ct).ConfigureAwait(false) : null);
     }
 
     private static TimeSpan Positive(TimeSpan value) => value < TimeSpan.Zero ? TimeSpan.Zero : value;

@@ -7,6 +7,8 @@ namespace PgBackupTools.Core.Monitoring;
 /// <summary>
 /// What a server says about its WAL and its archiver, read in one query: pg_stat_archiver, the current WAL
 /// position (null on a standby, which has no insert position of its own), the segment size and the system id.
+/// The one reader of pg_stat_archiver, and the one "failing" rule, for Get-PgBackupStatus, Export-PgBackupMetric,
+/// Test-PgBackupConfiguration and Test-PgWalArchive.
 /// </summary>
 public sealed record ServerWalPosition(string Server, string SystemIdentifier, DateTimeOffset Now, bool InRecovery,
     long ArchivedCount, string? LastArchivedWal, DateTimeOffset? LastArchivedTime, long FailedCount, string? LastFailedWal, DateTimeOffset? LastFailedTime,
@@ -43,5 +45,25 @@ public sealed record ServerWalPosition(string Server, string SystemIdentifier, D
         return new ServerWalPosition(server, reader.GetString(7), Time(6)!.Value, reader.GetBoolean(8),
             reader.GetInt64(0), Text(1), Time(2), reader.GetInt64(3), Text(4), Time(5),
             reader.GetString(12), Text(9), timeline, reader.GetInt64(11));
+    }
+
+    /// <summary>Adds the archiver's view to a continuity report (Test-PgWalArchive) and decides whether it passed.</summary>
+    public void ApplyTo(PgWalArchiveReport report)
+    {
+        report.Server = Server;
+        report.ArchivedCount = ArchivedCount;
+        report.LastArchivedWal = LastArchivedWal;
+        report.LastArchivedTime = LastArchivedTime;
+        report.LastArchivedAge = LastArchivedTime is { } t ? Now - t : null;
+        report.FailedCount = FailedCount;
+        report.LastFailedWal = LastFailedWal;
+        report.LastFailedTime = LastFailedTime;
+        if (report.SystemIdentifier is not null && report.SystemIdentifier != SystemIdentifier)
+            report.Problems.Add($"{Server} has system identifier {SystemIdentifier}, but stanza '{report.Stanza}' archives the cluster {report.SystemIdentifier}: this server archives elsewhere.");
+        if (ArchiverFailing)
+            report.Problems.Add($"archive_command is failing on {Server}: the last attempt ({LastFailedWal} at {LastFailedTime:u}) failed after the last success. Its message is in the server log; WAL accumulates in pg_wal until it works.");
+        if (ArchivedCount == 0 && FailedCount == 0)
+            report.Problems.Add($"{Server} has not archived anything since its statistics were reset: check archive_mode and archive_command (Enable-PgWalArchiving).");
+        report.Passed = report.Problems.Count == 0;
     }
 }

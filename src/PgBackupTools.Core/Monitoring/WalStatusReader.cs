@@ -18,6 +18,13 @@ public static class WalStatusReader
         var binding = await archive.ReadBindingAsync(ct).ConfigureAwait(false);
         var files = await archive.ListAsync(ct).ConfigureAwait(false);
         var stream = await WalStreamState.ReadAsync(archive, ct).ConfigureAwait(false);
+        return Summarize(archive, binding, files, stream, server, now);
+    }
+
+    /// <summary>The status from what was already read of the stanza: its archive.json, its listed WAL files and its stream.json.</summary>
+    public static PgWalStatus? Summarize(WalArchive archive, WalArchiveBinding? binding, IReadOnlyList<(WalFileName Name, Storage.StoredObjectInfo Object)> files,
+        WalStreamState? stream, ServerWalPosition? server, DateTimeOffset now)
+    {
         if (binding is null && files.Count == 0 && server is null && stream is null) return null;
         var status = new PgWalStatus { Stanza = archive.Stanza, SystemIdentifier = binding?.SystemIdentifier, WalSegmentSize = binding?.WalSegmentSize };
         var segments = files.Where(f => f.Name.Kind == WalFileKind.Segment).ToList();

@@ -15,7 +15,9 @@ public sealed class BackupRepository : IDisposable
 {
     public const string InfoKey = "repository.json";
     public const string ManifestName = "manifest.json";
-    public const string ManifestHmacName = "manifest.json.hmac";
+    /// <summary>Appended to an authenticated object's key for the key of its HMAC (in an encrypted repository).</summary>
+    public const string HmacExtension = ".hmac";
+    public const string ManifestHmacName = ManifestName + HmacExtension;
     /// <summary>Appended to the name of every file stored encrypted.</summary>
     public const string EncryptedExtension = ".enc";
     public static string ToolVersion { get; } = typeof(BackupRepository).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
@@ -64,6 +66,13 @@ public sealed class BackupRepository : IDisposable
     {
         if (string.IsNullOrWhiteSpace(location))
             throw new PgBackupException(FailureKind.InvalidArgument, "No repository given: pass -Repository with a directory path, s3://bucket/prefix or az://account/container/prefix.");
+        return await OpenAsync(ObjectStoreFactory.Create(location), create, cancellationToken, passphrase, keyRequired, context).ConfigureAwait(false);
+    }
+
+    /// <summary>As <see cref="OpenAsync(string, bool, CancellationToken, PassphraseSource?, bool, OperationContext?)"/>, over a store already made (tests wrap one to count its calls).</summary>
+    internal static async Task<BackupRepository> OpenAsync(IObjectStore store, bool create, CancellationToken cancellationToken,
+        PassphraseSource? passphrase = null, bool keyRequired = true, OperationContext? context = null)
+    {
         context ??= OperationContext.None;
         bool implicitPassphrase = false;
         if (passphrase is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(RepositoryPassphrase.DefaultVariable)))
@@ -72,7 +81,6 @@ public sealed class BackupRepository : IDisposable
             implicitPassphrase = true;
         }
 
-        var store = ObjectStoreFactory.Create(location);
         var repository = new BackupRepository(store);
         try
         {
@@ -226,23 +234,48 @@ public sealed class BackupRepository : IDisposable
     public async Task WriteManifestAsync(PgBackup backup, CancellationToken cancellationToken)
     {
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(backup, RepositoryJsonContext.Default.PgBackup);
-        if (Key is not null)
-        {
-            // The HMAC first: the manifest is the commit point, so a committed manifest always has its HMAC.
-            await using var hmacWriter = await Store.CreateAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestHmacName), overwrite: false, cancellationToken).ConfigureAwait(false);
-            await hmacWriter.WriteAsync(System.Text.Encoding.ASCII.GetBytes(ManifestHmacHex(json) + "\n"), cancellationToken).ConfigureAwait(false);
-            await hmacWriter.CommitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        await using var writer = await Store.CreateAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestName), overwrite: false, cancellationToken).ConfigureAwait(false);
-        await writer.WriteAsync(json, cancellationToken).ConfigureAwait(false);
-        await writer.CommitAsync(cancellationToken).ConfigureAwait(false);
+        // The manifest is the commit point, so a committed manifest always has its HMAC.
+        await WriteAuthenticatedAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestName), json, ManifestHmacInfo, cancellationToken).ConfigureAwait(false);
         backup.Repository = Location;
     }
 
-    private string ManifestHmacHex(ReadOnlySpan<byte> manifest) => HmacHex(ManifestHmacInfo, manifest);
+    /// <summary>
+    /// Writes <paramref name="data"/> under <paramref name="key"/>, never overwriting. With the key of an encrypted
+    /// repository its HMAC (under the subkey <paramref name="hmacInfo"/>) goes to &lt;key&gt;.hmac first, so the
+    /// object is never visible without it.
+    /// </summary>
+    internal Task WriteAuthenticatedAsync(string key, byte[] data, ReadOnlySpan<byte> hmacInfo, CancellationToken cancellationToken) =>
+        WriteWithHmacAsync(key, data, Key is null ? null : HmacHex(hmacInfo, data), cancellationToken);
+
+    private async Task WriteWithHmacAsync(string key, byte[] data, string? hmac, CancellationToken cancellationToken)
+    {
+        if (hmac is not null)
+        {
+            await using var hmacWriter = await Store.CreateAsync(key + HmacExtension, overwrite: false, cancellationToken).ConfigureAwait(false);
+            await hmacWriter.WriteAsync(System.Text.Encoding.ASCII.GetBytes(hmac + "\n"), cancellationToken).ConfigureAwait(false);
+            await hmacWriter.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        await using var writer = await Store.CreateAsync(key, overwrite: false, cancellationToken).ConfigureAwait(false);
+        await writer.WriteAsync(data, cancellationToken).ConfigureAwait(false);
+        await writer.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// True when &lt;key&gt;.hmac holds the HMAC of <paramref name="data"/> under the subkey <paramref name="hmacInfo"/>
+    /// (compared in constant time); <see cref="ObjectNotFoundException"/> when there is no HMAC. Needs the key.
+    /// </summary>
+    internal Task<bool> IsAuthenticAsync(string key, byte[] data, ReadOnlySpan<byte> hmacInfo, CancellationToken cancellationToken) =>
+        MatchesStoredHmacAsync(key + HmacExtension, HmacHex(hmacInfo, data), cancellationToken);
+
+    private async Task<bool> MatchesStoredHmacAsync(string hmacKey, string expected, CancellationToken cancellationToken)
+    {
+        string actual = System.Text.Encoding.ASCII.GetString(await ReadAllAsync(hmacKey, cancellationToken).ConfigureAwait(false)).Trim();
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+            System.Text.Encoding.ASCII.GetBytes(expected), System.Text.Encoding.ASCII.GetBytes(actual));
+    }
 
     /// <summary>HMAC-SHA256 of <paramref name="data"/> under the subkey <paramref name="info"/> of the master key, in lower-case hex.</summary>
-    internal string HmacHex(ReadOnlySpan<byte> info, ReadOnlySpan<byte> data)
+    private string HmacHex(ReadOnlySpan<byte> info, ReadOnlySpan<byte> data)
     {
         Span<byte> hmacKey = stackalloc byte[32];
         try
@@ -266,11 +299,12 @@ public sealed class BackupRepository : IDisposable
         if (!IsEncrypted) return backup;
         RequireKey();
         string manifestKey = BackupFileKey(backup.Stanza, backup.Id, ManifestName);
-        byte[] json, hmac;
+        byte[] json;
+        bool authentic;
         try
         {
             json = await ReadAllAsync(manifestKey, cancellationToken).ConfigureAwait(false);
-            hmac = await ReadAllAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestHmacName), cancellationToken).ConfigureAwait(false);
+            authentic = await IsAuthenticAsync(manifestKey, json, ManifestHmacInfo, cancellationToken).ConfigureAwait(false);
         }
         catch (ObjectNotFoundException e)
         {
@@ -278,20 +312,18 @@ public sealed class BackupRepository : IDisposable
                 $"The manifest of backup {backup.Id} in the encrypted repository {Location} cannot be authenticated: {e.Message} is missing. " +
                 "It was not written by this repository's key, or was removed; do not trust this backup.", manifestKey, e);
         }
-        string expected = ManifestHmacHex(json);
-        string actual = System.Text.Encoding.ASCII.GetString(hmac).Trim();
-        if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-                System.Text.Encoding.ASCII.GetBytes(expected), System.Text.Encoding.ASCII.GetBytes(actual)))
+        if (!authentic)
             throw new PgBackupException(FailureKind.InvalidData,
                 $"The manifest of backup {backup.Id} in {Location} fails authentication: it was edited or replaced after the backup, " +
                 "or was written with another key. Do not trust this backup; restore from another one.", manifestKey);
-        var authentic = JsonSerializer.Deserialize(json, RepositoryJsonContext.Default.PgBackup)
+        var manifest = JsonSerializer.Deserialize(json, RepositoryJsonContext.Default.PgBackup)
             ?? throw new PgBackupException(FailureKind.InvalidData, $"The manifest {manifestKey} is empty.", manifestKey);
-        authentic.Repository = Location;
-        return authentic;
+        manifest.Repository = Location;
+        return manifest;
     }
 
-    private async Task<byte[]> ReadAllAsync(string key, CancellationToken cancellationToken)
+    /// <summary>A whole (small) object: a manifest, a record, an HMAC.</summary>
+    internal async Task<byte[]> ReadAllAsync(string key, CancellationToken cancellationToken)
     {
         await using var stream = await Store.OpenReadAsync(key, cancellationToken).ConfigureAwait(false);
         using var buffer = new MemoryStream();
@@ -309,21 +341,38 @@ public sealed class BackupRepository : IDisposable
     }
 
     /// <summary>Every committed backup, oldest first. An unreadable manifest is reported through <paramref name="context"/> and skipped.</summary>
-    public async Task<List<PgBackup>> ListBackupsAsync(string? stanza, OperationContext context)
+    public async Task<List<PgBackup>> ListBackupsAsync(string? stanza, OperationContext context) =>
+        await ReadBackupsAsync(await ListBackupKeysAsync(stanza, IsManifestKey, context.CancellationToken).ConfigureAwait(false), context).ConfigureAwait(false);
+
+    /// <summary>backups/&lt;stanza&gt;/&lt;id&gt;/manifest.json</summary>
+    public static bool IsManifestKey(string key) => key.Split('/') is { Length: 4 } parts && parts[0] == "backups" && parts[3] == ManifestName;
+
+    /// <summary>
+    /// One listing of backups/ (of one stanza's folder when <paramref name="stanza"/> is given), kept to the keys
+    /// <paramref name="keep"/> picks: a caller that needs manifests and test records pays for one listing, not two.
+    /// </summary>
+    public async Task<List<string>> ListBackupKeysAsync(string? stanza, Func<string, bool> keep, CancellationToken cancellationToken)
     {
         string prefix = stanza is null ? "backups/" : $"backups/{RepositoryNames.ValidateStanza(stanza)}/";
+        var keys = new List<string>();
+        await foreach (var obj in Store.ListAsync(prefix, cancellationToken).ConfigureAwait(false))
+            if (keep(obj.Key)) keys.Add(obj.Key);
+        return keys;
+    }
+
+    /// <summary>The committed backups among <paramref name="keys"/> (its manifest keys), oldest first. An unreadable manifest is reported and skipped.</summary>
+    public async Task<List<PgBackup>> ReadBackupsAsync(IEnumerable<string> keys, OperationContext context)
+    {
         var backups = new List<PgBackup>();
-        await foreach (var obj in Store.ListAsync(prefix, context.CancellationToken).ConfigureAwait(false))
+        foreach (var key in keys.Where(IsManifestKey))
         {
-            var parts = obj.Key.Split('/');
-            if (parts.Length != 4 || parts[3] != ManifestName) continue;
             try
             {
-                backups.Add(await ReadManifestAsync(obj.Key, context.CancellationToken).ConfigureAwait(false));
+                backups.Add(await ReadManifestAsync(key, context.CancellationToken).ConfigureAwait(false));
             }
             catch (JsonException e)
             {
-                context.Warn($"Skipping {obj.Key}: the manifest is not readable ({e.Message}).");
+                context.Warn($"Skipping {key}: the manifest is not readable ({e.Message}).");
             }
         }
         return backups.OrderBy(b => b.StartTime).ThenBy(b => b.Id, StringComparer.Ordinal).ToList();

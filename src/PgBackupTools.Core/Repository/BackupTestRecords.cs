@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 using System.Text.Json;
 using PgBackupTools.Core.Storage;
 
@@ -14,7 +13,6 @@ namespace PgBackupTools.Core.Repository;
 public static class BackupTestRecords
 {
     public const string FolderName = "tests";
-    private const string HmacExtension = ".hmac";
     private static ReadOnlySpan<byte> HmacInfo => "pgbt test record hmac v1"u8;
 
     public static string RecordKey(string stanza, string id, DateTimeOffset time) =>
@@ -25,16 +23,7 @@ public static class BackupTestRecords
     {
         string key = RecordKey(backup.Stanza, backup.Id, result.StartTime);
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(result, RepositoryJsonContext.Default.PgBackupTestResult);
-        if (repository.Key is not null)
-        {
-            // The HMAC first: a record is only ever visible with its HMAC.
-            await using var hmac = await repository.Store.CreateAsync(key + HmacExtension, overwrite: false, ct).ConfigureAwait(false);
-            await hmac.WriteAsync(Encoding.ASCII.GetBytes(repository.HmacHex(HmacInfo, json) + "\n"), ct).ConfigureAwait(false);
-            await hmac.CommitAsync(ct).ConfigureAwait(false);
-        }
-        await using var writer = await repository.Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
-        await writer.WriteAsync(json, ct).ConfigureAwait(false);
-        await writer.CommitAsync(ct).ConfigureAwait(false);
+        await repository.WriteAuthenticatedAsync(key, json, HmacInfo, ct).ConfigureAwait(false);
     }
 
     /// <summary>A stored record and whether its HMAC was checked (false: encrypted repository opened without its key).</summary>
@@ -44,28 +33,27 @@ public static class BackupTestRecords
     /// Every readable record under <paramref name="stanza"/> (all stanzas when null), oldest first. A record that is
     /// unreadable, or fails authentication in an encrypted repository, is reported through <paramref name="context"/> and skipped.
     /// </summary>
-    public static async Task<List<StoredRecord>> ListAsync(BackupRepository repository, string? stanza, OperationContext context)
+    public static async Task<List<StoredRecord>> ListAsync(BackupRepository repository, string? stanza, OperationContext context) =>
+        await ReadAsync(repository, await repository.ListBackupKeysAsync(stanza, IsRecordKey, context.CancellationToken).ConfigureAwait(false), context).ConfigureAwait(false);
+
+    /// <summary>backups/&lt;stanza&gt;/&lt;id&gt;/tests/&lt;time&gt;.json</summary>
+    public static bool IsRecordKey(string key) =>
+        key.Split('/') is { Length: 5 } parts && parts[0] == "backups" && parts[3] == FolderName && parts[4].EndsWith(".json", StringComparison.Ordinal);
+
+    /// <summary>The records among <paramref name="keys"/> (a listing of backups/), oldest first; unreadable or unauthentic ones are reported and skipped.</summary>
+    public static async Task<List<StoredRecord>> ReadAsync(BackupRepository repository, IEnumerable<string> keys, OperationContext context)
     {
         var ct = context.CancellationToken;
-        string prefix = stanza is null ? "backups/" : $"backups/{RepositoryNames.ValidateStanza(stanza)}/";
-        var keys = new List<string>();
-        await foreach (var obj in repository.Store.ListAsync(prefix, ct).ConfigureAwait(false))
-        {
-            var parts = obj.Key.Split('/');
-            if (parts.Length == 5 && parts[3] == FolderName && parts[4].EndsWith(".json", StringComparison.Ordinal)) keys.Add(obj.Key);
-        }
         var records = new List<StoredRecord>();
-        foreach (var key in keys)
+        foreach (var key in keys.Where(IsRecordKey))
         {
             try
             {
-                byte[] json = await ReadAllAsync(repository.Store, key, ct).ConfigureAwait(false);
+                byte[] json = await repository.ReadAllAsync(key, ct).ConfigureAwait(false);
                 bool authenticated = false;
                 if (repository.Key is not null)
                 {
-                    string actual = Encoding.ASCII.GetString(await ReadAllAsync(repository.Store, key + HmacExtension, ct).ConfigureAwait(false)).Trim();
-                    if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
-                            Encoding.ASCII.GetBytes(repository.HmacHex(HmacInfo, json)), Encoding.ASCII.GetBytes(actual)))
+                    if (!await repository.IsAuthenticAsync(key, json, HmacInfo, ct).ConfigureAwait(false))
                     {
                         context.Warn($"Ignoring the test record {key}: it fails authentication (edited, replaced, or written with another key).");
                         continue;
@@ -89,13 +77,5 @@ public static class BackupTestRecords
             }
         }
         return records.OrderBy(r => r.Result.StartTime).ToList();
-    }
-
-    private static async Task<byte[]> ReadAllAsync(IObjectStore store, string key, CancellationToken ct)
-    {
-        await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
-        using var buffer = new MemoryStream();
-        await stream.CopyToAsync(buffer, ct).ConfigureAwait(false);
-        return buffer.ToArray();
     }
 }

@@ -648,22 +648,25 @@ public sealed partial class WalArchive
     {
         var files = new List<(WalFileName, StoredObjectInfo)>();
         await foreach (var obj in Store.ListAsync(StanzaPrefix, ct).ConfigureAwait(false))
-        {
-            var parts = obj.Key.Split('/');
-            if (parts.Length != 4) continue;
-            string file = parts[3];
-            foreach (var kind in AllKinds)
-            {
-                string ext = Compression.FileExtension(kind);
-                if (ext.Length > 0 && !file.EndsWith(ext, StringComparison.Ordinal)) continue;
-                if (WalFileName.TryParse(file[..^ext.Length], out var name) && name.TimelineDirectory == parts[2])
-                {
-                    files.Add((name, obj));
-                    break;
-                }
-            }
-        }
+            if (TryParseKey(obj.Key, out var name)) files.Add((name, obj));
         return files;
+    }
+
+    /// <summary>The WAL file a key of this stanza's archive holds (from any listing that covers the stanza); false for every other key.</summary>
+    public bool TryParseKey(string key, out WalFileName name)
+    {
+        name = null!;
+        var parts = key.Split('/');
+        if (parts.Length != 4 || parts[0] != "wal" || parts[1] != Stanza) return false;
+        string file = parts[3];
+        foreach (var kind in AllKinds)
+        {
+            string ext = Compression.FileExtension(kind);
+            if (ext.Length > 0 && !file.EndsWith(ext, StringComparison.Ordinal)) continue;
+            if (WalFileName.TryParse(file[..^ext.Length], out name) && name.TimelineDirectory == parts[2]) return true;
+        }
+        name = null!;
+        return false;
     }
 
     /// <summary>

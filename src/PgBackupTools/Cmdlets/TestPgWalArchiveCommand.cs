@@ -1,4 +1,5 @@
 using System.Management.Automation;
+using PgBackupTools.Core.Monitoring;
 using PgBackupTools.Core.Wal;
 using PgBackupTools.Infrastructure;
 
@@ -41,7 +42,7 @@ public sealed class TestPgWalArchiveCommand : PgConnectedCmdlet
             if (connection is not null)
             {
                 context.Log($"Reading pg_stat_archiver on {connection.Server}.");
-                (await WalArchiverStatus.ReadAsync(connection, context.CancellationToken)).ApplyTo(report);
+                (await ServerWalPosition.ReadAsync(connection, context.CancellationToken)).ApplyTo(report);
             }
             PostObject(report);
         });
