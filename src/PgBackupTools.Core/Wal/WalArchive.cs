@@ -216,10 +216,10 @@ public sealed partial class WalArchive
                 source.Position = 0;
             }
 
-            // 2. archive_command is on PostgreSQL's critical path: the file is read once, piece by piece, each piece
-            //    compressed (one-shot zstd frames, on every core) and hashed as soon as it is read — starting now, while
-            //    the repository is consulted below. The header goes first, so the body waits in memory: about 1.3 times
-            //    the file, bounded by InMemoryLimit. Only a re-push (already archived) wastes the compression.
+            // 2. archive_command is on PostgreSQL's critical path: the file is read once, piece by piece into a few
+            //    reused buffers, each piece compressed (one-shot zstd frames, on every core) and hashed as soon as it is
+            //    read — starting now, while the repository is consulted below. The header goes first, so the compressed
+            //    body waits in memory (bounded by InMemoryLimit). Only a re-push (already archived) wastes the compression.
             string key = KeyOf(name, options.Compression);
             int? level = options.Level ?? DefaultLevel(options.Compression);
             var zstd = source.Length <= InMemoryLimit && options.Compression == CompressionKind.Zstd ? WalZstdFrames.EngineFor(level!.Value) : null;
@@ -257,7 +257,7 @@ public sealed partial class WalArchive
                     await using var writer = await Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
                     if (compressing is not null)
                     {
-                        var (digest, frames, _) = await compressing.ConfigureAwait(false);
+                        var (digest, frames) = await compressing.ConfigureAwait(false);
                         wanted = new WalObjectHeader(options.Compression, source.Length, digest, encryptionKey is not null);
                         await WriteBodyAsync(writer, wanted, frames, encryptionKey, ct).ConfigureAwait(false);
                     }
@@ -315,8 +315,8 @@ public sealed partial class WalArchive
             }
             finally
             {
-                // The frames' memory is freed only once nothing reads or writes it (also when a check above refused the file).
-                if (compressing is not null) await ReleaseAsync(compressing).ConfigureAwait(false);
+                // The file is closed only once nothing reads it any more (also when a check above refused the file).
+                if (compressing is not null) await EndedAsync(compressing).ConfigureAwait(false);
             }
 
             async Task<(byte[] Digest, long Size)> FileDigestAsync()
@@ -328,15 +328,15 @@ public sealed partial class WalArchive
         }
     }
 
-    private static async Task ReleaseAsync(Task<(byte[] Digest, ReadOnlyMemory<byte>[] Frames, IDisposable Buffer)> compressing)
+    private static async Task EndedAsync(Task compressing)
     {
         try
         {
-            (await compressing.ConfigureAwait(false)).Buffer.Dispose();
+            await compressing.ConfigureAwait(false);
         }
         catch (Exception)
         {
-            // It failed (and freed its memory): whoever needed its result has seen the error; nobody did when a check refused the file first.
+            // Whoever needed its result has seen the error; nobody did when a check refused the file first.
         }
     }
 
