@@ -64,6 +64,13 @@ public sealed class BackupRepository : IDisposable
     {
         if (string.IsNullOrWhiteSpace(location))
             throw new PgBackupException(FailureKind.InvalidArgument, "No repository given: pass -Repository with a directory path, s3://bucket/prefix or az://account/container/prefix.");
+        return await OpenAsync(ObjectStoreFactory.Create(location), create, cancellationToken, passphrase, keyRequired, context).ConfigureAwait(false);
+    }
+
+    /// <summary>As <see cref="OpenAsync(string, bool, CancellationToken, PassphraseSource?, bool, OperationContext?)"/>, on a store already built (tests wrap one to count its calls). Disposing the repository disposes the store.</summary>
+    internal static async Task<BackupRepository> OpenAsync(IObjectStore store, bool create, CancellationToken cancellationToken,
+        PassphraseSource? passphrase = null, bool keyRequired = true, OperationContext? context = null)
+    {
         context ??= OperationContext.None;
         bool implicitPassphrase = false;
         if (passphrase is null && !string.IsNullOrEmpty(Environment.GetEnvironmentVariable(RepositoryPassphrase.DefaultVariable)))
@@ -72,7 +79,6 @@ public sealed class BackupRepository : IDisposable
             implicitPassphrase = true;
         }
 
-        var store = ObjectStoreFactory.Create(location);
         var repository = new BackupRepository(store);
         try
         {

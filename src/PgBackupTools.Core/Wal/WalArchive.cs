@@ -444,12 +444,41 @@ public sealed partial class WalArchive
         await FindAsync(WalFileName.Parse(fileName), ct).ConfigureAwait(false) is not null;
 
     /// <summary>The archived object of <paramref name="name"/>, under whichever compression it was stored, or null.</summary>
-    private async Task<(string Key, WalObjectHeader Header, long StoredBytes)?> FindAsync(WalFileName name, CancellationToken ct)
+    private async Task<(string Key, WalObjectHeader Header, long StoredBytes)?> FindAsync(WalFileName name, CancellationToken ct) =>
+        await FindAsync(name, await LookUpAsync(name, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// What the store holds under the name of <paramref name="name"/>, for <see cref="FindAsync(WalFileName, StoredNames, CancellationToken)"/>.
+    /// A name may be stored under any of four extensions, and a segment that is not archived is looked for again as
+    /// its WAL stream's .partial: eight keys. On an object store each probe is a round trip (and restore_command asks
+    /// for missing files as a matter of course; a standby polls), so one listing of the name as a prefix answers for
+    /// all of them — a segment's name is also the start of its .partial's. On the local file system a probe is a
+    /// stat, far cheaper than listing a timeline's directory of thousands of segments, so there each key is probed.
+    /// </summary>
+    private async Task<StoredNames> LookUpAsync(WalFileName name, CancellationToken ct)
+    {
+        string prefix = KeyOf(name, CompressionKind.None);
+        if (Store.TryGetLocalPath(prefix) is not null) return new StoredNames(Store, prefix, null);
+        var listed = new Dictionary<string, StoredObjectInfo>(StringComparer.Ordinal);
+        await foreach (var obj in Store.ListAsync(prefix, ct).ConfigureAwait(false)) listed[obj.Key] = obj;
+        return new StoredNames(Store, prefix, listed);
+    }
+
+    /// <summary>The objects under one name's prefix, listed once; or, where <c>Listed</c> is null, the store to probe key by key.</summary>
+    private sealed record StoredNames(IObjectStore Store, string Prefix, Dictionary<string, StoredObjectInfo>? Listed)
+    {
+        public Task<StoredObjectInfo?> InfoAsync(string key, CancellationToken ct) =>
+            Listed is not null && key.StartsWith(Prefix, StringComparison.Ordinal)
+                ? Task.FromResult(Listed.GetValueOrDefault(key))
+                : Store.GetInfoAsync(key, ct);
+    }
+
+    private async Task<(string Key, WalObjectHeader Header, long StoredBytes)?> FindAsync(WalFileName name, StoredNames stored, CancellationToken ct)
     {
         foreach (var kind in AllKinds)
         {
             string key = KeyOf(name, kind);
-            var info = await Store.GetInfoAsync(key, ct).ConfigureAwait(false);
+            var info = await stored.InfoAsync(key, ct).ConfigureAwait(false);
             if (info is null) continue;
             await using var stream = await Store.OpenReadAsync(key, ct).ConfigureAwait(false);
             var header = await WalObjectHeader.ReadWithKeyIdAsync(stream, key, ct).ConfigureAwait(false);
@@ -483,25 +512,24 @@ public sealed partial class WalArchive
         var name = WalFileName.Parse(fileName);
         destination = Path.GetFullPath(destination);
         RequireKeyIfEncrypted(); // before anything is read or written
-        string? spool = null;
+        string? spool = options.Prefetch > 0 && name.Kind == WalFileKind.Segment
+            ? options.SpoolDirectory ?? Path.Combine(Path.GetDirectoryName(destination)!, SpoolFolderName)
+            : null;
         WalArchiveBinding? binding = null;
-        if (options.Prefetch > 0 && name.Kind == WalFileKind.Segment)
-        {
-            binding = await ReadBindingAsync(ct).ConfigureAwait(false);
-            if (binding is not null) spool = options.SpoolDirectory ?? Path.Combine(Path.GetDirectoryName(destination)!, SpoolFolderName);
-        }
 
-        var found = await FindAsync(name, ct).ConfigureAwait(false);
+        // One lookup answers for the file and its .partial: on an object store, a file that is not archived costs one call.
+        var stored = await LookUpAsync(name, ct).ConfigureAwait(false);
+        var found = await FindAsync(name, stored, ct).ConfigureAwait(false);
         long? padTo = null;
         if (found is null && name.Kind == WalFileKind.Segment)
         {
             // The WAL stream keeps the segment it is receiving as <segment>.partial: serve it, zero-padded to the segment
             // size (restore_command must deliver whole segments; recovery ends at the zeroed page after the last
             // streamed record), so a restore to "latest" includes the streamed tail.
-            found = await FindAsync(name.AsPartial(), ct).ConfigureAwait(false);
+            found = await FindAsync(name.AsPartial(), stored, ct).ConfigureAwait(false);
             if (found is not null)
             {
-                binding ??= await ReadBindingAsync(ct).ConfigureAwait(false);
+                binding = await ReadBindingAsync(ct).ConfigureAwait(false);
                 if (binding is null) found = null; // a partial cannot come without a bound stanza; treat it as absent
                 else
                 {
@@ -516,6 +544,12 @@ public sealed partial class WalArchive
             return null;
         }
         var (key, header, storedBytes) = found.Value;
+        if (spool is not null && padTo is null)
+        {
+            // Prefetching needs the segment size, so only a segment that is there reads the binding.
+            binding = await ReadBindingAsync(ct).ConfigureAwait(false);
+            if (binding is null) spool = null;
+        }
         if (padTo is not null)
         {
             await FetchToFileAsync(key, header, destination, ct, padTo).ConfigureAwait(false);

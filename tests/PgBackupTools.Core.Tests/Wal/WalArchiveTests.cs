@@ -98,6 +98,24 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.False(File.Exists(dest));
     }
 
+    [Fact]
+    public async Task On_the_local_file_system_a_file_that_is_not_archived_is_looked_up_by_stat_never_by_listing_its_timeline()
+    {
+        // A listing here would read the timeline's directory, thousands of segments, on every restore_command.
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var counting = new Storage.CountingStore(new Core.Storage.FileSystemStore(Dir("repo")));
+        using var repo = await Core.Repository.BackupRepository.OpenAsync(counting, create: true, CancellationToken.None);
+        var archive = new WalArchive(repo, "main");
+        await archive.PushAsync(segment, new WalPushOptions(), OperationContext.None);
+        counting.Reset();
+        var dest = Path.Combine(Dir("dst"), "RECOVERYXLOG");
+        Assert.Null(await archive.GetAsync("000000010000000000000042", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
+        Assert.False(File.Exists(dest));
+        Assert.Equal(0, counting.Count("list"));
+        Assert.Equal(2 * 4, counting.Count("info")); // the segment and its .partial, under each extension
+        Assert.Equal(counting.Calls.Count, counting.Count("info"));
+    }
+
     [Theory]
     [InlineData(CompressionKind.None)]
     [InlineData(CompressionKind.Zstd)]
