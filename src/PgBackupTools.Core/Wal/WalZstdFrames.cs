@@ -46,10 +46,14 @@ internal static class WalZstdFrames
         int count = Math.Max(1, (length + FrameSize - 1) / FrameSize);
         int slots = Math.Min(count, PiecesInFlight);
         using var codec = ZstdFrameCodec.Create(level, zstd);
-        // Every byte of the buffers is written before it is read; each frame's output is ordinary memory, uninitialized,
-        // so only the pages a frame fills are ever touched (a frame of a switched segment's zeros is a few dozen bytes).
+        // Every byte of the buffers is written before it is read. Each buffer's frame is made in a scratch output of its
+        // own, uninitialized, then copied out at its size: only the pages a frame fills are ever touched, and the
+        // frames kept for the write weigh what they compressed to (a frame of a switched segment's zeros is a few
+        // dozen bytes), not 16 MiB of worst-case outputs that would make the GC collect in the middle of the push.
         using var buffers = new HugePageBuffer(slots * FrameSize);
         var memory = buffers.Memory;
+        var scratch = new byte[slots][];
+        for (int s = 0; s < slots; s++) scratch[s] = GC.AllocateUninitializedArray<byte>(ZstdFrameCodec.CompressBound(Math.Min(FrameSize, length)));
         // A buffer is free again once its piece is both hashed and compressed (two users); the reader waits for it.
         var free = new SemaphoreSlim[slots];
         for (int s = 0; s < slots; s++) free[s] = new SemaphoreSlim(1, 1);
@@ -90,7 +94,7 @@ internal static class WalZstdFrames
                 {
                     try
                     {
-                        return Compress(codec, piece.Span);
+                        return CompressAndCopy(codec, piece.Span, scratch[index % slots]);
                     }
                     catch
                     {
@@ -189,6 +193,14 @@ internal static class WalZstdFrames
             buffer = buffer[n..];
             offset += n;
         }
+    }
+
+    private static ReadOnlyMemory<byte> CompressAndCopy(ZstdFrameCodec codec, ReadOnlySpan<byte> piece, byte[] scratch)
+    {
+        int length = codec.Compress(piece, scratch);
+        var frame = GC.AllocateUninitializedArray<byte>(length);
+        scratch.AsSpan(0, length).CopyTo(frame);
+        return frame;
     }
 
     // Each frame's output in ordinary memory, uninitialized: only the pages a frame fills are ever touched (a frame of a
