@@ -55,6 +55,21 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(File.ReadAllBytes(segment), File.ReadAllBytes(fetched));
     }
 
+    [Fact]
+    public async Task A_pushed_segment_is_one_zstd_frame_per_MiB_that_zstd_decodes_without_the_tool()
+    {
+        var archive = await NewArchiveAsync();
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var pushed = await archive.PushAsync(segment, new WalPushOptions(), OperationContext.None);
+        // The recipe of WalObjectHeader's documentation: the body after the 56-byte header is a zstd stream.
+        string body = Path.Combine(Dir("cli"), "body.zst");
+        await File.WriteAllBytesAsync(body, File.ReadAllBytes(archive.Repository.Store.TryGetLocalPath(pushed.Key)!)[WalObjectHeader.Length..]);
+        Assert.Equal(File.ReadAllBytes(segment), Streams.Cli.Run("/usr/bin/zstd", "-dc", body));
+        string listing = System.Text.Encoding.UTF8.GetString(Streams.Cli.Run("/usr/bin/zstd", "-lv", body));
+        Assert.Contains($"# Zstandard Frames: {new FileInfo(segment).Length / WalZstdFrames.FrameSize}", listing);
+        Assert.Contains("Check: XXH64", listing);
+    }
+
     [Theory]
     [InlineData("../x")]
     [InlineData("garbage")]
