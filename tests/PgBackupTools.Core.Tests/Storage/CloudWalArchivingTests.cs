@@ -262,6 +262,13 @@ public abstract class CloudWalArchivingTests(ClusterFixture fixture) : IDisposab
         Assert.True(served.AsSpan(streamed.Length).IndexOfAnyExcept((byte)0) < 0, "zero-padded");
         Assert.Equal(1, counting.Count("list"));
         Assert.Equal(0, counting.Count("info"));
+
+        // The stream removes the partial once the segment is whole: found by one listing too, then deleted.
+        counting.Reset();
+        await archive.DeletePartialAsync(WalFileName.Parse(missing), CancellationToken.None);
+        Assert.Equal(["list " + archive.KeyOf(WalFileName.Parse(missing).AsPartial(), CompressionKind.None),
+            "delete " + archive.KeyOf(WalFileName.Parse(missing).AsPartial(), CompressionKind.Zstd)], counting.Calls);
+        Assert.Null(await archive.GetAsync(missing, dest + ".after", new WalGetOptions(), OperationContext.None));
     }
 
     /// <summary>Rewrites an object with one bit flipped (same size: only a checksum can tell).</summary>
