@@ -187,7 +187,7 @@ if ($physicalRows) { try {
             [double]$seconds
         }
         $pushes = @($pushes | Sort-Object)
-        Add-Row 'pgbt-wal-push-1seg' ([math]::Round($pushes[[int][math]::Floor($pushCount / 2)], 3)) 16777216 '-'
+        Add-Row 'pgbt-wal-push-1seg' $pushes[[int][math]::Floor($pushCount / 2)] 16777216 '-' # unrounded: the ratio to pgBackRest is of a few ms
     }
 }
 finally {
@@ -200,11 +200,19 @@ finally {
 
 if (-not $KeepCluster) { & bash $pgcluster stop $socket }
 
+# The rows of one WAL segment pushed take a few ms: they print in milliseconds, since at two decimals of a second a
+# 3 ms difference does not show, though it flips their ratio (which is computed from the unrounded values).
+$millisecondRows = @('pgbt-wal-push-1seg', 'pgbackrest-archive-push-1seg')
+function Format-Time([string]$Name, [double]$Seconds) {
+    if ($Name -in $millisecondRows) { '{0:N1} ms' -f ($Seconds * 1000) } else { '{0:N2}' -f $Seconds }
+}
+
 # Repeated rows collapse to their median (seconds; bytes and RSS of that run).
 $rows = @($rows | Group-Object Name | ForEach-Object {
     $sorted = @($_.Group | Sort-Object Seconds)
     $median = $sorted[[int][math]::Floor(($sorted.Count - 1) / 2)]
-    if ($sorted.Count -gt 1) { $median | Add-Member -NotePropertyName Runs -NotePropertyValue (($sorted.Seconds | ForEach-Object { '{0:N2}' -f $_ }) -join ' ') }
+    $name = $_.Name
+    if ($sorted.Count -gt 1) { $median | Add-Member -NotePropertyName Runs -NotePropertyValue (($sorted.Seconds | ForEach-Object { Format-Time $name $_ }) -join ' ') }
     $median
 } | Sort-Object { [array]::IndexOf(@($rows.Name), $_.Name) })
 $byName = @{}; foreach ($r in $rows) { $byName[$r.Name] = $r }
@@ -225,11 +233,11 @@ foreach ($r in $rows) {
     if ($targets.ContainsKey($r.Name) -and $byName.ContainsKey($targets[$r.Name][0])) {
         $anchor = $byName[$targets[$r.Name][0]]
         $ratio = $r.Seconds / $anchor.Seconds
-        $target = '{0:N2}x {1} (goal <= {2}x): {3}' -f $ratio, $anchor.Name, $targets[$r.Name][1], ($(if ($ratio -le $targets[$r.Name][1]) { 'met' } else { 'NOT met' }))
+        $target = '{0}x {1} (goal <= {2}x): {3}' -f $ratio.ToString($(if ($r.Name -in $millisecondRows) { 'N3' } else { 'N2' })), $anchor.Name, $targets[$r.Name][1], ($(if ($ratio -le $targets[$r.Name][1]) { 'met' } else { 'NOT met' }))
     }
     if ($absolute.ContainsKey($r.Name)) { $target = 'goal <= {0} s: {1}' -f $absolute[$r.Name], $(if ($r.Seconds -le $absolute[$r.Name]) { 'met' } else { 'NOT met' }) }
     if ($r.PSObject.Properties['Runs']) { $target = ($target + " (median of $($r.Runs))").Trim() }
-    "{0,-32}{1,10:N2}{2,16}{3,12}{4,8}{5,8}  {6}" -f $r.Name, $r.Seconds, $r.Bytes, $r.RssKb, $r.Cpu, $r.ServerCpu, $target
+    "{0,-32}{1,10}{2,16}{3,12}{4,8}{5,8}  {6}" -f $r.Name, (Format-Time $r.Name $r.Seconds), $r.Bytes, $r.RssKb, $r.Cpu, $r.ServerCpu, $target
 }
 
 # ---- Object stores (issue 4): upload throughput of S3Store and AzureBlobStore into their local emulators against the

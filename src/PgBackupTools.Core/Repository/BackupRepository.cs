@@ -69,7 +69,7 @@ public sealed class BackupRepository : IDisposable
         return await OpenAsync(ObjectStoreFactory.Create(location), create, cancellationToken, passphrase, keyRequired, context).ConfigureAwait(false);
     }
 
-    /// <summary>As <see cref="OpenAsync(string, bool, CancellationToken, PassphraseSource?, bool, OperationContext?)"/>, over a store already made (tests wrap one to count its calls).</summary>
+    /// <summary>As <see cref="OpenAsync(string, bool, CancellationToken, PassphraseSource?, bool, OperationContext?)"/>, on a store already built (tests wrap one to count its calls). Disposing the repository disposes the store.</summary>
     internal static async Task<BackupRepository> OpenAsync(IObjectStore store, bool create, CancellationToken cancellationToken,
         PassphraseSource? passphrase = null, bool keyRequired = true, OperationContext? context = null)
     {

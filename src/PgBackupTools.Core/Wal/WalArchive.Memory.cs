@@ -84,10 +84,11 @@ public sealed partial class WalArchive
     public async Task DeletePartialAsync(WalFileName segment, CancellationToken ct)
     {
         var name = segment.AsPartial();
+        var stored = await LookUpAsync(name, ct).ConfigureAwait(false); // one listing on an object store, not a probe per extension
         foreach (var kind in AllKinds)
         {
             string key = KeyOf(name, kind);
-            if (await Store.GetInfoAsync(key, ct).ConfigureAwait(false) is not null)
+            if (await stored.InfoAsync(key, ct).ConfigureAwait(false) is not null)
                 await Store.DeleteAsync(key, ct).ConfigureAwait(false);
         }
     }

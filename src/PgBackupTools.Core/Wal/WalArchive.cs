@@ -216,10 +216,10 @@ public sealed partial class WalArchive
                 source.Position = 0;
             }
 
-            // 2. archive_command is on PostgreSQL's critical path: the file is read once, piece by piece, each piece
-            //    compressed (one-shot zstd frames, on every core) and hashed as soon as it is read — starting now, while
-            //    the repository is consulted below. The header goes first, so the body waits in memory: about 1.3 times
-            //    the file, bounded by InMemoryLimit. Only a re-push (already archived) wastes the compression.
+            // 2. archive_command is on PostgreSQL's critical path: the file is read once, piece by piece into a few
+            //    reused buffers, each piece compressed (one-shot zstd frames, on every core) and hashed as soon as it is
+            //    read — starting now, while the repository is consulted below. The header goes first, so the compressed
+            //    body waits in memory (bounded by InMemoryLimit). Only a re-push (already archived) wastes the compression.
             string key = KeyOf(name, options.Compression);
             int? level = options.Level ?? DefaultLevel(options.Compression);
             var zstd = source.Length <= InMemoryLimit && options.Compression == CompressionKind.Zstd ? WalZstdFrames.EngineFor(level!.Value) : null;
@@ -257,7 +257,7 @@ public sealed partial class WalArchive
                     await using var writer = await Store.CreateAsync(key, overwrite: false, ct).ConfigureAwait(false);
                     if (compressing is not null)
                     {
-                        var (digest, frames, _) = await compressing.ConfigureAwait(false);
+                        var (digest, frames) = await compressing.ConfigureAwait(false);
                         wanted = new WalObjectHeader(options.Compression, source.Length, digest, encryptionKey is not null);
                         await WriteBodyAsync(writer, wanted, frames, encryptionKey, ct).ConfigureAwait(false);
                     }
@@ -315,8 +315,8 @@ public sealed partial class WalArchive
             }
             finally
             {
-                // The frames' memory is freed only once nothing reads or writes it (also when a check above refused the file).
-                if (compressing is not null) await ReleaseAsync(compressing).ConfigureAwait(false);
+                // The file is closed only once nothing reads it any more (also when a check above refused the file).
+                if (compressing is not null) await EndedAsync(compressing).ConfigureAwait(false);
             }
 
             async Task<(byte[] Digest, long Size)> FileDigestAsync()
@@ -328,15 +328,15 @@ public sealed partial class WalArchive
         }
     }
 
-    private static async Task ReleaseAsync(Task<(byte[] Digest, ReadOnlyMemory<byte>[] Frames, IDisposable Buffer)> compressing)
+    private static async Task EndedAsync(Task compressing)
     {
         try
         {
-            (await compressing.ConfigureAwait(false)).Buffer.Dispose();
+            await compressing.ConfigureAwait(false);
         }
         catch (Exception)
         {
-            // It failed (and freed its memory): whoever needed its result has seen the error; nobody did when a check refused the file first.
+            // Whoever needed its result has seen the error; nobody did when a check refused the file first.
         }
     }
 
@@ -444,12 +444,41 @@ public sealed partial class WalArchive
         await FindAsync(WalFileName.Parse(fileName), ct).ConfigureAwait(false) is not null;
 
     /// <summary>The archived object of <paramref name="name"/>, under whichever compression it was stored, or null.</summary>
-    private async Task<(string Key, WalObjectHeader Header, long StoredBytes)?> FindAsync(WalFileName name, CancellationToken ct)
+    private async Task<(string Key, WalObjectHeader Header, long StoredBytes)?> FindAsync(WalFileName name, CancellationToken ct) =>
+        await FindAsync(name, await LookUpAsync(name, ct).ConfigureAwait(false), ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// What the store holds under the name of <paramref name="name"/>, for <see cref="FindAsync(WalFileName, StoredNames, CancellationToken)"/>.
+    /// A name may be stored under any of four extensions, and a segment that is not archived is looked for again as
+    /// its WAL stream's .partial: eight keys. On an object store each probe is a round trip (and restore_command asks
+    /// for missing files as a matter of course; a standby polls), so one listing of the name as a prefix answers for
+    /// all of them — a segment's name is also the start of its .partial's. On the local file system a probe is a
+    /// stat, far cheaper than listing a timeline's directory of thousands of segments, so there each key is probed.
+    /// </summary>
+    private async Task<StoredNames> LookUpAsync(WalFileName name, CancellationToken ct)
+    {
+        string prefix = KeyOf(name, CompressionKind.None);
+        if (Store.TryGetLocalPath(prefix) is not null) return new StoredNames(Store, prefix, null);
+        var listed = new Dictionary<string, StoredObjectInfo>(StringComparer.Ordinal);
+        await foreach (var obj in Store.ListAsync(prefix, ct).ConfigureAwait(false)) listed[obj.Key] = obj;
+        return new StoredNames(Store, prefix, listed);
+    }
+
+    /// <summary>The objects under one name's prefix, listed once; or, where <c>Listed</c> is null, the store to probe key by key.</summary>
+    private sealed record StoredNames(IObjectStore Store, string Prefix, Dictionary<string, StoredObjectInfo>? Listed)
+    {
+        public Task<StoredObjectInfo?> InfoAsync(string key, CancellationToken ct) =>
+            Listed is not null && key.StartsWith(Prefix, StringComparison.Ordinal)
+                ? Task.FromResult(Listed.GetValueOrDefault(key))
+                : Store.GetInfoAsync(key, ct);
+    }
+
+    private async Task<(string Key, WalObjectHeader Header, long StoredBytes)?> FindAsync(WalFileName name, StoredNames stored, CancellationToken ct)
     {
         foreach (var kind in AllKinds)
         {
             string key = KeyOf(name, kind);
-            var info = await Store.GetInfoAsync(key, ct).ConfigureAwait(false);
+            var info = await stored.InfoAsync(key, ct).ConfigureAwait(false);
             if (info is null) continue;
             await using var stream = await Store.OpenReadAsync(key, ct).ConfigureAwait(false);
             var header = await WalObjectHeader.ReadWithKeyIdAsync(stream, key, ct).ConfigureAwait(false);
@@ -483,25 +512,24 @@ public sealed partial class WalArchive
         var name = WalFileName.Parse(fileName);
         destination = Path.GetFullPath(destination);
         RequireKeyIfEncrypted(); // before anything is read or written
-        string? spool = null;
+        string? spool = options.Prefetch > 0 && name.Kind == WalFileKind.Segment
+            ? options.SpoolDirectory ?? Path.Combine(Path.GetDirectoryName(destination)!, SpoolFolderName)
+            : null;
         WalArchiveBinding? binding = null;
-        if (options.Prefetch > 0 && name.Kind == WalFileKind.Segment)
-        {
-            binding = await ReadBindingAsync(ct).ConfigureAwait(false);
-            if (binding is not null) spool = options.SpoolDirectory ?? Path.Combine(Path.GetDirectoryName(destination)!, SpoolFolderName);
-        }
 
-        var found = await FindAsync(name, ct).ConfigureAwait(false);
+        // One lookup answers for the file and its .partial: on an object store, a file that is not archived costs one call.
+        var stored = await LookUpAsync(name, ct).ConfigureAwait(false);
+        var found = await FindAsync(name, stored, ct).ConfigureAwait(false);
         long? padTo = null;
         if (found is null && name.Kind == WalFileKind.Segment)
         {
             // The WAL stream keeps the segment it is receiving as <segment>.partial: serve it, zero-padded to the segment
             // size (restore_command must deliver whole segments; recovery ends at the zeroed page after the last
             // streamed record), so a restore to "latest" includes the streamed tail.
-            found = await FindAsync(name.AsPartial(), ct).ConfigureAwait(false);
+            found = await FindAsync(name.AsPartial(), stored, ct).ConfigureAwait(false);
             if (found is not null)
             {
-                binding ??= await ReadBindingAsync(ct).ConfigureAwait(false);
+                binding = await ReadBindingAsync(ct).ConfigureAwait(false);
                 if (binding is null) found = null; // a partial cannot come without a bound stanza; treat it as absent
                 else
                 {
@@ -516,6 +544,12 @@ public sealed partial class WalArchive
             return null;
         }
         var (key, header, storedBytes) = found.Value;
+        if (spool is not null && padTo is null)
+        {
+            // Prefetching needs the segment size, so only a segment that is there reads the binding.
+            binding = await ReadBindingAsync(ct).ConfigureAwait(false);
+            if (binding is null) spool = null;
+        }
         if (padTo is not null)
         {
             await FetchToFileAsync(key, header, destination, ct, padTo).ConfigureAwait(false);

@@ -10,14 +10,25 @@ namespace PgBackupTools.Core.Wal;
 /// the file is cut into <see cref="FrameSize"/> pieces, each compressed one-shot (libzstd, single-threaded, straight
 /// from the buffer into its own output: no copy into job buffers) into an independent frame with its content
 /// checksum, on all cores, while one more task hashes the pieces in order. The file is read once, piece by piece,
-/// and each piece is compressed and hashed as soon as it is read, so the same bytes are hashed and compressed.
-/// Concatenated frames are one valid zstd stream (<c>zstd -d</c> and <see cref="Compression.CreateDecompressor"/>
-/// read them all), so the object format is unchanged.
+/// into a few reused buffers (as pgBackRest reads it), and each piece is compressed and hashed as soon as it is read,
+/// so the same bytes are hashed and compressed. Concatenated frames are one valid zstd stream (<c>zstd -d</c> and
+/// <see cref="Compression.CreateDecompressor"/> read them all), so the object format is unchanged.
 /// </summary>
 internal static class WalZstdFrames
 {
-    /// <summary>4 MiB: a 16 MiB segment is four frames, two a core; each is far larger than zstd's window at the low levels used for WAL.</summary>
-    public const int FrameSize = 4 << 20;
+    /// <summary>
+    /// 1 MiB: a 16 MiB segment is sixteen frames, enough to keep both cores busy. Each is still twice zstd's window at
+    /// the low levels used for WAL, so real WAL compresses within 0.03% of 4 MiB frames.
+    /// </summary>
+    public const int FrameSize = 1 << 20;
+
+    /// <summary>
+    /// The pieces read but not yet both hashed and compressed. A push runs in a new process, and every fresh page it
+    /// touches costs a fault and the kernel's zeroing of it: reading a whole 16 MiB segment into new memory cost ~4 ms
+    /// of CPU a push in zeroing alone. Four reused 1 MiB buffers touch a quarter of that and let the reader stay
+    /// ahead of the hashing and of the compression on two cores.
+    /// </summary>
+    public const int PiecesInFlight = 4;
 
     /// <summary>The libzstd to compress with at <paramref name="level"/>; null when there is none (ZstdSharp then streams as before) or the level is out of range.</summary>
     public static NativeZstd? EngineFor(int level) =>
@@ -25,58 +36,95 @@ internal static class WalZstdFrames
 
     /// <summary>
     /// Reads <paramref name="length"/> bytes of <paramref name="file"/> from offset 0, compressing and hashing as it goes.
-    /// Dispose the returned buffer (the file's bytes) once the frames are written. A file shorter than <paramref name="length"/>
-    /// (it shrank while being read) throws <see cref="PgBackupException"/> (InvalidData).
+    /// Call it on a thread of its own: its reads and its waits for a free buffer are synchronous. When it returns (or
+    /// throws), nothing reads the file or its buffers any more. A file shorter than <paramref name="length"/> (it
+    /// shrank while being read) throws <see cref="PgBackupException"/> (InvalidData).
     /// </summary>
-    public static async Task<(byte[] Digest, ReadOnlyMemory<byte>[] Frames, IDisposable Buffer)> CompressFileAsync(NativeZstd zstd, SafeFileHandle file, string path,
+    public static async Task<(byte[] Digest, ReadOnlyMemory<byte>[] Frames)> CompressFileAsync(NativeZstd zstd, SafeFileHandle file, string path,
         int length, int level, Func<IncrementalHash> newDigest, CancellationToken ct)
     {
         int count = Math.Max(1, (length + FrameSize - 1) / FrameSize);
+        int slots = Math.Min(count, PiecesInFlight);
         using var codec = ZstdFrameCodec.Create(level, zstd);
-        // The segment in huge pages (every byte of it is written); each frame's output in ordinary memory, uninitialized,
-        // so only the pages a frame fills are ever touched (a frame of a switched segment's zeros is a few hundred bytes).
-        var buffer = new HugePageBuffer(length);
+        // Every byte of the buffers is written before it is read. Each buffer's frame is made in a scratch output of its
+        // own, uninitialized, then copied out at its size: only the pages a frame fills are ever touched, and the
+        // frames kept for the write weigh what they compressed to (a frame of a switched segment's zeros is a few
+        // dozen bytes), not 16 MiB of worst-case outputs that would make the GC collect in the middle of the push.
+        using var buffers = new HugePageBuffer(slots * FrameSize);
+        var memory = buffers.Memory;
+        var scratch = new byte[slots][];
+        for (int s = 0; s < slots; s++) scratch[s] = GC.AllocateUninitializedArray<byte>(ZstdFrameCodec.CompressBound(Math.Min(FrameSize, length)));
+        // A buffer is free again once its piece is both hashed and compressed (two users); the reader waits for it.
+        var free = new SemaphoreSlim[slots];
+        for (int s = 0; s < slots; s++) free[s] = new SemaphoreSlim(1, 1);
+        var users = new int[count];
+        void Done(int piece)
+        {
+            if (Interlocked.Decrement(ref users[piece]) == 0) free[piece % slots].Release();
+        }
+        // A failed hash or compression frees no more buffers: the reader then stops waiting for one.
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var read = new TaskCompletionSource<ReadOnlyMemory<byte>>[count];
+        for (int i = 0; i < count; i++) read[i] = new TaskCompletionSource<ReadOnlyMemory<byte>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // On a thread of its own (the longest chain: SHA-256 is sequential), never queued behind the compressions
+        // or this reader on a small thread pool; creating the first digest also loads the crypto library.
+        var hashing = Task.Factory.StartNew(() => HashInOrder(read, newDigest, Done, failed), CancellationToken.None,
+            TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var frames = new Task<ReadOnlyMemory<byte>>[count];
+        int started = 0;
         try
         {
-            var memory = buffer.Memory;
-            var read = new TaskCompletionSource[count];
-            for (int i = 0; i < count; i++) read[i] = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            // On a thread of its own (the longest chain: SHA-256 is sequential), never queued behind the compressions
-            // or this reader on a small thread pool; creating the first digest also loads the crypto library.
-            var hashing = Task.Factory.StartNew(() => HashInOrder(memory[..length], count, read, newDigest), CancellationToken.None,
-                TaskCreationOptions.LongRunning, TaskScheduler.Default);
-            var frames = new Task<ReadOnlyMemory<byte>>[count];
-            int started = 0;
-            try
+            for (int i = 0; i < count; i++)
             {
-                for (int i = 0; i < count; i++)
+                int offset = i * FrameSize, size = Math.Min(FrameSize, length - offset);
+                free[i % slots].Wait(failed.Token);
+                var piece = memory.Slice(i % slots * FrameSize, size);
+                users[i] = 2;
+                int index = i;
+                try
                 {
-                    ct.ThrowIfCancellationRequested();
-                    int offset = i * FrameSize, size = Math.Min(FrameSize, length - offset);
-                    var piece = memory.Slice(offset, size);
                     ReadExactly(file, piece.Span, offset, path);
-                    read[i].SetResult();
-                    frames[i] = Task.Run(() => Compress(codec, piece.Span), ct);
-                    started++;
                 }
+                catch
+                {
+                    users[i] = 0;
+                    throw;
+                }
+                frames[i] = Task.Run(() =>
+                {
+                    try
+                    {
+                        return CompressAndCopy(codec, piece.Span, scratch[index % slots]);
+                    }
+                    catch
+                    {
+                        failed.Cancel();
+                        throw;
+                    }
+                    finally
+                    {
+                        Done(index);
+                    }
+                }, CancellationToken.None);
+                started++;
+                read[i].SetResult(piece);
             }
-            catch (Exception e)
-            {
-                for (int i = started; i < count; i++) read[i].TrySetException(e); // the hashing task ends instead of waiting forever
-                // Nothing may still be reading or writing the buffer when it is freed.
-                await Task.WhenAll(frames.Take(started).Cast<Task>().Append(hashing)).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
-                throw;
-            }
-            Task[] all = [.. frames, hashing];
-            await Task.WhenAll(all).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false); // all done before the buffer can be freed
-            var compressed = await Task.WhenAll(frames).ConfigureAwait(false);
-            return (await hashing.ConfigureAwait(false), compressed, buffer);
         }
-        catch
+        catch (Exception e)
         {
-            ((IDisposable)buffer).Dispose();
+            for (int i = started; i < count; i++) read[i].TrySetException(e); // the hashing task ends instead of waiting forever
+            // Nothing may still be reading or writing the buffers when they are freed.
+            await Task.WhenAll(frames.Take(started).Cast<Task>().Append(hashing)).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false);
+            // The reader stopped because a hash or a compression failed: that failure is the one to report.
+            if (e is OperationCanceledException && !ct.IsCancellationRequested
+                && frames.Take(started).Cast<Task>().Append(hashing).FirstOrDefault(t => t.IsFaulted) is { } cause)
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause.Exception!.InnerException!);
             throw;
         }
+        Task[] all = [.. frames, hashing];
+        await Task.WhenAll(all).ContinueWith(_ => { }, TaskScheduler.Default).ConfigureAwait(false); // all done before the buffers can be freed
+        var compressed = await Task.WhenAll(frames).ConfigureAwait(false);
+        return (await hashing.ConfigureAwait(false), compressed);
     }
 
     /// <summary>The same frames for bytes already in memory (the WAL stream's segments and partials).</summary>
@@ -109,16 +157,30 @@ internal static class WalZstdFrames
         return (await hashing.ConfigureAwait(false), compressed);
     }
 
-    private static byte[] HashInOrder(ReadOnlyMemory<byte> raw, int count, TaskCompletionSource[] read, Func<IncrementalHash> newDigest)
+    private static byte[] HashInOrder(TaskCompletionSource<ReadOnlyMemory<byte>>[] read, Func<IncrementalHash> newDigest, Action<int> done, CancellationTokenSource failed)
     {
-        using var digest = newDigest();
-        for (int i = 0; i < count; i++)
+        try
         {
-            read[i].Task.GetAwaiter().GetResult(); // a dedicated thread: waiting blocks nothing else
-            int offset = i * FrameSize;
-            digest.AppendData(raw.Span.Slice(offset, Math.Min(FrameSize, raw.Length - offset)));
+            using var digest = newDigest();
+            for (int i = 0; i < read.Length; i++)
+            {
+                var piece = read[i].Task.GetAwaiter().GetResult(); // a dedicated thread: waiting blocks nothing else
+                try
+                {
+                    digest.AppendData(piece.Span);
+                }
+                finally
+                {
+                    done(i);
+                }
+            }
+            return digest.GetHashAndReset();
         }
-        return digest.GetHashAndReset();
+        catch
+        {
+            failed.Cancel();
+            throw;
+        }
     }
 
     private static void ReadExactly(SafeFileHandle file, Span<byte> buffer, long offset, string path)
@@ -131,6 +193,14 @@ internal static class WalZstdFrames
             buffer = buffer[n..];
             offset += n;
         }
+    }
+
+    private static ReadOnlyMemory<byte> CompressAndCopy(ZstdFrameCodec codec, ReadOnlySpan<byte> piece, byte[] scratch)
+    {
+        int length = codec.Compress(piece, scratch);
+        var frame = GC.AllocateUninitializedArray<byte>(length);
+        scratch.AsSpan(0, length).CopyTo(frame);
+        return frame;
     }
 
     // Each frame's output in ordinary memory, uninitialized: only the pages a frame fills are ever touched (a frame of a

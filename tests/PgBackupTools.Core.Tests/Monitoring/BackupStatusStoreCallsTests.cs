@@ -2,6 +2,7 @@ using PgBackupTools.Core.Backup;
 using PgBackupTools.Core.Monitoring;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Storage;
+using PgBackupTools.Core.Tests.Storage;
 using PgBackupTools.Core.Tests.Wal;
 using PgBackupTools.Core.Verify;
 using PgBackupTools.Core.Wal;
@@ -42,17 +43,17 @@ public sealed class BackupStatusStoreCallsTests(ClusterFixture fixture) : IDispo
         var store = new CountingStore(new FileSystemStore(path));
         using (var repo = await BackupRepository.OpenAsync(store, create: false, default))
         {
-            store.Clear();
+            store.Reset();
             var statuses = await BackupStatusCollector.CollectAsync(repo, new StatusOptions(), OperationContext.None);
 
-            Assert.Equal(["backups/", "wal/"], store.Lists.Order(StringComparer.Ordinal));
-            Assert.Empty(store.Reads.GroupBy(k => k).Where(g => g.Count() > 1).Select(g => g.Key));
-            Assert.Contains("wal/main/archive.json", store.Reads);
-            Assert.Contains("wal/other/archive.json", store.Reads);
-            Assert.Contains("wal/main/stream.json", store.Reads);
-            Assert.DoesNotContain("wal/other/stream.json", store.Reads); // the listing shows there is none
-            Assert.Contains(store.Reads, k => BackupRepository.IsManifestKey(k));
-            Assert.Contains(store.Reads, k => BackupTestRecords.IsRecordKey(k));
+            Assert.Equal(["backups/", "wal/"], Calls(store, "list").Order(StringComparer.Ordinal));
+            Assert.Empty(Calls(store, "read").GroupBy(k => k).Where(g => g.Count() > 1).Select(g => g.Key));
+            Assert.Contains("wal/main/archive.json", Calls(store, "read"));
+            Assert.Contains("wal/other/archive.json", Calls(store, "read"));
+            Assert.Contains("wal/main/stream.json", Calls(store, "read"));
+            Assert.DoesNotContain("wal/other/stream.json", Calls(store, "read")); // the listing shows there is none
+            Assert.Contains(Calls(store, "read"), k => BackupRepository.IsManifestKey(k));
+            Assert.Contains(Calls(store, "read"), k => BackupTestRecords.IsRecordKey(k));
             // What the calls were for: both stanzas' WAL, the stream, the backup and its test restore.
             var main = statuses.Single(s => s.Stanza == "main" && s.Database is null);
             Assert.Equal(2, main.Wal!.SegmentsInRepository);
@@ -61,43 +62,14 @@ public sealed class BackupStatusStoreCallsTests(ClusterFixture fixture) : IDispo
             Assert.NotNull(statuses.Single(s => s.Database == db).LastTestRestore);
 
             // One stanza: only its folders are listed.
-            store.Clear();
+            store.Reset();
             var other = await BackupStatusCollector.CollectAsync(repo, new StatusOptions { Stanza = "other" }, OperationContext.None);
-            Assert.Equal(["backups/other/", "wal/other/"], store.Lists.Order(StringComparer.Ordinal));
-            Assert.Equal(["wal/other/archive.json"], store.Reads);
+            Assert.Equal(["backups/other/", "wal/other/"], Calls(store, "list").Order(StringComparer.Ordinal));
+            Assert.Equal(["wal/other/archive.json"], Calls(store, "read"));
             Assert.Equal(2, Assert.Single(other).Wal!.SegmentsInRepository);
         }
     }
 
-    /// <summary>The store underneath, with every listing prefix and every object read recorded.</summary>
-    private sealed class CountingStore(IObjectStore inner) : IObjectStore
-    {
-        private readonly List<string> _lists = [], _reads = [];
-        public IReadOnlyList<string> Lists { get { lock (_lists) return [.. _lists]; } }
-        public IReadOnlyList<string> Reads { get { lock (_reads) return [.. _reads]; } }
-
-        public void Clear()
-        {
-            lock (_lists) _lists.Clear();
-            lock (_reads) _reads.Clear();
-        }
-
-        public string Location => inner.Location;
-        public Task<ObjectWriteStream> CreateAsync(string key, bool overwrite, CancellationToken ct) => inner.CreateAsync(key, overwrite, ct);
-        public Task<StoredObjectInfo?> GetInfoAsync(string key, CancellationToken ct) => inner.GetInfoAsync(key, ct);
-        public Task DeleteAsync(string key, CancellationToken ct) => inner.DeleteAsync(key, ct);
-        public string? TryGetLocalPath(string key) => inner.TryGetLocalPath(key);
-
-        public Task<Stream> OpenReadAsync(string key, CancellationToken ct)
-        {
-            lock (_reads) _reads.Add(key);
-            return inner.OpenReadAsync(key, ct);
-        }
-
-        public IAsyncEnumerable<StoredObjectInfo> ListAsync(string prefix, CancellationToken ct)
-        {
-            lock (_lists) _lists.Add(prefix);
-            return inner.ListAsync(prefix, ct);
-        }
-    }
+    private static List<string> Calls(CountingStore store, string kind) =>
+        [.. store.Calls.Where(c => c.StartsWith(kind + " ", StringComparison.Ordinal)).Select(c => c[(kind.Length + 1)..])];
 }

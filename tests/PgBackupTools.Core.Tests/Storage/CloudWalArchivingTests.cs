@@ -222,6 +222,55 @@ public abstract class CloudWalArchivingTests(ClusterFixture fixture) : IDisposab
         Assert.Empty(Directory.EnumerateFiles(_temp.Path, ".RECOVERYXLOG*"));
     }
 
+    [Fact]
+    public async Task Restore_command_asks_the_store_once_for_a_segment_that_is_not_archived_and_still_finds_a_streamed_partial()
+    {
+        var options = await NewRepositoryAsync();
+        var segments = WalTestSegments.CopyCompleted(fixture.Cluster, _temp.Path, 2); // consecutive: the second is never pushed
+        var counting = new CountingStore(ObjectStoreFactory.Create(options.Location, options));
+        using var repo = await BackupRepository.OpenAsync(counting, create: false, CancellationToken.None);
+        var archive = new WalArchive(repo, "main");
+        await archive.PushAsync(segments[0], new WalPushOptions(), OperationContext.None);
+        string archived = Path.GetFileName(segments[0]), missing = Path.GetFileName(segments[1]);
+        string dest = Path.Combine(_temp.Path, "RECOVERYXLOG");
+
+        // Not archived, with prefetch on as pgbt-wal runs it: one listing answers for every extension and the .partial.
+        counting.Reset();
+        Assert.Null(await archive.GetAsync(missing, dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
+        Assert.Equal(["list " + archive.KeyOf(WalFileName.Parse(missing), CompressionKind.None)], counting.Calls);
+        Assert.False(File.Exists(dest));
+        Assert.Empty(Directory.EnumerateFiles(_temp.Path, ".RECOVERYXLOG*"));
+
+        // An archived segment is found by the same kind of listing (no probe per extension) and served byte for byte.
+        counting.Reset();
+        var got = await archive.GetAsync(archived, dest, new WalGetOptions(), OperationContext.None);
+        Assert.NotNull(got);
+        Assert.Equal(await File.ReadAllBytesAsync(segments[0]), await File.ReadAllBytesAsync(dest));
+        Assert.Equal(1, counting.Count("list"));
+        Assert.Equal(0, counting.Count("info"));
+
+        // The WAL stream's partial of the missing segment: found by that one listing too, served zero-padded.
+        byte[] streamed = (await File.ReadAllBytesAsync(segments[1]))[..(64 << 10)];
+        await archive.WritePartialAsync(WalFileName.Parse(missing), streamed, new WalPushOptions(), checkExisting: false, CancellationToken.None);
+        counting.Reset();
+        var partial = await archive.GetAsync(missing, dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None);
+        Assert.NotNull(partial);
+        Assert.Equal(nameof(WalFileKind.Partial), partial.Kind);
+        byte[] served = await File.ReadAllBytesAsync(dest);
+        Assert.Equal(new FileInfo(segments[1]).Length, served.Length);
+        Assert.Equal(streamed, served[..streamed.Length]);
+        Assert.True(served.AsSpan(streamed.Length).IndexOfAnyExcept((byte)0) < 0, "zero-padded");
+        Assert.Equal(1, counting.Count("list"));
+        Assert.Equal(0, counting.Count("info"));
+
+        // The stream removes the partial once the segment is whole: found by one listing too, then deleted.
+        counting.Reset();
+        await archive.DeletePartialAsync(WalFileName.Parse(missing), CancellationToken.None);
+        Assert.Equal(["list " + archive.KeyOf(WalFileName.Parse(missing).AsPartial(), CompressionKind.None),
+            "delete " + archive.KeyOf(WalFileName.Parse(missing).AsPartial(), CompressionKind.Zstd)], counting.Calls);
+        Assert.Null(await archive.GetAsync(missing, dest + ".after", new WalGetOptions(), OperationContext.None));
+    }
+
     /// <summary>Rewrites an object with one bit flipped (same size: only a checksum can tell).</summary>
     private static async Task FlipOneBitAsync(IObjectStore store, string key, bool fromEnd = false)
     {

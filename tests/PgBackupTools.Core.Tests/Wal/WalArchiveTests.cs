@@ -55,6 +55,21 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(File.ReadAllBytes(segment), File.ReadAllBytes(fetched));
     }
 
+    [Fact]
+    public async Task A_pushed_segment_is_one_zstd_frame_per_MiB_that_zstd_decodes_without_the_tool()
+    {
+        var archive = await NewArchiveAsync();
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var pushed = await archive.PushAsync(segment, new WalPushOptions(), OperationContext.None);
+        // The recipe of WalObjectHeader's documentation: the body after the 56-byte header is a zstd stream.
+        string body = Path.Combine(Dir("cli"), "body.zst");
+        await File.WriteAllBytesAsync(body, File.ReadAllBytes(archive.Repository.Store.TryGetLocalPath(pushed.Key)!)[WalObjectHeader.Length..]);
+        Assert.Equal(File.ReadAllBytes(segment), Streams.Cli.Run("/usr/bin/zstd", "-dc", body));
+        string listing = System.Text.Encoding.UTF8.GetString(Streams.Cli.Run("/usr/bin/zstd", "-lv", body));
+        Assert.Contains($"# Zstandard Frames: {new FileInfo(segment).Length / WalZstdFrames.FrameSize}", listing);
+        Assert.Contains("Check: XXH64", listing);
+    }
+
     [Theory]
     [InlineData("../x")]
     [InlineData("garbage")]
@@ -96,6 +111,24 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.Null(await archive.GetAsync("00000002.history", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
         Assert.Null(await archive.GetAsync("000000010000000000000042", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
         Assert.False(File.Exists(dest));
+    }
+
+    [Fact]
+    public async Task On_the_local_file_system_a_file_that_is_not_archived_is_looked_up_by_stat_never_by_listing_its_timeline()
+    {
+        // A listing here would read the timeline's directory, thousands of segments, on every restore_command.
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var counting = new Storage.CountingStore(new Core.Storage.FileSystemStore(Dir("repo")));
+        using var repo = await Core.Repository.BackupRepository.OpenAsync(counting, create: true, CancellationToken.None);
+        var archive = new WalArchive(repo, "main");
+        await archive.PushAsync(segment, new WalPushOptions(), OperationContext.None);
+        counting.Reset();
+        var dest = Path.Combine(Dir("dst"), "RECOVERYXLOG");
+        Assert.Null(await archive.GetAsync("000000010000000000000042", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
+        Assert.False(File.Exists(dest));
+        Assert.Equal(0, counting.Count("list"));
+        Assert.Equal(2 * 4, counting.Count("info")); // the segment and its .partial, under each extension
+        Assert.Equal(counting.Calls.Count, counting.Count("info"));
     }
 
     [Theory]

@@ -35,9 +35,10 @@ public sealed class WalZstdFramesTests : IDisposable
     }
 
     [Theory]
-    [InlineData(16 << 20)]             // a default segment: four frames
+    [InlineData(16 << 20)]             // a default segment: sixteen frames through four reused buffers
     [InlineData((9 << 20) + 12345)]    // a last frame shorter than the others
-    [InlineData(1 << 20)]              // one frame
+    [InlineData(1 << 20)]              // one frame, one buffer
+    [InlineData((3 << 20) + 1)]        // fewer pieces than buffers
     [InlineData(0)]                    // an empty file still makes a valid (empty) frame
     public async Task A_file_read_in_pieces_decompresses_to_its_bytes_and_its_digest_is_the_files_sha256(int length)
     {
@@ -46,15 +47,12 @@ public sealed class WalZstdFramesTests : IDisposable
         string path = Path.Combine(_temp.Path, "seg");
         File.WriteAllBytes(path, bytes);
         using var file = File.OpenHandle(path);
-        var (digest, frames, buffer) = await WalZstdFrames.CompressFileAsync(zstd, file, path, length, 1,
+        var (digest, frames) = await WalZstdFrames.CompressFileAsync(zstd, file, path, length, 1,
             () => IncrementalHash.CreateHash(HashAlgorithmName.SHA256), CancellationToken.None);
-        using (buffer)
-        {
-            Assert.Equal(Math.Max(1, (length + WalZstdFrames.FrameSize - 1) / WalZstdFrames.FrameSize), frames.Length);
-            Assert.Equal(SHA256.HashData(bytes), digest);
-            Assert.Equal(bytes, Decompress(frames));
-            Assert.True(length < 1 << 20 || frames.Sum(f => f.Length) < length / 2, "WAL-like data compresses");
-        }
+        Assert.Equal(Math.Max(1, (length + WalZstdFrames.FrameSize - 1) / WalZstdFrames.FrameSize), frames.Length);
+        Assert.Equal(SHA256.HashData(bytes), digest);
+        Assert.Equal(bytes, Decompress(frames));
+        Assert.True(length < 1 << 20 || frames.Sum(f => f.Length) < length / 2, "WAL-like data compresses");
     }
 
     [Fact]
@@ -78,6 +76,30 @@ public sealed class WalZstdFramesTests : IDisposable
             () => IncrementalHash.CreateHash(HashAlgorithmName.SHA256), CancellationToken.None));
         Assert.Equal(FailureKind.InvalidData, e.Kind);
         Assert.Contains("shorter", e.Message);
+    }
+
+    [Fact]
+    public async Task A_digest_that_fails_stops_the_reader_waiting_for_a_buffer_and_its_error_is_the_one_reported()
+    {
+        // More pieces than buffers: without the hashing freeing them, the reader would wait for a buffer forever.
+        var zstd = Engine();
+        string path = Path.Combine(_temp.Path, "seg");
+        File.WriteAllBytes(path, WalLike(16 << 20));
+        using var file = File.OpenHandle(path);
+        var e = await Assert.ThrowsAsync<CryptographicException>(() => WalZstdFrames.CompressFileAsync(zstd, file, path, 16 << 20, 1,
+            () => throw new CryptographicException("no digest here"), CancellationToken.None).WaitAsync(TimeSpan.FromMinutes(2)));
+        Assert.Equal("no digest here", e.Message);
+    }
+
+    [Fact]
+    public async Task A_cancelled_push_stops_reading()
+    {
+        var zstd = Engine();
+        string path = Path.Combine(_temp.Path, "seg");
+        File.WriteAllBytes(path, WalLike(16 << 20));
+        using var file = File.OpenHandle(path);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => WalZstdFrames.CompressFileAsync(zstd, file, path, 16 << 20, 1,
+            () => IncrementalHash.CreateHash(HashAlgorithmName.SHA256), new CancellationToken(canceled: true)).WaitAsync(TimeSpan.FromMinutes(2)));
     }
 
     [Fact]
