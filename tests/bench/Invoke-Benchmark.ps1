@@ -10,7 +10,8 @@
     a goal is out of reach.
 .PARAMETER Only
     A regex of the PgBackupTools rows to run. Diagnostic rows, not run by default: pgbt-plain-zstd-managed (the
-    ZstdSharp port instead of libzstd), pgbt-plain-lz4, pgbt-plain-none.
+    ZstdSharp port instead of libzstd), pgbt-plain-lz4, pgbt-plain-none. Given, it also skips the object-store section
+    (which BENCH_SKIP_STORES=1 skips in any case).
 .EXAMPLE
     ./build.ps1 Build; dotnet pwsh tests/bench/Invoke-Benchmark.ps1 -Root . -Scale 5 -Only 'zstd$|none|lz4' -KeepCluster
 #>
@@ -25,6 +26,7 @@ param(
     [string]$Only = '^pgbt-(plain-gzip|plain-zstd|plain-zstd-encrypted|plain-zstd\+test-restore|import-module|physical-zstd|physical-zstd-basebackup|physical-restore-immediate|wal-push-1seg|wal-stream-rpo-p99)$'
 )
 $ErrorActionPreference = 'Stop'
+$Root = (Resolve-Path $Root).Path # the rows run from other directories (the push from the data directory)
 $anchors = Join-Path $Root '../shared/bench/anchors.sh'
 if (-not (Test-Path $anchors)) { throw "The anchors are missing: $anchors (CI and developers have ../shared beside the repository)." }
 foreach ($tool in '/usr/bin/time', 'bc') {
@@ -196,9 +198,9 @@ finally {
     & psql @psqlArgs 'ALTER SYSTEM RESET archive_mode' | Out-Null
     & psql @psqlArgs 'ALTER SYSTEM RESET archive_timeout' | Out-Null
     if ($KeepCluster) { Restart-Cluster }
+    else { & bash $pgcluster stop $socket } # also when a row failed: no cluster is left behind
 } }
-
-if (-not $KeepCluster) { & bash $pgcluster stop $socket }
+elseif (-not $KeepCluster) { & bash $pgcluster stop $socket }
 
 # The rows of one WAL segment pushed take a few ms: they print in milliseconds, since at two decimals of a second a
 # 3 ms difference does not show, though it flips their ratio (which is computed from the unrounded values).
@@ -276,4 +278,5 @@ function Invoke-StoreBenchmark {
         "{0,-24}{1,10:N1}{2,10}  {3}" -f $r.Name, $r.MiBps, $r.PeakMiB, $target
     }
 }
-if (-not $env:BENCH_SKIP_STORES) { Invoke-StoreBenchmark -Root $Root -MiB ([int]($env:BENCH_STORE_MIB ?? 500)) }
+# Not when rows were picked with -Only: the store section takes minutes and is not a row.
+if (-not $env:BENCH_SKIP_STORES -and -not $PSBoundParameters.ContainsKey('Only')) { Invoke-StoreBenchmark -Root $Root -MiB ([int]($env:BENCH_STORE_MIB ?? 500)) }
