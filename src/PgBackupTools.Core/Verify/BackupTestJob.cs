@@ -135,7 +135,7 @@ public static class BackupTestJob
             DataDirectory = scratch,
             Immediate = true,
             WalEntryPoint = walEntryPoint ?? throw new PgBackupException(FailureKind.InvalidArgument, "A physical test restore needs the pgbt-wal entry point for restore_command."),
-            Port = FindFreePort(),
+            Port = ChoosePort(),
             Username = server?.Username,
             // The scratch server must never archive into the repository or listen beside the real one's socket.
             Settings = new Dictionary<string, string> { ["archive_mode"] = "off", ["unix_socket_directories"] = "", ["listen_addresses"] = "127.0.0.1" },
@@ -150,7 +150,7 @@ public static class BackupTestJob
             result.Checks.Add(VerifyBackup(scratch, context));
             started = true;
             var clock = Stopwatch.StartNew();
-            await PhysicalRestoreJob.StartAndWaitAsync(repository, scratch, options, restored, context).ConfigureAwait(false);
+            options = await StartScratchServerAsync(repository, scratch, options, restored, context).ConfigureAwait(false);
             result.Duration = restored.Duration + clock.Elapsed;
             result.Checks.Add(new PgBackupCheck { Kind = "Recovery", Name = "consistent point", Expected = $"at or after {backup.StopLsn}", Actual = restored.ReachedLsn,
                 Passed = restored.ReachedLsn is not null && backup.StopLsn is not null && Backup.Lsn.Parse(restored.ReachedLsn) >= Backup.Lsn.Parse(backup.StopLsn) });
@@ -231,6 +231,35 @@ public static class BackupTestJob
         }
         context.Log($"pg_verifybackup: {check.Actual}");
         return check;
+    }
+
+    /// <summary>Where a scratch server listens: a port free when asked (a test seam hands out a taken one first).</summary>
+    internal static Func<int> ChoosePort { get; set; } = FindFreePort;
+
+    /// <summary>
+    /// A free port is free only when asked: until the scratch server binds it, after the whole restore, another process
+    /// may take it, and a nightly Test-PgBackup would fail for nothing. A start that fails with "Address already in use"
+    /// moves to another port, at most twice. Returns the options with the port the server listens on.
+    /// </summary>
+    private static async Task<PhysicalRestoreOptions> StartScratchServerAsync(BackupRepository repository, string scratch, PhysicalRestoreOptions options,
+        PgRestoreResult restored, OperationContext context)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                await PhysicalRestoreJob.StartAndWaitAsync(repository, scratch, options, restored, context).ConfigureAwait(false);
+                return options;
+            }
+            catch (PgBackupException e) when (attempt < 3 && e.Message.Contains("Address already in use", StringComparison.Ordinal)
+                && !File.Exists(Path.Combine(scratch, "postmaster.pid")))
+            {
+                int taken = options.Port!.Value;
+                options = options with { Port = ChoosePort() };
+                File.AppendAllText(Path.Combine(scratch, "postgresql.auto.conf"), $"port = {options.Port}\n");
+                context.Log($"Port {taken} was taken before the scratch server could listen on it; starting it on {options.Port}.");
+            }
+        }
     }
 
     private static int FindFreePort()
