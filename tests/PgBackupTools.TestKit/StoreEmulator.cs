@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net.Sockets;
 
 namespace PgBackupTools.TestKit;
 
@@ -13,19 +12,21 @@ public abstract class StoreEmulator : IDisposable
     private Process? _process;
     private readonly System.Text.StringBuilder _output = new();
     public string Host => "127.0.0.1";
-    public int Port { get; }
+    public int Port { get; private set; }
     public string DataDirectory { get; }
     public string Endpoint => $"http://{Host}:{Port}";
 
-    protected StoreEmulator(string name)
+    protected StoreEmulator(string name, int? port = null)
     {
-        Port = PgTestCluster.FindFreePort();
+        Port = port ?? PgTestCluster.FindFreePort();
         DataDirectory = Path.Combine(Path.GetTempPath(), $"pgbt-{name}-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(DataDirectory);
     }
 
     protected abstract string Script { get; }
     protected abstract IEnumerable<string> Arguments { get; }
+    /// <summary>What the emulator prints once it listens on <see cref="Port"/> (also with --silent).</summary>
+    protected abstract string ReadyLine { get; }
     protected virtual void Configure(ProcessStartInfo psi) { }
 
     public static string EmulatorRoot
@@ -39,7 +40,29 @@ public abstract class StoreEmulator : IDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the emulator and waits until it listens. The free port can be taken by another process before node binds
+    /// it (its start-up takes a second): an emulator that exits with EADDRINUSE is started again on another port.
+    /// </summary>
     protected void Launch()
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                LaunchOnce();
+                return;
+            }
+            catch (InvalidOperationException) when (attempt < 3 && Output.Contains("EADDRINUSE", StringComparison.Ordinal))
+            {
+                Stop();
+                lock (_output) _output.Clear();
+                Port = PgTestCluster.FindFreePort();
+            }
+        }
+    }
+
+    private void LaunchOnce()
     {
         string script = Path.Combine(EmulatorRoot, "node_modules", Script);
         if (!File.Exists(script))
@@ -56,14 +79,14 @@ public abstract class StoreEmulator : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (DateTime.UtcNow < deadline)
         {
-            if (_process.HasExited) throw new InvalidOperationException($"{GetType().Name} exited at start: {Output}");
-            try
+            if (_process.HasExited)
             {
-                using var client = new TcpClient();
-                client.Connect(Host, Port);
-                return;
+                _process.WaitForExit(); // the output handlers finish only then
+                throw new InvalidOperationException($"{GetType().Name} exited at start: {Output}");
             }
-            catch (SocketException) { Thread.Sleep(100); }
+            // Its own word that it bound the port: a connect could reach whoever else holds it.
+            if (Output.Contains(ReadyLine, StringComparison.Ordinal)) return;
+            Thread.Sleep(100);
         }
         Stop();
         throw new TimeoutException($"{GetType().Name} did not listen on {Endpoint} within 60 s: {Output}");
@@ -100,17 +123,21 @@ public sealed class S3rverEmulator : StoreEmulator
     public const string AccessKeyId = "S3RVER";
     public const string SecretAccessKey = "S3RVER";
 
-    private S3rverEmulator() : base("s3rver") { }
+    private S3rverEmulator(int? port = null) : base("s3rver", port) { }
 
-    public static S3rverEmulator Start(params string[] buckets)
+    public static S3rverEmulator Start(params string[] buckets) => StartOn(null, buckets);
+
+    /// <summary>Starts it on <paramref name="port"/> first (a test of what happens when that port is taken).</summary>
+    public static S3rverEmulator StartOn(int? port, params string[] buckets)
     {
-        var emulator = new S3rverEmulator { _buckets = buckets };
+        var emulator = new S3rverEmulator(port) { _buckets = buckets };
         emulator.Launch();
         return emulator;
     }
 
     private string[] _buckets = [];
     protected override string Script => "s3rver/bin/s3rver.js";
+    protected override string ReadyLine => $"listening on {Host}:{Port}";
     protected override IEnumerable<string> Arguments
     {
         get
@@ -180,6 +207,7 @@ public sealed class AzuriteEmulator : StoreEmulator
     }
 
     protected override string Script => "azurite/dist/src/blob/main.js";
+    protected override string ReadyLine => $"successfully listens on http://{Host}:{Port}";
     protected override IEnumerable<string> Arguments =>
         ["--blobHost", Host, "--blobPort", Port.ToString(), "--location", DataDirectory, "--silent", "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl"];
 }
