@@ -158,7 +158,9 @@ public static class PhysicalRestoreJob
             mustReach = newest * (ulong)plan.SegmentSize; // recovery must at least enter the newest archived segment
         }
 
-        var gaps = plan.GapsThrough(through);
+        // A restore that ends with the backup's own WAL needs nothing past its stop LSN.
+        ulong? endLsn = options.Immediate || !known ? Backup.Lsn.Parse(backup.StopLsn!) : null;
+        var gaps = plan.GapsThrough(through, endLsn);
         string target = DescribeTarget(options);
         if (gaps.Count > 0)
         {
@@ -174,7 +176,7 @@ public static class PhysicalRestoreJob
                 first.First, gaps);
         }
         if (!known)
-            foreach (var gap in plan.GapsAfter(through))
+            foreach (var gap in plan.GapsAfter(through, endLsn))
                 context.Warn($"WAL is missing from the archive after backup {backup.Id}: {gap} on timeline {gap.Timeline}. If {target} lies after it, recovery cannot reach it and the server stops with 'recovery ended before configured recovery target was reached'.");
         string walThrough = plan.SegmentName(known ? through : newest);
         context.Log($"WAL archive checked for {target}: {plan.SegmentName(plan.StartSegment)} through {plan.SegmentName(through)} continuous, timelines {string.Join(" -> ", plan.Timelines.Select(t => t.Timeline))}.");

@@ -17,6 +17,9 @@ public sealed class WalRecoveryPlan
     private readonly Dictionary<(uint Timeline, ulong Segment), DateTimeOffset> _archived;
     private readonly List<PgWalGap> _gaps = [];
     private readonly List<ulong> _gapStarts = [];
+    // The first LSN each gap withholds: its first segment's start, or for a newer timeline's first segment whose
+    // parent's copy is archived, the switch point (PostgreSQL reads the parent's segment up to there).
+    private readonly List<ulong> _gapFromLsn = [];
 
     /// <summary>From the backup's timeline to the one recovery ends on, oldest first.</summary>
     public IReadOnlyList<TimelineSpan> Timelines { get; }
@@ -53,7 +56,22 @@ public sealed class WalRecoveryPlan
             while (s + 1 <= last && TimelineOf(s + 1) == tl && !archived.ContainsKey((tl, s + 1))) s++;
             _gaps.Add(new PgWalGap(tl, WalFileName.SegmentFileName(tl, first, segmentSize), WalFileName.SegmentFileName(tl, s, segmentSize), (long)(s - first + 1)));
             _gapStarts.Add(first);
+            _gapFromLsn.Add(ParentCopyUntil(first) ?? first * (ulong)segmentSize);
         }
+    }
+
+    /// <summary>
+    /// For the first segment of a newer timeline on the path (it holds the switch point) whose parent's copy is archived:
+    /// the switch point. Recovery asks for the newer timeline's file first and falls back to the parent's, which holds
+    /// the same WAL up to the switch point: enough for a restore that ends there (the timeline was just promoted from
+    /// this backup and has not archived its first segment yet). Null for any other segment.
+    /// </summary>
+    private ulong? ParentCopyUntil(ulong segment)
+    {
+        for (int i = Timelines.Count - 1; i > 0; i--)
+            if (Timelines[i].Begin / (ulong)SegmentSize == segment && _archived.ContainsKey((Timelines[i - 1].Timeline, segment)))
+                return Timelines[i].Begin;
+        return null;
     }
 
     /// <summary>The timeline recovery reads <paramref name="segment"/> from: the newest on the path that began at or before it.</summary>
@@ -68,11 +86,16 @@ public sealed class WalRecoveryPlan
 
     public string SegmentName(ulong segment) => WalFileName.SegmentFileName(TimelineOf(segment), segment, SegmentSize);
 
-    /// <summary>Missing ranges whose first segment is at or before <paramref name="lastSegment"/>.</summary>
-    public IReadOnlyList<PgWalGap> GapsThrough(ulong lastSegment) => _gaps.Where((_, i) => _gapStarts[i] <= lastSegment).ToList();
+    /// <summary>
+    /// Missing ranges whose first segment is at or before <paramref name="lastSegment"/>; with <paramref name="endLsn"/>
+    /// (a restore that stops there), only those withholding WAL before it.
+    /// </summary>
+    public IReadOnlyList<PgWalGap> GapsThrough(ulong lastSegment, ulong? endLsn = null) => _gaps.Where((_, i) => Needed(i, lastSegment, endLsn)).ToList();
 
-    /// <summary>Missing ranges that begin after <paramref name="lastSegment"/>.</summary>
-    public IReadOnlyList<PgWalGap> GapsAfter(ulong lastSegment) => _gaps.Where((_, i) => _gapStarts[i] > lastSegment).ToList();
+    /// <summary>The missing ranges <see cref="GapsThrough"/> leaves out.</summary>
+    public IReadOnlyList<PgWalGap> GapsAfter(ulong lastSegment, ulong? endLsn = null) => _gaps.Where((_, i) => !Needed(i, lastSegment, endLsn)).ToList();
+
+    private bool Needed(int gap, ulong lastSegment, ulong? endLsn) => _gapStarts[gap] <= lastSegment && (endLsn is null || _gapFromLsn[gap] < endLsn);
 
     /// <summary>
     /// The first segment on the path from <paramref name="from"/> on that was archived at or after <paramref name="time"/>.

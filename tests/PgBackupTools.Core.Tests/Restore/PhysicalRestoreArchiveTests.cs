@@ -132,6 +132,35 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task A_backup_restored_and_promoted_into_the_same_stanza_still_restores_to_its_consistent_point_before_the_new_timeline_archived_a_segment()
+    {
+        // A restore -Immediate -Start promotes to timeline 2 at the backup's end and, with the source's settings,
+        // archives 00000002.history into the same stanza; its first segment is still being written. A second restore of
+        // the same backup asks for 000000020000000000000002 first, then falls back to timeline 1's copy, which holds the
+        // WAL up to the switch point: all an -Immediate restore needs. It used to be refused as a gap.
+        using var cluster = await StartArchivingClusterAsync();
+        cluster.Psql("CREATE TABLE t AS SELECT g FROM generate_series(1, 1000) g");
+        var backup = await BackupAsync(cluster);
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        var first = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "first"), archive: true) with { Immediate = true }, OperationContext.None);
+        Assert.Equal(2u, first.Timeline);
+        var archive = new WalArchive(repo, "main");
+        for (var wait = Stopwatch.StartNew(); !await archive.ContainsAsync("00000002.history", CancellationToken.None); await Task.Delay(200))
+            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(90), "00000002.history was not archived");
+        string tl2Segment = PsqlAt(first.Port!.Value, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+        Assert.StartsWith("00000002", tl2Segment);
+        Assert.False(await archive.ContainsAsync(tl2Segment, CancellationToken.None));
+
+        var second = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "second")) with { Immediate = true }, OperationContext.None);
+        Assert.Equal("promoted", second.RecoveryState);
+        Assert.Equal("1000", PsqlAt(second.Port!.Value, "SELECT count(*) FROM t"));
+
+        // Recovery to latest does need that segment: refused, naming it.
+        var e = await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "latest")), OperationContext.None));
+        Assert.Contains(tl2Segment, e.Message);
+    }
+
+    [Fact]
     public async Task A_cluster_with_a_user_tablespace_is_refused_before_anything_is_stored()
     {
         using var cluster = await StartArchivingClusterAsync();
