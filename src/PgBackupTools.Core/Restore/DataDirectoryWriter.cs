@@ -1,9 +1,8 @@
-using System.Collections.Concurrent;
-using PgBackupTools.Core.Streams;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using Microsoft.Win32.SafeHandles;
 using PgBackupTools.Core.Storage;
+using PgBackupTools.Core.Streams;
 
 namespace PgBackupTools.Core.Restore;
 
@@ -24,7 +23,6 @@ internal sealed class DataDirectoryWriter : IDisposable
     private readonly WaitingQueue<byte[]> _free = new();
     private readonly WaitingQueue<Piece>[] _writers;
     private readonly WaitingQueue<Piece>? _hashes;
-    private readonly ConcurrentDictionary<RestoredFile, byte> _open = new();
     private readonly HashSet<string> _directories = new(StringComparer.Ordinal);
     private readonly List<Thread> _threads = [];
     private readonly CancellationTokenSource _failed;
@@ -78,7 +76,14 @@ internal sealed class DataDirectoryWriter : IDisposable
         {
             byte[] buffer = Rent();
             int count = (int)Math.Min(PieceSize, length - offset);
-            if (count > 0) ReadExactly(content!, buffer, count, path);
+            try
+            {
+                if (count > 0) content!.ReadExactly(buffer, 0, count);
+            }
+            catch (EndOfStreamException e)
+            {
+                throw new EndOfStreamException($"The backup's tar ends inside {path}.", e);
+            }
             var piece = new Piece(file, buffer, offset, count, _hashes is null ? 1 : 2);
             offset += count;
             writer.Add(piece);
@@ -110,7 +115,6 @@ internal sealed class DataDirectoryWriter : IDisposable
             _hashes?.CompleteAdding();
             foreach (var thread in _threads) thread.Join();
         }
-        foreach (var file in _open.Keys) file.Handle?.Dispose();
         _failed.Dispose();
     }
 
@@ -144,42 +148,36 @@ internal sealed class DataDirectoryWriter : IDisposable
         if (_failure is { } failure) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
     }
 
-    private static void ReadExactly(Stream content, byte[] buffer, int count, string path)
-    {
-        int read = 0;
-        while (read < count)
-        {
-            int n = content.Read(buffer, read, count - read);
-            if (n == 0) throw new EndOfStreamException($"The backup's tar ends inside {path}.");
-            read += n;
-        }
-    }
-
     private void WriteLoop(WaitingQueue<Piece> queue)
     {
-        foreach (var piece in queue.TakeAll())
+        // A file's pieces reach its writer one after another, so a writer has one file open at a time.
+        SafeFileHandle? open = null;
+        try
         {
-            try
+            foreach (var piece in queue.TakeAll())
             {
-                if (_failed.IsCancellationRequested) continue;
-                var file = piece.File;
-                if (file.Handle is null)
+                try
                 {
-                    file.Handle = CreateFile(file.Path, file.Mode);
-                    _open[file] = 0;
+                    if (_failed.IsCancellationRequested) continue;
+                    var file = piece.File;
+                    if (piece.Offset == 0) open = CreateFile(file.Path, file.Mode);
+                    if (piece.Count > 0) RandomAccess.Write(open!, piece.Buffer.AsSpan(0, piece.Count), piece.Offset);
+                    if (piece.Offset + piece.Count == file.Length)
+                    {
+                        FileSync.SyncFile(open!, file.Path);
+                        open!.Dispose();
+                        open = null;
+                    }
                 }
-                if (piece.Count > 0) RandomAccess.Write(file.Handle, piece.Buffer.AsSpan(0, piece.Count), piece.Offset);
-                if (piece.Offset + piece.Count == file.Length)
+                finally
                 {
-                    FileSync.SyncFile(file.Handle, file.Path);
-                    file.Handle.Dispose();
-                    _open.TryRemove(file, out _);
+                    Release(piece);
                 }
             }
-            finally
-            {
-                Release(piece);
-            }
+        }
+        finally
+        {
+            open?.Dispose(); // a failure or a cancel left a file half written
         }
     }
 
@@ -226,8 +224,6 @@ internal sealed class DataDirectoryWriter : IDisposable
         public string Name { get; } = name;
         public UnixFileMode Mode { get; } = mode;
         public long Length { get; } = length;
-        /// <summary>Opened by the file's writer at its first piece.</summary>
-        public SafeFileHandle? Handle;
     }
 
     private static class Native
