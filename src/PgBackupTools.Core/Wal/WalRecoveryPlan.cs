@@ -15,11 +15,9 @@ namespace PgBackupTools.Core.Wal;
 public sealed class WalRecoveryPlan
 {
     private readonly Dictionary<(uint Timeline, ulong Segment), DateTimeOffset> _archived;
-    private readonly List<PgWalGap> _gaps = [];
-    private readonly List<ulong> _gapStarts = [];
-    // The first LSN each gap withholds: its first segment's start, or for a newer timeline's first segment whose
-    // parent's copy is archived, the switch point (PostgreSQL reads the parent's segment up to there).
-    private readonly List<ulong> _gapFromLsn = [];
+    // Each gap with its first segment and the first LSN it withholds: that segment's start, or for a newer timeline's
+    // first segment whose parent's copy is archived, the switch point (PostgreSQL reads the parent's segment up to there).
+    private readonly List<(PgWalGap Gap, ulong FirstSegment, ulong FromLsn)> _gaps = [];
 
     /// <summary>From the backup's timeline to the one recovery ends on, oldest first.</summary>
     public IReadOnlyList<TimelineSpan> Timelines { get; }
@@ -54,9 +52,8 @@ public sealed class WalRecoveryPlan
             ulong first = s;
             uint tl = TimelineOf(s);
             while (s + 1 <= last && TimelineOf(s + 1) == tl && !archived.ContainsKey((tl, s + 1))) s++;
-            _gaps.Add(new PgWalGap(tl, WalFileName.SegmentFileName(tl, first, segmentSize), WalFileName.SegmentFileName(tl, s, segmentSize), (long)(s - first + 1)));
-            _gapStarts.Add(first);
-            _gapFromLsn.Add(ParentCopyUntil(first) ?? first * (ulong)segmentSize);
+            var gap = new PgWalGap(tl, WalFileName.SegmentFileName(tl, first, segmentSize), WalFileName.SegmentFileName(tl, s, segmentSize), (long)(s - first + 1));
+            _gaps.Add((gap, first, ParentCopyUntil(first) ?? first * (ulong)segmentSize));
         }
     }
 
@@ -90,12 +87,15 @@ public sealed class WalRecoveryPlan
     /// Missing ranges whose first segment is at or before <paramref name="lastSegment"/>; with <paramref name="endLsn"/>
     /// (a restore that stops there), only those withholding WAL before it.
     /// </summary>
-    public IReadOnlyList<PgWalGap> GapsThrough(ulong lastSegment, ulong? endLsn = null) => _gaps.Where((_, i) => Needed(i, lastSegment, endLsn)).ToList();
+    public IReadOnlyList<PgWalGap> GapsThrough(ulong lastSegment, ulong? endLsn = null) =>
+        _gaps.Where(g => Needed(g, lastSegment, endLsn)).Select(g => g.Gap).ToList();
 
     /// <summary>The missing ranges <see cref="GapsThrough"/> leaves out.</summary>
-    public IReadOnlyList<PgWalGap> GapsAfter(ulong lastSegment, ulong? endLsn = null) => _gaps.Where((_, i) => !Needed(i, lastSegment, endLsn)).ToList();
+    public IReadOnlyList<PgWalGap> GapsAfter(ulong lastSegment, ulong? endLsn = null) =>
+        _gaps.Where(g => !Needed(g, lastSegment, endLsn)).Select(g => g.Gap).ToList();
 
-    private bool Needed(int gap, ulong lastSegment, ulong? endLsn) => _gapStarts[gap] <= lastSegment && (endLsn is null || _gapFromLsn[gap] < endLsn);
+    private static bool Needed((PgWalGap Gap, ulong FirstSegment, ulong FromLsn) gap, ulong lastSegment, ulong? endLsn) =>
+        gap.FirstSegment <= lastSegment && (endLsn is null || gap.FromLsn < endLsn);
 
     /// <summary>
     /// The first segment on the path from <paramref name="from"/> on that was archived at or after <paramref name="time"/>.
