@@ -145,8 +145,7 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
         var first = await PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "first"), archive: true) with { Immediate = true }, OperationContext.None);
         Assert.Equal(2u, first.Timeline);
         var archive = new WalArchive(repo, "main");
-        for (var wait = Stopwatch.StartNew(); !await archive.ContainsAsync("00000002.history", CancellationToken.None); await Task.Delay(200))
-            Assert.True(wait.Elapsed < TimeSpan.FromSeconds(90), "00000002.history was not archived");
+        await WaitArchivedAsync(archive, "00000002.history", () => File.ReadAllText(Path.Combine(first.DataDirectory!, "log", "pgbt-restore.log")));
         string tl2Segment = PsqlAt(first.Port!.Value, "SELECT pg_walfile_name(pg_current_wal_lsn())");
         Assert.StartsWith("00000002", tl2Segment);
         Assert.False(await archive.ContainsAsync(tl2Segment, CancellationToken.None));
@@ -182,12 +181,6 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
 
     private static PgConnectionInfo Server(PgTestCluster cluster) => ArchivingCluster.Connection(cluster);
 
-    private async Task<PgBackup> BackupAsync(PgTestCluster cluster)
-    {
-        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
-        return await PhysicalBackupJob.RunAsync(repo, Server(cluster), new PhysicalBackupOptions(), OperationContext.None);
-    }
-
     /// <summary>Switches WAL <paramref name="count"/> times (each switched segment holding a record) and waits until all are archived.</summary>
     private async Task<List<string>> SwitchAndArchiveAsync(PgTestCluster cluster, int count)
     {
@@ -209,34 +202,22 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
             Assert.True(wait.Elapsed < TimeSpan.FromSeconds(90), $"{name} was not archived: {log()}");
     }
 
-    private void DeleteArchived(string segment) =>
-        File.Delete(Assert.Single(Directory.GetFiles(Path.Combine(RepoPath, "wal", "main", segment[..8]), segment + ".*")));
-
     private PhysicalRestoreOptions Options(string dir, bool archive = false)
     {
         _started.Add(dir);
-        return new PhysicalRestoreOptions
-        {
-            DataDirectory = dir, WalEntryPoint = WalTestSegments.EntryPoint, Start = true, Port = PgTestCluster.FindFreePort(),
-            Settings = archive ? null : new Dictionary<string, string> { ["archive_mode"] = "off" },
-        };
+        return ArchivingCluster.StartedRestore(dir, archive);
     }
 
-    private static string PsqlAt(int port, string sql)
-    {
-        using var conn = new NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false");
-        conn.Open();
-        using var cmd = new NpgsqlCommand(sql, conn);
-        return Convert.ToString(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
-    }
+    private void DeleteArchived(string segment) =>
+        File.Delete(Assert.Single(Directory.GetFiles(Path.Combine(RepoPath, "wal", "main", segment[..8]), segment + ".*")));
+
+    private Task<PgBackup> BackupAsync(PgTestCluster cluster) => ArchivingCluster.BackupAsync(RepoPath, cluster);
+
+    private static string PsqlAt(int port, string sql) => ArchivingCluster.PsqlAt(port, sql);
 
     public void Dispose()
     {
-        foreach (var dir in _started.Where(d => File.Exists(Path.Combine(d, "postmaster.pid"))))
-        {
-            try { PgTestCluster.RunAsServerUser(Path.Combine(PgTestCluster.FindBinDirectory(), "pg_ctl"), "-D", dir, "-m", "immediate", "-w", "stop"); }
-            catch (Exception) { }
-        }
+        ArchivingCluster.StopRestored(_started);
         _temp.Dispose();
     }
 }

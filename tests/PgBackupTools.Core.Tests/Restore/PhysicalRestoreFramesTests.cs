@@ -133,39 +133,21 @@ public sealed class PhysicalRestoreFramesTests : IDisposable
         return Path.Combine(RepoPath, "backups", backup.Stanza, backup.Id, file.Name);
     }
 
-    private Task<PgTestCluster> StartArchivingClusterAsync() => ArchivingCluster.StartAsync(RepoPath, _temp.Path);
-
-    private async Task<PgBackup> BackupAsync(PgTestCluster cluster)
-    {
-        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
-        return await PhysicalBackupJob.RunAsync(repo, ArchivingCluster.Connection(cluster), new PhysicalBackupOptions(), OperationContext.None);
-    }
-
     private PhysicalRestoreOptions Options(string dir)
     {
         _started.Add(dir);
-        return new PhysicalRestoreOptions
-        {
-            DataDirectory = dir, WalEntryPoint = WalTestSegments.EntryPoint, Start = true, Port = PgTestCluster.FindFreePort(),
-            Settings = new Dictionary<string, string> { ["archive_mode"] = "off" },
-        };
+        return ArchivingCluster.StartedRestore(dir);
     }
 
-    private static string PsqlAt(int port, string sql)
-    {
-        using var conn = new NpgsqlConnection($"Host=127.0.0.1;Port={port};Username=postgres;Database=postgres;Pooling=false");
-        conn.Open();
-        using var cmd = new NpgsqlCommand(sql, conn);
-        return Convert.ToString(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) ?? "";
-    }
+    private Task<PgTestCluster> StartArchivingClusterAsync() => ArchivingCluster.StartAsync(RepoPath, _temp.Path);
+
+    private Task<PgBackup> BackupAsync(PgTestCluster cluster) => ArchivingCluster.BackupAsync(RepoPath, cluster);
+
+    private static string PsqlAt(int port, string sql) => ArchivingCluster.PsqlAt(port, sql);
 
     public void Dispose()
     {
-        foreach (var dir in _started.Where(d => File.Exists(Path.Combine(d, "postmaster.pid"))))
-        {
-            try { PgTestCluster.RunAsServerUser(Path.Combine(PgTestCluster.FindBinDirectory(), "pg_ctl"), "-D", dir, "-m", "immediate", "-w", "stop"); }
-            catch (Exception) { }
-        }
+        ArchivingCluster.StopRestored(_started);
         _temp.Dispose();
     }
 }

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using PgBackupTools.Core.Backup;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Tests.Wal;
 using PgBackupTools.Core.Verify;
@@ -25,8 +24,8 @@ public sealed class TestRestorePortTests : IDisposable
     {
         string repoPath = Path.Combine(_temp.Path, "repo");
         using var cluster = await ArchivingCluster.StartAsync(repoPath, _temp.Path);
+        var backup = await ArchivingCluster.BackupAsync(repoPath, cluster);
         using var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None);
-        var backup = await PhysicalBackupJob.RunAsync(repo, ArchivingCluster.Connection(cluster), new PhysicalBackupOptions(), OperationContext.None);
 
         using var holder = new TcpListener(IPAddress.Loopback, 0);
         holder.Start();
