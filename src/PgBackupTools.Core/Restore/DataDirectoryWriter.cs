@@ -1,6 +1,4 @@
-using System.Runtime.InteropServices;
 using System.Security.Cryptography;
-using Microsoft.Win32.SafeHandles;
 using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Streams;
 
@@ -9,7 +7,9 @@ namespace PgBackupTools.Core.Restore;
 /// <summary>
 /// Writes the files of a restored data directory on worker threads while the tar is read on the caller's: each file
 /// goes whole to the least busy writer (two writers on one file would only contend for its inode lock), which creates
-/// it with its mode, writes it in pieces, fsyncs and closes it. With checksums, a thread of its own hashes every
+/// it with its mode, writes it in pieces, fsyncs and closes it. The pieces are page-aligned and a file's are at
+/// multiples of <see cref="PieceSize"/>, so a file whose size is a multiple of a page (every relation file) is written
+/// past the page cache (<see cref="DirectFile"/>). With checksums, a thread of its own hashes every
 /// file's pieces in order for the backup_manifest check. <see cref="Complete"/> waits for all of it and
 /// then fsyncs the directories, so a restored directory that reports success survives a crash of the machine.
 /// Memory is bounded by the pieces in flight (<see cref="PiecesInFlight"/> x <see cref="PieceSize"/>).
@@ -20,7 +20,8 @@ internal sealed class DataDirectoryWriter : IDisposable
     public const int PiecesInFlight = 16;
 
     private readonly RestoredFileChecksums? _checksums;
-    private readonly WaitingQueue<byte[]> _free = new();
+    private readonly HugePageBuffer _memory = new(PiecesInFlight * PieceSize);
+    private readonly WaitingQueue<Memory<byte>> _free = new();
     private readonly WaitingQueue<Piece>[] _writers;
     private readonly WaitingQueue<Piece>? _hashes;
     private readonly HashSet<string> _directories = new(StringComparer.Ordinal);
@@ -28,6 +29,7 @@ internal sealed class DataDirectoryWriter : IDisposable
     private readonly CancellationTokenSource _failed;
     private Exception? _failure;
     private bool _completed;
+    private volatile bool _direct = true; // until the file system refuses it
 
     /// <param name="checksums">Where each file's SHA-256 goes; null: the files are not hashed (the whole tar's hash is checked instead).</param>
     /// <param name="writers">Threads that write; 0: one per core (at most 4: the disk, not the CPU, limits beyond).</param>
@@ -35,7 +37,7 @@ internal sealed class DataDirectoryWriter : IDisposable
     {
         _checksums = checksums;
         _failed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        for (int i = 0; i < PiecesInFlight; i++) _free.Add(new byte[PieceSize]);
+        for (int i = 0; i < PiecesInFlight; i++) _free.Add(_memory.Memory.Slice(i * PieceSize, PieceSize));
         if (writers == 0) writers = Math.Clamp(Environment.ProcessorCount, 1, 4);
         _writers = new WaitingQueue<Piece>[writers];
         for (int i = 0; i < writers; i++)
@@ -74,11 +76,11 @@ internal sealed class DataDirectoryWriter : IDisposable
         long offset = 0;
         for (long i = 0; i < pieces; i++)
         {
-            byte[] buffer = Rent();
+            var buffer = Rent();
             int count = (int)Math.Min(PieceSize, length - offset);
             try
             {
-                if (count > 0) content!.ReadExactly(buffer, 0, count);
+                if (count > 0) content!.ReadExactly(buffer.Span[..count]);
             }
             catch (EndOfStreamException e)
             {
@@ -116,6 +118,7 @@ internal sealed class DataDirectoryWriter : IDisposable
             foreach (var thread in _threads) thread.Join();
         }
         _failed.Dispose();
+        ((IDisposable)_memory).Dispose();
     }
 
     private void Start(Action loop, string name)
@@ -133,7 +136,7 @@ internal sealed class DataDirectoryWriter : IDisposable
         _threads.Add(thread);
     }
 
-    private byte[] Rent()
+    private Memory<byte> Rent()
     {
         try
         {
@@ -151,7 +154,7 @@ internal sealed class DataDirectoryWriter : IDisposable
     private void WriteLoop(WaitingQueue<Piece> queue)
     {
         // A file's pieces reach its writer one after another, so a writer has one file open at a time.
-        SafeFileHandle? open = null;
+        DirectFile? open = null;
         try
         {
             foreach (var piece in queue.TakeAll())
@@ -160,12 +163,12 @@ internal sealed class DataDirectoryWriter : IDisposable
                 {
                     if (_failed.IsCancellationRequested) continue;
                     var file = piece.File;
-                    if (piece.Offset == 0) open = CreateFile(file.Path, file.Mode);
-                    if (piece.Count > 0) RandomAccess.Write(open!, piece.Buffer.AsSpan(0, piece.Count), piece.Offset);
+                    if (piece.Offset == 0) open = Create(file);
+                    if (piece.Count > 0) open!.Write(piece.Buffer.Span[..piece.Count], piece.Offset);
                     if (piece.Offset + piece.Count == file.Length)
                     {
-                        FileSync.SyncFile(open!, file.Path);
-                        open!.Dispose();
+                        open!.Sync();
+                        open.Dispose();
                         open = null;
                     }
                 }
@@ -189,7 +192,7 @@ internal sealed class DataDirectoryWriter : IDisposable
             try
             {
                 if (_failed.IsCancellationRequested) continue;
-                hash.AppendData(piece.Buffer, 0, piece.Count);
+                hash.AppendData(piece.Buffer.Span[..piece.Count]);
                 if (piece.Offset + piece.Count == piece.File.Length)
                     _checksums!.Add(piece.File.Name, piece.File.Length, hash.GetHashAndReset());
             }
@@ -200,17 +203,12 @@ internal sealed class DataDirectoryWriter : IDisposable
         }
     }
 
-    /// <summary>A new file (never an existing one), with its mode from the start; on Unix by open(2) itself, without the flock and the seeks a FileStream adds.</summary>
-    private static SafeFileHandle CreateFile(string path, UnixFileMode mode)
+    private DirectFile Create(RestoredFile file)
     {
-        if (OperatingSystem.IsWindows()) return File.OpenHandle(path, FileMode.CreateNew, FileAccess.Write, FileShare.Read);
-        int fd = Native.open(path, Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_CLOEXEC, (int)mode);
-        if (fd < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"Cannot create {path}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
-        }
-        return new SafeFileHandle(fd, ownsHandle: true);
+        bool direct = _direct && file.Length >= DirectFile.Alignment && file.Length % DirectFile.Alignment == 0;
+        var created = DirectFile.Create(file.Path, file.Mode, direct);
+        if (direct && !created.IsDirect) _direct = false;
+        return created;
     }
 
     private void Release(Piece piece)
@@ -226,17 +224,10 @@ internal sealed class DataDirectoryWriter : IDisposable
         public long Length { get; } = length;
     }
 
-    private static class Native
-    {
-        // Linux values (x86-64 and arm64 alike).
-        public const int O_WRONLY = 0x1, O_CREAT = 0x40, O_EXCL = 0x80, O_CLOEXEC = 0x80000;
-        [DllImport("libc", SetLastError = true)] public static extern int open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
-    }
-
-    private sealed class Piece(RestoredFile file, byte[] buffer, long offset, int count, int users)
+    private sealed class Piece(RestoredFile file, Memory<byte> buffer, long offset, int count, int users)
     {
         public RestoredFile File { get; } = file;
-        public byte[] Buffer { get; } = buffer;
+        public Memory<byte> Buffer { get; } = buffer;
         public long Offset { get; } = offset;
         public int Count { get; } = count;
         public int Users = users;

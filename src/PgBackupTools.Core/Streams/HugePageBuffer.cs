@@ -1,10 +1,11 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 
-namespace PgBackupTools.Core.Wal;
+namespace PgBackupTools.Core.Streams;
 
 /// <summary>
-/// Native memory for one push's read buffers, asking Linux for transparent huge pages
+/// Native memory, aligned to 2 MiB (so also to a page, as O_DIRECT needs), for a short-lived process's working buffers
+/// (a WAL push's reads, a restore's pieces), asking Linux for transparent huge pages
 /// (MADV_HUGEPAGE; <c>madvise</c> is this machine's and Debian's default THP mode). A fresh 4 KiB page costs a fault
 /// and a memory-cgroup charge on first touch: 4 MiB of buffers are 2 faults of 2 MiB here against 1024. Where huge
 /// pages are off or unavailable the advice is ignored and the buffer works as ordinary memory.
