@@ -19,13 +19,20 @@ namespace PgBackupTools.Wal;
 /// on polling) — except exit codes above 125, which abort recovery. A damaged archived segment must stop recovery,
 /// not silently end it early and fork a new timeline over the loss, so that case exits 126 — and so does a get from an
 /// encrypted repository that cannot be unlocked (no passphrase, an unreadable key file, a wrong passphrase): without
-/// its key the archive is unreadable, which is no reason to promote.
+/// its key the archive is unreadable, which is no reason to promote. For the same reason a get that fails (the store
+/// unreachable, a permission, a network error) during a targeted recovery (recovery.signal in the data directory,
+/// which is restore_command's working directory) is tried twice more, after 1 s and 4 s, and then exits 126: started
+/// again once the cause is fixed, the server resumes recovery where it stopped. A standby (standby.signal) gets 2 and
+/// polls again, as it should.
 /// The passphrase of an encrypted repository comes from the environment variable PGBACKUPTOOLS_PASSPHRASE or from
 /// --passphrase-file (mode 0600), never from an argument value: arguments are visible to every user (ps, /proc).
 /// </summary>
 public static class Program
 {
-    private const int Ok = 0, NotFound = 1, Failed = 2, Refused = 3, Usage = 64, Damaged = 126;
+    private const int Ok = 0, NotFound = 1, Failed = 2, Refused = 3, Usage = 64, StopRecovery = 126;
+
+    /// <summary>The waits before a failed get is tried again in a targeted recovery: a blip of the store is not worth stopping recovery for.</summary>
+    private static readonly TimeSpan[] RecoveryRetryDelays = [TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(4)];
 
     private const string Help = """
         pgbt-wal push <wal-file> --repo <dir> [--stanza main] [--compression zstd|gzip|none] [--level N] [--passphrase-file <path>]
@@ -42,10 +49,32 @@ public static class Program
         stream: receives WAL over the replication protocol into the archive until SIGTERM/SIGINT or Stop-PgWalStream
         (flushes the open segment's .partial first). The password comes from PGPASSWORD or ~/.pgpass, never an argument.
         Exit codes: 0 ok, 1 not in the archive (get), 2 failed, 3 refused (different content or another cluster), 64 usage,
-        126 damaged in the archive (get; PostgreSQL then stops recovery instead of ending it early).
+        126 get: damaged in the archive, or failing in a targeted recovery (recovery.signal) after two retries: PostgreSQL
+        then stops recovery instead of ending it early; start it again once the cause is fixed.
         """;
 
     public static async Task<int> Main(string[] args)
+    {
+        int code = await RunOnceAsync(args).ConfigureAwait(false);
+        if (code != Failed || args.Length < 2 || args[0] != "get" || !InTargetedRecovery()) return code;
+        foreach (var delay in RecoveryRetryDelays)
+        {
+            await Task.Delay(delay).ConfigureAwait(false);
+            code = await RunOnceAsync(args).ConfigureAwait(false);
+            if (code != Failed) return code;
+        }
+        await Console.Error.WriteLineAsync($"pgbt-wal: {args[1]} could not be fetched (the reason is above); recovery stops here rather than end early " +
+            "without the WAL that follows. Fix the cause, then start the server again: recovery resumes where it stopped.").ConfigureAwait(false);
+        return StopRecovery;
+    }
+
+    /// <summary>
+    /// restore_command runs in the data directory: recovery.signal without standby.signal is a recovery with an end
+    /// (a restore, PITR), where "not fetched" would end it early and fork a new timeline.
+    /// </summary>
+    private static bool InTargetedRecovery() => File.Exists("recovery.signal") && !File.Exists("standby.signal");
+
+    private static async Task<int> RunOnceAsync(string[] args)
     {
         try
         {
@@ -59,18 +88,18 @@ public static class Program
         catch (WrongPassphraseException e)
         {
             await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
-            return args.Length > 0 && args[0] == "get" ? Damaged : Failed;
+            return args.Length > 0 && args[0] == "get" ? StopRecovery : Failed;
         }
         catch (ArchiveLockedException e)
         {
             await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
-            return args[0] == "get" ? Damaged : Failed;
+            return args[0] == "get" ? StopRecovery : Failed;
         }
         catch (PgBackupException e)
         {
             await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
             if (e is WalConflictException or WalWrongClusterException) return Refused;
-            return args.Length > 0 && args[0] == "get" && e.Kind == FailureKind.InvalidData ? Damaged : Failed;
+            return args.Length > 0 && args[0] == "get" && e.Kind == FailureKind.InvalidData ? StopRecovery : Failed;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
@@ -82,7 +111,7 @@ public static class Program
             // Anything else is a bug or an SDK surprise: one line for the server log instead of a stack trace and an abort
             // signal. A get still exits above 125, as the crash did: recovery stops rather than ends early on a fault.
             await Console.Error.WriteLineAsync($"pgbt-wal: unexpected {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
-            return args.Length > 0 && args[0] == "get" ? Damaged : Failed;
+            return args.Length > 0 && args[0] == "get" ? StopRecovery : Failed;
         }
     }
 

@@ -417,6 +417,8 @@ public static class PhysicalRestoreJob
         string tail = Tail(log);
         string why = tail.Contains("recovery ended before configured recovery target was reached", StringComparison.Ordinal)
             ? $" Recovery ran out of archived WAL before reaching {DescribeTarget(options)}: the target lies after the newest archived WAL or beyond a gap (Test-PgWalArchive names gaps)."
+            : tail.Contains("recovery stops here rather than end early", StringComparison.Ordinal)
+            ? $" restore_command could not fetch a WAL segment that is in the archive (the pgbt-wal line in the log says why), so recovery stopped instead of promoting without it. Fix the cause, then start the server again (pg_ctl start -D {options.DataDirectory}): recovery resumes where it stopped."
             : "";
         return new PgBackupException(FailureKind.ToolFailed, $"{what}{why}\nServer log {log}:\n{tail}", log, inner);
     }

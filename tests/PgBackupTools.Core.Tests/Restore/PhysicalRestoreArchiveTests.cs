@@ -67,21 +67,41 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
     }
 
     [Fact]
-    public async Task A_segment_the_server_cannot_fetch_during_recovery_to_latest_fails_the_restore_instead_of_reporting_the_short_promotion()
+    public async Task A_segment_the_server_cannot_fetch_during_recovery_stops_recovery_without_promoting_and_a_restart_after_the_fix_loses_nothing()
     {
         using var cluster = await StartArchivingClusterAsync();
         var backup = await BackupAsync(cluster);
         cluster.Psql("CREATE TABLE t(id int); INSERT INTO t SELECT generate_series(1, 10)");
         var segments = await SwitchAndArchiveAsync(cluster, 3);
-        // Listed (so the check before the restore passes) but unreadable by the server user that runs restore_command:
-        // pgbt-wal get fails, and PostgreSQL takes that for the end of the archive and promotes early.
+        // Listed (so the check before the restore passes) but unreadable by the server user that runs restore_command,
+        // as a store outage or a wrong permission would be. PostgreSQL would take a plain failure for the end of the
+        // archive and promote early, forking a new timeline without the rows after it.
         string key = Assert.Single(Directory.GetFiles(Path.Combine(RepoPath, "wal", "main", "00000001"), segments[1] + ".*"));
+        var mode = File.GetUnixFileMode(key);
         File.SetUnixFileMode(key, UnixFileMode.None);
 
         using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
-        var e = await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "short")), OperationContext.None));
-        Assert.Contains("stopped short", e.Message);
-        Assert.Contains(segments[^1], e.Message);
+        string dir = Path.Combine(_temp.Path, "short");
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(dir), OperationContext.None));
+        Assert.Contains("recovery stopped instead of promoting", e.Message);
+        Assert.Contains(segments[1], e.Message); // pgbt-wal's line in the log tail names the segment
+        Assert.False(File.Exists(Path.Combine(dir, "postmaster.pid")), "the server stops");
+        Assert.True(File.Exists(Path.Combine(dir, "recovery.signal")), "nothing promoted");
+        Assert.Empty(Directory.GetFiles(Path.Combine(RepoPath, "wal", "main"), "00000002.history*", SearchOption.AllDirectories));
+
+        // The cause fixed, the server started again by hand resumes recovery and ends at the newest archived WAL.
+        File.SetUnixFileMode(key, mode);
+        string log = Path.Combine(dir, "log", "pgbt-restore.log");
+        PgTestCluster.RunAsServerUser(Path.Combine(PgTestCluster.FindBinDirectory(), "pg_ctl"), "-D", dir, "-l", log, "-w", "-t", "120", "start");
+        int port = int.Parse(File.ReadAllLines(Path.Combine(dir, "postmaster.pid"))[3], System.Globalization.CultureInfo.InvariantCulture);
+        var waited = Stopwatch.StartNew();
+        while (PsqlAt(port, "SELECT pg_is_in_recovery()") == "True")
+        {
+            Assert.True(waited.Elapsed < TimeSpan.FromMinutes(2), "recovery did not end");
+            await Task.Delay(200);
+        }
+        Assert.Equal("10", PsqlAt(port, "SELECT count(*) FROM t"));
+        Assert.Contains(segments[^1], File.ReadAllText(log)); // replayed through the newest archived segment
     }
 
     [Fact]

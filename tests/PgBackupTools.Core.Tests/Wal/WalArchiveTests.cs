@@ -160,6 +160,37 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_get_that_fails_in_a_targeted_recovery_is_retried_then_stops_recovery_while_a_standby_just_polls_again()
+    {
+        var archive = await NewArchiveAsync();
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        var pushed = await archive.PushAsync(segment, new WalPushOptions(), OperationContext.None);
+        // The destination's directory is missing: the get fails (as a store outage would), it does not find "nothing".
+        string broken = Path.Combine(Dir("dst"), "missing", "RECOVERYXLOG");
+        string[] get = ["get", pushed.Name, broken, "--repo", archive.Repository.Location];
+
+        string recovering = Dir("data-recovery");
+        File.WriteAllText(Path.Combine(recovering, "recovery.signal"), "");
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var (code, stderr) = WalTestSegments.RunEntryPointIn(recovering, get);
+        Assert.Equal(126, code); // PostgreSQL stops recovery instead of promoting without this segment
+        Assert.True(watch.Elapsed >= TimeSpan.FromSeconds(5), $"tried again after 1 s and 4 s, returned after {watch.Elapsed}");
+        Assert.Equal(3, stderr.Split('\n').Count(l => l.Contains("Cannot write " + broken, StringComparison.Ordinal))); // three attempts
+        Assert.Contains("recovery stops here rather than end early", stderr);
+
+        string standby = Dir("data-standby");
+        File.WriteAllText(Path.Combine(standby, "recovery.signal"), "");
+        File.WriteAllText(Path.Combine(standby, "standby.signal"), "");
+        (code, stderr) = WalTestSegments.RunEntryPointIn(standby, get);
+        Assert.Equal(2, code); // a standby polls again on its own
+        Assert.DoesNotContain("recovery stops", stderr);
+
+        // A name that is not archived stays the quiet "not found" in a recovery: that is how recovery learns where the archive ends.
+        (code, _) = WalTestSegments.RunEntryPointIn(recovering, "get", "0000000100000000000000FE", Path.Combine(Dir("dst"), "RECOVERYXLOG"), "--repo", archive.Repository.Location);
+        Assert.Equal(1, code);
+    }
+
+    [Fact]
     public async Task Prefetch_serves_the_next_segments_from_the_spool_and_never_a_damaged_one()
     {
         var archive = await NewArchiveAsync();

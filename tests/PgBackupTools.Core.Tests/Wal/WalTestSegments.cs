@@ -38,10 +38,15 @@ internal static class WalTestSegments
 
     public static (int Code, string Stderr) RunEntryPoint(params string[] args) => RunEntryPointWith(null, args);
 
+    /// <summary>Runs pgbt-wal in <paramref name="workingDirectory"/>, as PostgreSQL runs restore_command in its data directory.</summary>
+    public static (int Code, string Stderr) RunEntryPointIn(string workingDirectory, params string[] args) => RunEntryPointWith(null, args, workingDirectory);
+
     /// <summary>Runs pgbt-wal with PGBACKUPTOOLS_PASSPHRASE set to <paramref name="passphraseVariable"/>, or unset when null.</summary>
-    public static (int Code, string Stderr) RunEntryPointWith(string? passphraseVariable, params string[] args)
+    public static (int Code, string Stderr) RunEntryPointWith(string? passphraseVariable, params string[] args) => RunEntryPointWith(passphraseVariable, args, null);
+
+    private static (int Code, string Stderr) RunEntryPointWith(string? passphraseVariable, string[] args, string? workingDirectory)
     {
-        var psi = new ProcessStartInfo(EntryPoint) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(EntryPoint) { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false, WorkingDirectory = workingDirectory ?? "" };
         psi.Environment.Remove(RepositoryPassphrase.DefaultVariable);
         if (passphraseVariable is not null) psi.Environment[RepositoryPassphrase.DefaultVariable] = passphraseVariable;
         foreach (var a in args) psi.ArgumentList.Add(a);
