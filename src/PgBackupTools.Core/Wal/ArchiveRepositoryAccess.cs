@@ -109,7 +109,7 @@ public static class ArchiveRepositoryAccess
 
     private static bool Allows(uint uid, uint[] groups, string directory, bool write)
     {
-        if (UnixFileOwner.Of(directory) is not { } owner) return false;
+        if (OperatingSystem.IsWindows() || UnixFileOwner.Of(directory) is not { } owner) return false;
         var mode = File.GetUnixFileMode(directory);
         var (w, x) = owner.Uid == uid ? (UnixFileMode.UserWrite, UnixFileMode.UserExecute)
             : groups.Contains(owner.Gid) ? (UnixFileMode.GroupWrite, UnixFileMode.GroupExecute)
