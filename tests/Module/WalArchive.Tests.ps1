@@ -178,6 +178,13 @@ Describe 'Enable-PgWalArchiving and the server''s OS user' {
             Should -Throw "*'$serverUser'*cannot write $existing*chown -R ${serverUser}: $existing*Nothing was changed*"
         $ownCluster.Psql('SHOW archive_command') | Should -Be $before
         $ownCluster.Psql("SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'") | Should -Be '0'
+
+        # A plain directory that is there already (not yet a repository) is checked the same way, and stays as it was.
+        $plain = Join-Path $ownWork 'plain'
+        $null = New-Item -ItemType Directory $plain
+        { Enable-PgWalArchiving -Repository $plain @ownServer -ErrorAction Stop } | Should -Throw "*cannot write $plain*chown -R ${serverUser}: $plain*"
+        @(Get-ChildItem -Force $plain).Count | Should -Be 0
+        $ownCluster.Psql('SHOW archive_command') | Should -Be $before
     }
 
     It 'as root, gives a new repository to the server''s OS user, and PostgreSQL archives into it once restarted' -Skip:((id -u) -ne '0') {

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using Npgsql;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
+using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Restore;
 using PgBackupTools.Core.Storage;
 
@@ -52,9 +53,17 @@ public static class ArchiveRepositoryAccess
         return new ServerOsUser(UnixFileOwner.UserName(owner.Uid) ?? owner.Uid.ToString(System.Globalization.CultureInfo.InvariantCulture), owner.Uid, owner.Gid, dataDirectory);
     }
 
-    /// <summary>As root: gives a repository this session has just created (the whole tree) to the server's user.</summary>
-    public static void HandOver(ServerOsUser user, string repository) =>
-        PhysicalRestoreJob.Run("chown", ["-R", $"{user.Uid}:{user.Gid}", repository], TimeSpan.FromMinutes(10));
+    /// <summary>
+    /// As root: gives what this session has just created to the server's user: the whole tree when the directory is new,
+    /// only the repository's info file when the directory was there before (what else it holds is not ours to give away).
+    /// Returns what was given.
+    /// </summary>
+    public static string HandOver(ServerOsUser user, string repository, bool directoryIsNew)
+    {
+        string given = directoryIsNew ? repository : Path.Combine(repository, BackupRepository.InfoKey);
+        PhysicalRestoreJob.Run("chown", directoryIsNew ? ["-R", $"{user.Uid}:{user.Gid}", given] : [$"{user.Uid}:{user.Gid}", given], TimeSpan.FromMinutes(10));
+        return given;
+    }
 
     /// <summary>
     /// Throws when <paramref name="user"/> cannot create files in the repository root or in wal/&lt;stanza&gt; (if there

@@ -88,7 +88,8 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
             // PostgreSQL runs archive_command as its own OS user: when that user is known here (a local repository, the
             // data directory on this host), an existing repository it cannot write is refused now, before anything changes.
             var serverUser = await ArchiveRepositoryAccess.FindServerUserAsync(connection, repository, context.CancellationToken);
-            if (serverUser is not null && exists)
+            bool directoryExisted = serverUser is not null && Directory.Exists(repository);
+            if (serverUser is not null && (exists || directoryExisted))
                 ArchiveRepositoryAccess.EnsureWritable(serverUser, repository, Stanza);
 
             var plan = await WalArchivingSetup.PlanAsync(connection, entryPoint, repository, Stanza, ArchiveTimeout, context.CancellationToken, keyFile);
@@ -113,8 +114,8 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
             {
                 if (UnixFileOwner.IsRoot)
                 {
-                    ArchiveRepositoryAccess.HandOver(serverUser, repository);
-                    context.Log($"Gave the new repository {repository} to '{serverUser.Name}' ({serverUser.Uid}:{serverUser.Gid}), the OS user that owns {serverUser.DataDirectory} and runs archive_command.");
+                    string given = ArchiveRepositoryAccess.HandOver(serverUser, repository, directoryIsNew: !directoryExisted);
+                    context.Log($"Gave the new repository {given} to '{serverUser.Name}' ({serverUser.Uid}:{serverUser.Gid}), the OS user that owns {serverUser.DataDirectory} and runs archive_command.");
                 }
                 ArchiveRepositoryAccess.EnsureWritable(serverUser, repository, Stanza);
             }

@@ -63,7 +63,7 @@ public sealed class ArchiveRepositoryAccessTests(ClusterFixture fixture) : IDisp
         refused = Assert.Throws<PgBackupException>(() => ArchiveRepositoryAccess.EnsureWritable(user, repo, "main"));
         Assert.Equal(Path.Combine(repo, "wal", "main"), refused.Target);
 
-        ArchiveRepositoryAccess.HandOver(user, repo);
+        Assert.Equal(repo, ArchiveRepositoryAccess.HandOver(user, repo, directoryIsNew: true));
         Assert.Equal((user.Uid, user.Gid), UnixFileOwner.Of(Path.Combine(repo, "wal", "main")));
         ArchiveRepositoryAccess.EnsureWritable(user, repo, "main");
         Assert.True(ArchiveRepositoryAccess.CanWriteByMode(user, Path.Combine(repo, "wal", "main")));
@@ -72,6 +72,22 @@ public sealed class ArchiveRepositoryAccessTests(ClusterFixture fixture) : IDisp
         File.SetUnixFileMode(_temp.Path, (UnixFileMode)0b111_000_000);
         Assert.False(ArchiveRepositoryAccess.CanWrite(user, repo));
         Assert.False(ArchiveRepositoryAccess.CanWriteByMode(user, repo));
+    }
+
+    [Fact]
+    public async Task In_a_directory_that_was_there_before_only_the_repository_file_is_given_to_the_server_user()
+    {
+        if (!UnixFileOwner.IsRoot) return; // needs root (as CI runs): chown
+        var user = (await ArchiveRepositoryAccess.FindServerUserAsync(fixture.Connection(), _temp.Path, CancellationToken.None))!;
+        string dir = Path.Combine(_temp.Path, "shared");
+        Directory.CreateDirectory(Path.Combine(dir, "other"));
+        File.WriteAllText(Path.Combine(dir, "other", "notes.txt"), "not the repository's");
+        await PgBackupTools.Core.Repository.BackupRepository.OpenAsync(dir, create: true, CancellationToken.None);
+
+        Assert.Equal(Path.Combine(dir, "repository.json"), ArchiveRepositoryAccess.HandOver(user, dir, directoryIsNew: false));
+        Assert.Equal((user.Uid, user.Gid), UnixFileOwner.Of(Path.Combine(dir, "repository.json")));
+        Assert.Equal((0u, 0u), UnixFileOwner.Of(dir));
+        Assert.Equal((0u, 0u), UnixFileOwner.Of(Path.Combine(dir, "other", "notes.txt")));
     }
 
     private static string Program(string name, params string[] args)
