@@ -8,7 +8,7 @@ RestartRequired says so, and the cmdlet warns. The repository is created if it d
 archive_command as its own OS user, which must be able to write the repository. For a local repository of a server
 whose data directory is on this host (Linux), that user is the data directory's owner, and the cmdlet checks:
 run as root, it gives a repository it has just created to that user (chown -R; -Verbose says so); a repository that
-already existed and that user cannot write (the root, or wal/<stanza>) is refused before anything changes, with the
+already existed and that user cannot write (the root, wal/<stanza> or a timeline directory in it) is refused before anything changes, with the
 chown that fixes it. A remote server, a cloud repository or Windows is not checked. The result also carries the
 matching restore_command for recovery.
 An encrypted repository needs -PassphraseFile: archive_command and restore_command then carry

@@ -66,13 +66,16 @@ public static class ArchiveRepositoryAccess
     }
 
     /// <summary>
-    /// Throws when <paramref name="user"/> cannot create files in the repository root or in wal/&lt;stanza&gt; (if there
-    /// already), with the fix in the message.
+    /// Throws when <paramref name="user"/> cannot create files in the repository root, in wal/&lt;stanza&gt; or in one of
+    /// its timeline directories (those there already), with the fix in the message.
     /// </summary>
     public static void EnsureWritable(ServerOsUser user, string repository, string stanza)
     {
         string walDirectory = Path.Combine(repository, "wal", stanza);
-        foreach (var directory in Directory.Exists(walDirectory) ? new[] { repository, walDirectory } : [repository])
+        var directories = new List<string> { repository };
+        if (Directory.Exists(walDirectory))
+            directories.AddRange([walDirectory, .. Directory.EnumerateDirectories(walDirectory).Where(IsTimelineDirectory).Order(StringComparer.Ordinal)]);
+        foreach (var directory in directories)
         {
             if (CanWrite(user, directory)) continue;
             throw new PgBackupException(FailureKind.PermissionDenied,
@@ -81,6 +84,8 @@ public static class ArchiveRepositoryAccess
                 "(or grant it write access), then run Enable-PgWalArchiving again. Nothing was changed on the server.", directory);
         }
     }
+
+    private static bool IsTimelineDirectory(string path) => Path.GetFileName(path) is { Length: 8 } name && name.All(char.IsAsciiHexDigitUpper);
 
     /// <summary>
     /// Whether <paramref name="user"/> can create files in <paramref name="directory"/>. As root, asked of the system as

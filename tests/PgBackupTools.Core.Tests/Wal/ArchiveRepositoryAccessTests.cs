@@ -68,6 +68,15 @@ public sealed class ArchiveRepositoryAccessTests(ClusterFixture fixture) : IDisp
         ArchiveRepositoryAccess.EnsureWritable(user, repo, "main");
         Assert.True(ArchiveRepositoryAccess.CanWriteByMode(user, Path.Combine(repo, "wal", "main")));
 
+        // A timeline directory a root session made (a manual Send-PgWalSegment) would fail every push on that timeline.
+        string timeline = Path.Combine(repo, "wal", "main", "00000001");
+        Directory.CreateDirectory(timeline);
+        File.SetUnixFileMode(timeline, (UnixFileMode)0b111_101_101);
+        refused = Assert.Throws<PgBackupException>(() => ArchiveRepositoryAccess.EnsureWritable(user, repo, "main"));
+        Assert.Equal(timeline, refused.Target);
+        ArchiveRepositoryAccess.HandOver(user, repo, directoryIsNew: true);
+        ArchiveRepositoryAccess.EnsureWritable(user, repo, "main");
+
         // A parent the user cannot search hides a directory it owns.
         File.SetUnixFileMode(_temp.Path, (UnixFileMode)0b111_000_000);
         Assert.False(ArchiveRepositoryAccess.CanWrite(user, repo));
