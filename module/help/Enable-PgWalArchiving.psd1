@@ -9,7 +9,7 @@ archive_command as its own OS user, which must be able to write the repository. 
 whose data directory is on this host (Linux), that user is the data directory's owner, and the cmdlet checks:
 run as root, it gives a repository it has just created to that user (chown -R; -Verbose says so); a repository that
 already existed and that user cannot write (the root, wal/<stanza> or a timeline directory in it) is refused before anything changes, with the
-chown that fixes it. A remote server, a cloud repository or Windows is not checked. The result also carries the
+chown that fixes it; so is a repository behind a parent directory that user may not enter (root's umask 077). A remote server, a cloud repository or Windows is not checked. The result also carries the
 matching restore_command for recovery.
 An encrypted repository needs -PassphraseFile: archive_command and restore_command then carry
 --passphrase-file '<path>' (the path, never the passphrase). The file must be owned by the OS user that runs

@@ -185,6 +185,16 @@ Describe 'Enable-PgWalArchiving and the server''s OS user' {
         { Enable-PgWalArchiving -Repository $plain @ownServer -ErrorAction Stop } | Should -Throw "*cannot write $plain*chown -R ${serverUser}: $plain*"
         @(Get-ChildItem -Force $plain).Count | Should -Be 0
         $ownCluster.Psql('SHOW archive_command') | Should -Be $before
+
+        # A new repository under a parent the server's user may not enter (root's umask 077): a chown of the repository
+        # would not help, so the parent is what the message names, and nothing is created.
+        $closed = Join-Path $ownWork 'closed'
+        $null = New-Item -ItemType Directory $closed
+        chmod 0700 $closed
+        { Enable-PgWalArchiving -Repository "$closed/new/repo" @ownServer -ErrorAction Stop } |
+            Should -Throw "*cannot reach $closed/new/repo: it may not enter $closed*chmod o+x $closed*"
+        Test-Path "$closed/new" | Should -BeFalse
+        $ownCluster.Psql('SHOW archive_command') | Should -Be $before
     }
 
     It 'as root, gives a new repository to the server''s OS user, and PostgreSQL archives into it once restarted' -Skip:((id -u) -ne '0') {

@@ -78,11 +78,53 @@ public static class ArchiveRepositoryAccess
         foreach (var directory in directories)
         {
             if (CanWrite(user, directory)) continue;
+            EnsureReachable(user, directory);
             throw new PgBackupException(FailureKind.PermissionDenied,
                 $"PostgreSQL runs archive_command as the OS user '{user.Name}' (the owner of its data directory {user.DataDirectory}), and that user " +
                 $"cannot write {directory}: every WAL segment would fail to archive. Give the repository to it with 'chown -R {user.Name}: {repository}' " +
                 "(or grant it write access), then run Enable-PgWalArchiving again. Nothing was changed on the server.", directory);
         }
+    }
+
+    /// <summary>
+    /// Throws when a directory on the way to <paramref name="directory"/> (which need not exist yet) is one
+    /// <paramref name="user"/> may not enter: root's umask 027/077 makes new parents 0750/0700, and no chown of the
+    /// repository helps then.
+    /// </summary>
+    public static void EnsureReachable(ServerOsUser user, string directory)
+    {
+        if (FirstClosedParent(user, directory) is not { } closed) return;
+        throw new PgBackupException(FailureKind.PermissionDenied,
+            $"PostgreSQL runs archive_command as the OS user '{user.Name}' (the owner of its data directory {user.DataDirectory}), and that user " +
+            $"cannot reach {directory}: it may not enter {closed}. Let it in (e.g. 'chmod o+x {closed}', or g+x for a group it is in), " +
+            "then run Enable-PgWalArchiving again. Nothing was changed on the server.", closed);
+    }
+
+    /// <summary>The first existing directory on the way to <paramref name="directory"/> that <paramref name="user"/> may not search (x), or null.</summary>
+    internal static string? FirstClosedParent(ServerOsUser user, string directory)
+    {
+        var parents = new List<string>();
+        for (var parent = Path.GetDirectoryName(Path.GetFullPath(directory)); parent is not null; parent = Path.GetDirectoryName(parent))
+            if (Directory.Exists(parent)) parents.Add(parent);
+        parents.Reverse();
+        return parents.FirstOrDefault(parent => !CanSearch(user, parent));
+    }
+
+    private static bool CanSearch(ServerOsUser user, string directory)
+    {
+        if (user.Uid == 0) return true;
+        if (UnixFileOwner.IsRoot && UnixFileOwner.UserName(user.Uid) is { } name)
+        {
+            try
+            {
+                PhysicalRestoreJob.Run("runuser", ["-u", name, "--", "test", "-x", directory], TimeSpan.FromSeconds(30));
+                return true;
+            }
+            catch (PgBackupException e) when (e.Kind == FailureKind.ToolFailed) { return false; }
+            catch (Win32Exception) { }
+        }
+        uint[] groups = UnixFileOwner.UserName(user.Uid) is { } member ? UnixFileOwner.Groups(member, user.Gid) : [user.Gid];
+        return Allows(user.Uid, groups, directory, write: false);
     }
 
     private static bool IsTimelineDirectory(string path) => Path.GetFileName(path) is { Length: 8 } name && name.All(char.IsAsciiHexDigitUpper);

@@ -91,6 +91,8 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
             bool directoryExisted = serverUser is not null && Directory.Exists(repository);
             if (serverUser is not null && (exists || directoryExisted))
                 ArchiveRepositoryAccess.EnsureWritable(serverUser, repository, Stanza);
+            else if (serverUser is not null)
+                ArchiveRepositoryAccess.EnsureReachable(serverUser, repository); // a new one: refused before it is created, too
 
             var plan = await WalArchivingSetup.PlanAsync(connection, entryPoint, repository, Stanza, ArchiveTimeout, context.CancellationToken, keyFile);
             var changes = plan.Settings.Where(s => s.Changed).ToList();

@@ -81,6 +81,13 @@ public sealed class ArchiveRepositoryAccessTests(ClusterFixture fixture) : IDisp
         File.SetUnixFileMode(_temp.Path, (UnixFileMode)0b111_000_000);
         Assert.False(ArchiveRepositoryAccess.CanWrite(user, repo));
         Assert.False(ArchiveRepositoryAccess.CanWriteByMode(user, repo));
+        Assert.Equal(_temp.Path, ArchiveRepositoryAccess.FirstClosedParent(user, Path.Combine(repo, "wal", "main")));
+        refused = Assert.Throws<PgBackupException>(() => ArchiveRepositoryAccess.EnsureWritable(user, repo, "main"));
+        Assert.Equal(_temp.Path, refused.Target);
+        Assert.Contains($"cannot reach {repo}: it may not enter {_temp.Path}", refused.Message);
+        Assert.Contains($"chmod o+x {_temp.Path}", refused.Message);
+        File.SetUnixFileMode(_temp.Path, (UnixFileMode)0b111_101_101);
+        Assert.Null(ArchiveRepositoryAccess.FirstClosedParent(user, repo));
     }
 
     [Fact]
