@@ -4,8 +4,13 @@
 Sets, with ALTER SYSTEM (postgresql.auto.conf) and pg_reload_conf(): wal_level to replica (unless it is already
 replica or logical), archive_mode to on (unless on or always), archive_command to the module's pgbt-wal entry point
 pushing into the repository, and archive_timeout. wal_level and archive_mode take effect only after a restart:
-RestartRequired says so, and the cmdlet warns. The repository is created if it does not exist; the server's OS user
-(postgres) must be able to write it. The result also carries the matching restore_command for recovery.
+RestartRequired says so, and the cmdlet warns. The repository is created if it does not exist. PostgreSQL runs
+archive_command as its own OS user, which must be able to write the repository. For a local repository of a server
+whose data directory is on this host (Linux), that user is the data directory's owner, and the cmdlet checks:
+run as root, it gives a repository it has just created to that user (chown -R; -Verbose says so); a repository that
+already existed and that user cannot write (the root, wal/<stanza> or a timeline directory in it) is refused before anything changes, with the
+chown that fixes it; so is a repository behind a parent directory that user may not enter (root's umask 077). A remote server, a cloud repository or Windows is not checked. The result also carries the
+matching restore_command for recovery.
 An encrypted repository needs -PassphraseFile: archive_command and restore_command then carry
 --passphrase-file '<path>' (the path, never the passphrase). The file must be owned by the OS user that runs
 PostgreSQL and readable by it only (chmod 600). -Passphrase and -PassphraseVariable are refused: PostgreSQL runs

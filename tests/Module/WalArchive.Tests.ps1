@@ -149,3 +149,72 @@ Describe 'An encrypted repository''s WAL archive' {
         { Enable-PgWalArchiving -Repository $encRepo @server -WhatIf -ErrorAction Stop } | Should -Throw '*encrypted*-PassphraseFile*'
     }
 }
+
+# PostgreSQL runs archive_command as its own OS user (the owner of its data directory). CI runs as root, so a
+# repository this session creates belongs to root unless Enable-PgWalArchiving hands it over.
+Describe 'Enable-PgWalArchiving and the server''s OS user' {
+    BeforeAll {
+        $script:ownCluster = Start-TestCluster
+        $script:ownServer = @{ HostName = $ownCluster.Host; Port = $ownCluster.Port; Username = 'postgres' }
+        $script:ownWork = New-TestDirectory
+        $script:serverUser = (stat -c %U $ownCluster.DataDirectory)
+        $script:isRoot = (id -u) -eq '0'
+    }
+
+    AfterAll {
+        if ($script:ownCluster) { $script:ownCluster.Dispose() }
+        Remove-Item -Recurse -Force $script:ownWork -ErrorAction SilentlyContinue
+    }
+
+    It 'refuses an existing repository the server''s OS user cannot write, naming it and the chown, before changing the server' -Skip:((id -u) -ne '0') {
+        $existing = Join-Path $ownWork 'existing'
+        # A repository this root session made for logical backups first, as a user would.
+        $null = Invoke-PgBackup -Repository $existing -Database postgres @ownServer
+        chmod 0755 $existing
+        (stat -c %U $existing) | Should -Be 'root'
+        $before = $ownCluster.Psql('SHOW archive_command')
+
+        { Enable-PgWalArchiving -Repository $existing @ownServer -ErrorAction Stop } |
+            Should -Throw "*'$serverUser'*cannot write $existing*chown -R ${serverUser}: $existing*Nothing was changed*"
+        $ownCluster.Psql('SHOW archive_command') | Should -Be $before
+        $ownCluster.Psql("SELECT count(*) FROM pg_file_settings WHERE sourcefile LIKE '%postgresql.auto.conf'") | Should -Be '0'
+
+        # A plain directory that is there already (not yet a repository) is checked the same way, and stays as it was.
+        $plain = Join-Path $ownWork 'plain'
+        $null = New-Item -ItemType Directory $plain
+        { Enable-PgWalArchiving -Repository $plain @ownServer -ErrorAction Stop } | Should -Throw "*cannot write $plain*chown -R ${serverUser}: $plain*"
+        @(Get-ChildItem -Force $plain).Count | Should -Be 0
+        $ownCluster.Psql('SHOW archive_command') | Should -Be $before
+
+        # A new repository under a parent the server's user may not enter (root's umask 077): a chown of the repository
+        # would not help, so the parent is what the message names, and nothing is created.
+        $closed = Join-Path $ownWork 'closed'
+        $null = New-Item -ItemType Directory $closed
+        chmod 0700 $closed
+        { Enable-PgWalArchiving -Repository "$closed/new/repo" @ownServer -ErrorAction Stop } |
+            Should -Throw "*cannot reach $closed/new/repo: it may not enter $closed*chmod o+x $closed*"
+        Test-Path "$closed/new" | Should -BeFalse
+        $ownCluster.Psql('SHOW archive_command') | Should -Be $before
+    }
+
+    It 'as root, gives a new repository to the server''s OS user, and PostgreSQL archives into it once restarted' -Skip:((id -u) -ne '0') {
+        $new = Join-Path $ownWork 'new/repo'
+        $output = Enable-PgWalArchiving -Repository $new -ArchiveTimeout 30 @ownServer -Verbose -WarningAction SilentlyContinue 4>&1
+        $result = $output | Where-Object { $_ -is [PgBackupTools.PgWalArchivingResult] }
+        $result.Applied | Should -BeTrue
+        ($output | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message |
+            Should -Contain "Gave the new repository $new to '$serverUser' ($(stat -c '%u:%g' $ownCluster.DataDirectory)), the OS user that owns $($ownCluster.DataDirectory) and runs archive_command."
+        (stat -c %U $new) | Should -Be $serverUser
+        $created = @(Get-ChildItem -Recurse -Force $new)
+        $created.Count | Should -BeGreaterThan 0
+        $created | ForEach-Object { (stat -c %U $_.FullName) | Should -Be $serverUser -Because $_.FullName }
+
+        # No GiveToServerUser here: the server's own user must be able to archive as the cmdlet left it.
+        $ownCluster.Stop(); $ownCluster.StartServer()
+        $segment = Switch-WalAndWait -Cluster $ownCluster
+        $archived = @(Get-ChildItem -Recurse -File (Join-Path $new 'wal/main') | Where-Object Name -like "$segment*")
+        $archived.Count | Should -Be 1
+        (stat -c %U $archived[0].FullName) | Should -Be $serverUser
+        $ownCluster.Psql('SELECT failed_count FROM pg_stat_archiver') | Should -Be '0'
+    }
+}

@@ -85,6 +85,15 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
                     "archive_command had no passphrase. Give -PassphraseFile <path> (a chmod 600 file owned by the OS user that runs PostgreSQL), " +
                     "or create the repository first with New-PgRepository.", repository);
 
+            // PostgreSQL runs archive_command as its own OS user: when that user is known here (a local repository, the
+            // data directory on this host), an existing repository it cannot write is refused now, before anything changes.
+            var serverUser = await ArchiveRepositoryAccess.FindServerUserAsync(connection, repository, context.CancellationToken);
+            bool directoryExisted = serverUser is not null && Directory.Exists(repository);
+            if (serverUser is not null && (exists || directoryExisted))
+                ArchiveRepositoryAccess.EnsureWritable(serverUser, repository, Stanza);
+            else if (serverUser is not null)
+                ArchiveRepositoryAccess.EnsureReachable(serverUser, repository); // a new one: refused before it is created, too
+
             var plan = await WalArchivingSetup.PlanAsync(connection, entryPoint, repository, Stanza, ArchiveTimeout, context.CancellationToken, keyFile);
             var changes = plan.Settings.Where(s => s.Changed).ToList();
             if (changes.Count == 0)
@@ -103,6 +112,15 @@ public sealed class EnablePgWalArchivingCommand : PgConnectedCmdlet
             // The repository must exist before the first segment arrives (a push never creates one: a typo in a path
             // must not silently become a new archive). The server's OS user must be able to write it.
             using (await BackupRepository.OpenAsync(repository, create: true, context.CancellationToken, passphrase)) { } // with a key file: created encrypted
+            if (serverUser is not null && !exists)
+            {
+                if (UnixFileOwner.IsRoot)
+                {
+                    string given = ArchiveRepositoryAccess.HandOver(serverUser, repository, directoryIsNew: !directoryExisted);
+                    context.Log($"Gave the new repository {given} to '{serverUser.Name}' ({serverUser.Uid}:{serverUser.Gid}), the OS user that owns {serverUser.DataDirectory} and runs archive_command.");
+                }
+                ArchiveRepositoryAccess.EnsureWritable(serverUser, repository, Stanza);
+            }
             await WalArchivingSetup.ApplyAsync(connection, plan, context.CancellationToken);
             if (plan.RestartRequired)
                 context.Warn($"wal_level/archive_mode change on {connection.Server} only after a restart (pg_ctl restart / systemctl restart postgresql): WAL is not archived until then.");
