@@ -96,6 +96,15 @@ Describe 'Send-PgWalSegment and Receive-PgWalSegment' {
         Test-Path (Join-Path $dest '000000010000000000000FFF') | Should -BeFalse
     }
 
+    It 'pgbt-wal says what failed in words for the server log, not a .NET resource key' {
+        $entryPoint = Join-Path (Split-Path $ModulePath) 'bin/pgbt-wal'
+        $missingDir = Join-Path $work 'no-such-dir/RECOVERYXLOG'
+        $stderr = & $entryPoint get $names[0] $missingDir --repo $repo 2>&1 | Out-String
+        $LASTEXITCODE | Should -Be 2
+        $stderr | Should -Match 'Could not find a part of the path'
+        $stderr | Should -Not -Match 'IO_PathNotFound'
+    }
+
     It 'Test-PgWalArchive names a segment deleted from the middle' {
         $more = @(Switch-Wal 2)
         Wait-Archived $more[-1]
