@@ -79,7 +79,11 @@ public static class PhysicalBackupJob
             string fileName = "base.tar" + Compression.FileExtension(options.Compression) + (key is null ? "" : BackupRepository.EncryptedExtension);
             string storeKey = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
             if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, ct).ConfigureAwait(false);
-            else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+            else
+            {
+                await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+                await RefuseTablespacesCreatedDuringAsync(connection, tablespaces, backup, ct).ConfigureAwait(false);
+            }
             SetWalSegments(backup, segmentSize);
             meter.Report();
 
@@ -115,6 +119,21 @@ public static class PhysicalBackupJob
         while (await reader.ReadAsync(ct).ConfigureAwait(false))
             found.Add(new PgBackupTablespace { Oid = (uint)reader.GetInt64(0), Name = reader.GetString(1), Location = reader.IsDBNull(2) ? "" : reader.GetString(2) });
         return found;
+    }
+
+    /// <summary>
+    /// A tablespace created while the files were copied is not in the copy, and its CREATE TABLESPACE is in the backup's
+    /// WAL: every restore would replay it at the original location, where PostgreSQL's redo first removes an existing
+    /// version directory (on the server's host: the live server's tablespace). Such a backup is not kept.
+    /// </summary>
+    private static async Task RefuseTablespacesCreatedDuringAsync(NpgsqlConnection connection, IReadOnlyList<PgBackupTablespace> before, PgBackup backup, CancellationToken ct)
+    {
+        var known = before.Select(t => t.Oid).ToHashSet();
+        var created = (await ReadTablespacesAsync(connection, ct).ConfigureAwait(false)).Where(t => !known.Contains(t.Oid)).ToList();
+        if (created.Count > 0)
+            throw new PgBackupException(FailureKind.OperationFailed,
+                $"Tablespace(s) {string.Join(", ", created.Select(t => $"{t.Name} at '{t.Location}'"))} were created while backup {backup.Id} ran; a restore of it would replay their creation at that location (removing what is there), so it is not kept. Take the backup again.",
+                backup.Id);
     }
 
     /// <summary>

@@ -123,6 +123,25 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_tablespace_created_while_the_files_are_copied_fails_the_backup_and_nothing_is_kept()
+    {
+        using var cluster = await StartClusterWithTablespaceAsync();
+        string late = Path.Combine(_temp.Path, "late");
+        Directory.CreateDirectory(late);
+        PgTestCluster.GiveToServerUser(late);
+        // Right before pg_backup_stop: after the scan, inside the backup's WAL range.
+        var context = new OperationContext
+        {
+            Verbose = m => { if (m.StartsWith("pg_backup_stop", StringComparison.Ordinal)) cluster.Psql($"CREATE TABLESPACE late LOCATION '{late}'"); },
+        };
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalBackupJob.RunAsync(repo, ArchivingCluster.Connection(cluster), new PhysicalBackupOptions(), context));
+        Assert.Contains("late", e.Message);
+        Assert.Contains("created while", e.Message);
+        Assert.Empty(await repo.ListBackupsAsync(null, OperationContext.None));
+    }
+
+    [Fact]
     public void The_tablespace_map_names_the_targets_and_a_tablespace_the_manifest_does_not_record_is_refused()
     {
         var backup = new PgBackup { Id = "b", Tablespaces = [new PgBackupTablespace { Oid = 16384, Name = "fast", Location = "/mnt/fast" }] };
