@@ -95,10 +95,11 @@ public static class PhysicalRestoreJob
         var tablespaces = TablespaceTargets.Resolve(backup, dataDir, options.TablespaceMapping);
         // Before anything is written or moved: the directories may be used, and the archive can carry recovery to the target.
         CheckDirectory(dataDir, options.Force);
-        tablespaces.Check(options.Force);
+        tablespaces.Check(options.Force, dataDir);
         var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context, plan).ConfigureAwait(false);
+        tablespaces.Check(options.Force, dataDir); // once more right before anything moves, as PrepareDirectory does
         string? movedAside = PrepareDirectory(dataDir, options.Force, context);
-        tablespaces.MoveAside(options.Force, context);
+        tablespaces.MoveAside(context);
         foreach (var (tablespace, target) in tablespaces.All)
             context.Log($"Tablespace {tablespace.Name} (oid {tablespace.Oid}, originally at {tablespace.Location}) is restored into {target}.");
         var result = new PgRestoreResult

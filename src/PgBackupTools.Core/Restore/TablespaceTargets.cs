@@ -73,21 +73,30 @@ internal sealed class TablespaceTargets
         return new TablespaceTargets(targets, inPlace, backup.Id);
     }
 
-    /// <summary>A non-empty target is refused unless <paramref name="force"/>, like a non-empty data directory.</summary>
-    public void Check(bool force)
+    /// <summary>
+    /// A non-empty target is refused unless <paramref name="force"/>, like a non-empty data directory. Even with it, a
+    /// non-empty original location is moved aside only when the data directory being replaced links to it: otherwise it
+    /// may be a running server's tablespace (a restore beside the source, on its host), which -Force must not pull away.
+    /// </summary>
+    public void Check(bool force, string dataDir)
     {
-        if (force) return;
         foreach (var (tablespace, target) in _targets.Values)
-            if (!IsEmptyOrMissing(target))
+        {
+            if (IsEmptyOrMissing(target)) continue;
+            if (!force)
                 throw new PgBackupException(FailureKind.InvalidArgument,
                     $"The directory {target} for tablespace {tablespace.Name} (oid {tablespace.Oid}, originally at {tablespace.Location}) is not empty; nothing was changed. " +
                     $"Restore it into an empty or new directory with -TablespaceMapping @{{ '{tablespace.Location}' = '<new directory>' }}, or give -Force to move the existing one aside (it is renamed, never deleted).", target);
+            if (target == Normalize(tablespace.Location) && !LinksTo(dataDir, tablespace.Oid, target))
+                throw new PgBackupException(FailureKind.InvalidArgument,
+                    $"The directory {target} is tablespace {tablespace.Name}'s original location and not empty, and the data directory {dataDir} being replaced does not link to it: it may belong to a running server (the backup's source), so even -Force does not move it; nothing was changed. " +
+                    $"Restore the tablespace elsewhere with -TablespaceMapping @{{ '{tablespace.Location}' = '<new directory>' }}, or stop the server that uses it and move the directory aside yourself.", target);
+        }
     }
 
     /// <summary>Moves every non-empty target aside to &lt;path&gt;.pgbt-old-&lt;timestamp&gt; (after <see cref="Check"/>); returns where each went.</summary>
-    public List<string> MoveAside(bool force, OperationContext context)
+    public List<string> MoveAside(OperationContext context)
     {
-        Check(force);
         var moved = new List<string>();
         foreach (var (tablespace, target) in _targets.Values.Where(t => !IsEmptyOrMissing(t.Target)))
         {
@@ -164,6 +173,12 @@ internal sealed class TablespaceTargets
             text.Append('\n');
         }
         return Encoding.UTF8.GetBytes(text.ToString());
+    }
+
+    private static bool LinksTo(string dataDir, uint oid, string target)
+    {
+        var link = new FileInfo(Path.Combine(dataDir, "pg_tblspc", oid.ToString(CultureInfo.InvariantCulture)));
+        return link.LinkTarget is { } points && Normalize(Path.Combine(Path.GetDirectoryName(link.FullName)!, points)) == target;
     }
 
     private static bool IsEmptyOrMissing(string directory) => !Directory.Exists(directory) || !Directory.EnumerateFileSystemEntries(directory).Any();

@@ -51,6 +51,10 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
         Assert.Contains(Location, e.Message);
         Assert.Contains("-TablespaceMapping", e.Message);
         Assert.False(Directory.Exists(dir));
+        // Not even with -Force: the data directory being replaced does not link to it, so it may be a running server's.
+        e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(dir) with { Force = true }, OperationContext.None));
+        Assert.Contains("even -Force", e.Message);
+        Assert.False(Directory.Exists(dir));
 
         // A mapped target that is not empty: refused, nothing written anywhere.
         Directory.CreateDirectory(target);
@@ -82,6 +86,15 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
         Assert.Equal("not ours", File.ReadAllText(Path.Combine(aside, "keep.txt")));
 
         Assert.Equal(original, Snapshot(Location));
+
+        // Replacing the source's own (stopped) data directory, which links to the original location: with -Force both
+        // are moved aside and the tablespace goes back where it was.
+        var replaced = await PhysicalRestoreJob.RunAsync(repo, backup, Options(cluster.DataDirectory) with { Force = true }, OperationContext.None);
+        Assert.Equal("1500", ArchivingCluster.PsqlAt(replaced.Port!.Value, "SELECT count(*) FROM fast_rows"));
+        Assert.Equal(Location, ArchivingCluster.PsqlAt(replaced.Port!.Value, LocationQuery));
+        string originalAside = Assert.Single(Directory.GetDirectories(_temp.Path, "fast-disk.pgbt-old-*"));
+        Assert.Equal(original, Snapshot(originalAside));
+        Assert.NotNull(replaced.MovedAsideTo);
     }
 
     [Fact]
