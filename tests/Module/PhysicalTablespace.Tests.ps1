@@ -51,4 +51,12 @@ Describe 'Physical backups of a cluster with a tablespace' {
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SELECT count(*) FROM fast_rows' | Should -Be '100'
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'fast'" | Should -Be $target
     }
+
+    It 'refuses -TablespaceMapping for a Snapshot backup, whose tablespaces are on its restored volumes' {
+        $snapshot = [PgBackupTools.PgBackup]@{ Id = 'snap'; Type = 'Snapshot'; Stanza = 'main'; Repository = $repo }
+        $dir = Join-Path $work 'snapshot-restore'
+        { $snapshot | Restore-PgDatabase -DataDirectory $dir -TablespaceMapping @{ $location = (Join-Path $work 'x') } -Confirm:$false -ErrorAction Stop } |
+            Should -Throw '*Snapshot backup*'
+        Test-Path $dir | Should -BeFalse
+    }
 }

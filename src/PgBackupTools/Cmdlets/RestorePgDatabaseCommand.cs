@@ -126,7 +126,8 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
         var tablespaceMapping = ResolveTablespaceMapping();
         bool whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
         string what = Backup is null ? $"Restore the newest physical backup of stanza '{Stanza}' in {Repository} before the target" : $"Restore physical backup {Backup.Id}";
-        if ((whatIf || !Force) && !ShouldProcess($"data directory {dataDirectory}", what))
+        string where = tablespaceMapping is null ? $"data directory {dataDirectory}" : $"data directory {dataDirectory} and tablespace directories {string.Join(", ", tablespaceMapping.Values)}";
+        if ((whatIf || !Force) && !ShouldProcess(where, what))
             return;
         RunForItem((object?)Backup ?? Repository, async context =>
         {
@@ -153,6 +154,8 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
             };
             if (Backup?.Type == BackupType.Snapshot)
             {
+                if (tablespaceMapping is not null)
+                    throw new PSArgumentException("-TablespaceMapping applies to physical backups restored from the repository; a Snapshot backup's tablespaces are on the volumes restored from its snapshots, where its tablespace_map points.");
                 // A snapshot backup's data is already in place (the mounted volume): only the label and recovery settings are written.
                 PostObject(await Core.Snapshots.SnapshotRestoreJob.RunAsync(repository, Backup, options, context));
                 return;
