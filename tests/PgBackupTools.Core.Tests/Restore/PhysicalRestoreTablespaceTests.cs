@@ -155,6 +155,30 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_corrupt_page_in_a_tablespace_fails_the_backup_naming_its_file_under_pg_tblspc()
+    {
+        using var cluster = await StartClusterWithTablespaceAsync();
+        cluster.Psql("CREATE TABLE damaged TABLESPACE fast AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 20000) g; CHECKPOINT");
+        string relative = cluster.Psql("SELECT pg_relation_filepath('damaged')");
+        Assert.StartsWith("pg_tblspc/", relative);
+        cluster.Stop();
+        using (var stream = new FileStream(Path.Combine(cluster.DataDirectory, relative), FileMode.Open, FileAccess.ReadWrite))
+        {
+            stream.Position = 2 * 8192 + 6000;
+            int b = stream.ReadByte();
+            stream.Position--;
+            stream.WriteByte((byte)(b ^ 0x40));
+        }
+        cluster.StartServer();
+
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalBackupJob.RunAsync(repo, ArchivingCluster.Connection(cluster), new PhysicalBackupOptions(), OperationContext.None));
+        Assert.Equal(FailureKind.InvalidData, e.Kind);
+        Assert.Contains($"{relative} block 2", e.Message);
+        Assert.Empty(await repo.ListBackupsAsync(null, OperationContext.None));
+    }
+
+    [Fact]
     public void The_tablespace_map_names_the_targets_and_a_tablespace_the_manifest_does_not_record_is_refused()
     {
         var backup = new PgBackup { Id = "b", Tablespaces = [new PgBackupTablespace { Oid = 16384, Name = "fast", Location = "/mnt/fast" }] };
