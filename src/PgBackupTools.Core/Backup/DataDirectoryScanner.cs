@@ -117,7 +117,7 @@ public static class DataDirectoryScanner
     {
         entries.Add(new DataDirectoryEntry(path, true));
         var versions = new DirectoryInfo(Path.Combine(root, path)).EnumerateDirectories()
-            .Where(d => d.Name.StartsWith(tablespaces.VersionDirectoryPrefix, StringComparison.Ordinal) && d.LinkTarget is null)
+            .Where(d => d.Name.StartsWith(tablespaces.VersionDirectoryPrefix, StringComparison.Ordinal))
             .Select(d => d.Name).Order(StringComparer.Ordinal).ToList();
         foreach (string version in versions)
         {
