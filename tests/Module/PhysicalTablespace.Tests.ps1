@@ -52,6 +52,13 @@ Describe 'Physical backups of a cluster with a tablespace' {
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'fast'" | Should -Be $target
     }
 
+    It 'Test-PgBackup -Restore proves it with the tablespace in a scratch directory, not its original location (the live server''s)' {
+        $test = Get-PgBackup -Repository $repo -Type Physical -Latest | Test-PgBackup -Restore -Query "SELECT pg_tablespace_location(oid) <> '$location' FROM pg_tablespace WHERE spcname = 'fast'", 'SELECT count(*) = 100 FROM fast_rows' @server
+        $test.Passed | Should -BeTrue -Because ((($test.Checks | Where-Object { -not $_.Passed } | ForEach-Object { "$($_.Kind): $($_.Actual)" }) -join "; ") + $test.Error)
+        ($test.Checks | Where-Object Kind -eq 'VerifyBackup').Actual | Should -Be 'verified'
+        Test-Path "$($test.ScratchDatabase)-tablespaces" | Should -BeFalse
+    }
+
     It 'refuses -TablespaceMapping for a Snapshot backup, whose tablespaces are on its restored volumes' {
         $snapshot = [PgBackupTools.PgBackup]@{ Id = 'snap'; Type = 'Snapshot'; Stanza = 'main'; Repository = $repo }
         $dir = Join-Path $work 'snapshot-restore'
