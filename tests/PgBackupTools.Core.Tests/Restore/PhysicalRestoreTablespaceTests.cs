@@ -155,6 +155,35 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
     }
 
     [Fact]
+    public async Task A_tablespace_created_while_pg_basebackup_streams_fails_the_backup_and_nothing_is_kept()
+    {
+        using var cluster = await ArchivingCluster.StartAsync(RepoPath, _temp.Path);
+        Directory.CreateDirectory(Location);
+        PgTestCluster.GiveToServerUser(Location);
+        // On the first progress report: pg_basebackup has started streaming and waits on the pipe meanwhile.
+        bool created = false;
+        var context = new OperationContext
+        {
+            Progress = new SynchronousProgress(_ =>
+            {
+                if (created) return;
+                created = true;
+                cluster.Psql($"CREATE TABLESPACE fast LOCATION '{Location}'");
+            }),
+        };
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalBackupJob.RunAsync(repo, ArchivingCluster.Connection(cluster), new PhysicalBackupOptions { Method = PhysicalBackupMethod.BaseBackup }, context));
+        Assert.True(created);
+        Assert.Contains("created while", e.Message);
+        Assert.Empty(await repo.ListBackupsAsync(null, OperationContext.None));
+    }
+
+    private sealed class SynchronousProgress(Action<TransferProgress> report) : IProgress<TransferProgress>
+    {
+        public void Report(TransferProgress value) => report(value);
+    }
+
+    [Fact]
     public async Task A_corrupt_page_in_a_tablespace_fails_the_backup_naming_its_file_under_pg_tblspc()
     {
         using var cluster = await StartClusterWithTablespaceAsync();
