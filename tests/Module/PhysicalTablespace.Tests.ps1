@@ -47,6 +47,8 @@ Describe 'Physical backups of a cluster with a tablespace' {
         $port = [PgBackupTools.TestKit.PgTestCluster]::FindFreePort()
         $result = $listed | Restore-PgDatabase -DataDirectory $restored -TablespaceMapping @{ $location = $target } -Immediate -Port $port -Start -ArchiveMode Off -Confirm:$false
         $result.RecoveryState | Should -Be 'promoted'
+        $result.Tablespaces.Location | Should -Be $target
+        ($result | Format-List | Out-String) | Should -Match "Tablespaces\s+: fast \(oid \d+\) in $([regex]::Escape($target))"
         $psql = Join-Path $cluster.BinDirectory 'psql'
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c 'SELECT count(*) FROM fast_rows' | Should -Be '100'
         & $psql -X -A -t -h 127.0.0.1 -p $port -U postgres -d postgres -c "SELECT pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = 'fast'" | Should -Be $target

@@ -106,6 +106,7 @@ public static class PhysicalRestoreJob
         {
             BackupId = backup.Id, Type = BackupType.Physical, Server = backup.Server, StartTime = started,
             DataDirectory = dataDir, MovedAsideTo = movedAside, Replaced = movedAside is not null, WalThrough = walThrough,
+            Tablespaces = tablespaces.Count == 0 ? null : tablespaces.All.Select(t => new PgBackupTablespace { Oid = t.Tablespace.Oid, Name = t.Tablespace.Name, Location = t.Target }).ToList(),
         };
 
         // Extract while verifying: the checksum can only be confirmed at the end, so recovery.signal (which makes the

@@ -75,6 +75,7 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
         // With -Force the occupied target is moved aside (never deleted) and the restore goes through.
         var result = await PhysicalRestoreJob.RunAsync(repo, backup, Options(dir) with { TablespaceMapping = mapping, Force = true }, OperationContext.None);
         Assert.Equal("promoted", result.RecoveryState);
+        Assert.Equal(target, Assert.Single(result.Tablespaces!).Location);
         int port = result.Port!.Value;
         Assert.Equal("1500", ArchivingCluster.PsqlAt(port, "SELECT count(*) FROM fast_rows"));
         Assert.Equal("500", ArchivingCluster.PsqlAt(port, "SELECT count(*) FROM fast_rows WHERE note = 'after'"));
