@@ -21,6 +21,11 @@ public sealed record PhysicalRestoreOptions
     /// directory, as pg_basebackup's -T OLDDIR=NEWDIR. Tablespaces not named go back to their original location.
     /// </summary>
     public IReadOnlyDictionary<string, string>? TablespaceMapping { get; init; }
+    /// <summary>
+    /// Every tablespace into &lt;this&gt;/&lt;oid&gt;, whatever the backup's manifest says (not with
+    /// <see cref="TablespaceMapping"/>): how Test-PgBackup keeps a scratch restore away from the live server's tablespaces.
+    /// </summary>
+    public string? TablespaceRoot { get; init; }
     public DateTimeOffset? TargetTime { get; init; }
     public string? TargetLsn { get; init; }
     public string? TargetXid { get; init; }
@@ -92,7 +97,7 @@ public static class PhysicalRestoreJob
 
         var started = DateTimeOffset.UtcNow;
         string dataDir = Path.GetFullPath(options.DataDirectory);
-        var tablespaces = TablespaceTargets.Resolve(backup, dataDir, options.TablespaceMapping);
+        var tablespaces = TablespaceTargets.Resolve(backup, dataDir, options.TablespaceMapping, options.TablespaceRoot);
         // Before anything is written or moved: the directories may be used, and the archive can carry recovery to the target.
         CheckDirectory(dataDir, options.Force);
         tablespaces.Check(options.Force, dataDir);

@@ -35,11 +35,17 @@ internal sealed class TablespaceTargets
     /// <summary>
     /// The targets of the backup's tablespaces (those in a directory of their own; an in-place tablespace is a plain
     /// directory of the data directory), checked: every key of <paramref name="mapping"/> is the location of one of
-    /// them, and no two targets overlap each other or the data directory.
+    /// them, and no two targets overlap each other or the data directory. With <paramref name="root"/>, every one goes
+    /// into &lt;root&gt;/&lt;oid&gt; instead (from the manifest's own list, so no tablespace can be missed).
     /// </summary>
-    public static TablespaceTargets Resolve(PgBackup backup, string dataDir, IReadOnlyDictionary<string, string>? mapping)
+    public static TablespaceTargets Resolve(PgBackup backup, string dataDir, IReadOnlyDictionary<string, string>? mapping, string? root = null)
     {
         var external = (backup.Tablespaces ?? []).Where(t => Path.IsPathRooted(t.Location)).ToList();
+        if (root is not null)
+        {
+            if (mapping is { Count: > 0 }) throw new ArgumentException("A tablespace root and a tablespace mapping exclude each other.", nameof(mapping));
+            mapping = external.ToDictionary(t => t.Location, t => Path.Combine(root, t.Oid.ToString(CultureInfo.InvariantCulture)), StringComparer.Ordinal);
+        }
         var byLocation = external.ToDictionary(t => Normalize(t.Location), StringComparer.Ordinal);
         var mapped = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var (key, value) in mapping ?? new Dictionary<string, string>())

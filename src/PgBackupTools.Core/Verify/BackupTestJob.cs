@@ -130,9 +130,8 @@ public static class BackupTestJob
         var ct = context.CancellationToken;
         string scratch = Path.Combine(Path.GetTempPath(), "pgbt-test-restore-" + Guid.NewGuid().ToString("N")[..12]);
         // Every tablespace is restored beside the scratch directory, never to its original location: that is the live
-        // server's (the restore refuses a tablespace the backup carries without a target).
+        // server's. TablespaceRoot maps them from the authenticated manifest's list, not from the piped object's.
         string scratchTablespaces = scratch + "-tablespaces";
-        var tablespaces = (backup.Tablespaces ?? []).Where(t => Path.IsPathRooted(t.Location)).ToList();
         result.ScratchDatabase = scratch;
         var options = new PhysicalRestoreOptions
         {
@@ -141,7 +140,7 @@ public static class BackupTestJob
             WalEntryPoint = walEntryPoint ?? throw new PgBackupException(FailureKind.InvalidArgument, "A physical test restore needs the pgbt-wal entry point for restore_command."),
             Port = ChoosePort(),
             Username = server?.Username,
-            TablespaceMapping = tablespaces.ToDictionary(t => t.Location, t => Path.Combine(scratchTablespaces, t.Oid.ToString(System.Globalization.CultureInfo.InvariantCulture)), StringComparer.Ordinal),
+            TablespaceRoot = scratchTablespaces,
             // The scratch server must never archive into the repository or listen beside the real one's socket.
             Settings = new Dictionary<string, string> { ["archive_mode"] = "off", ["unix_socket_directories"] = "", ["listen_addresses"] = "127.0.0.1" },
         };
@@ -152,7 +151,7 @@ public static class BackupTestJob
             result.Checks.Add(walCheck);
             var restored = await PhysicalRestoreJob.RunAsync(repository, backup, options, context, plan).ConfigureAwait(false);
             result.Restored = true;
-            result.Checks.Add(VerifyBackup(scratch, tablespaces.Count > 0, context));
+            result.Checks.Add(VerifyBackup(scratch, restored.Tablespaces is { Count: > 0 }, context));
             started = true;
             var clock = Stopwatch.StartNew();
             options = await StartScratchServerAsync(repository, scratch, options, restored, context).ConfigureAwait(false);

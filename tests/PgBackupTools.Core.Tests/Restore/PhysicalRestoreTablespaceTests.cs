@@ -120,6 +120,14 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
         Assert.NotNull(test.ScratchDatabase);
         Assert.False(Directory.Exists(test.ScratchDatabase));
         Assert.False(Directory.Exists(test.ScratchDatabase + "-tablespaces"));
+
+        // A record that does not list the tablespace (an unencrypted repository trusts the piped object): the tar's
+        // tablespace has no target, and the restore stops rather than write it to wherever it was.
+        backup.Tablespaces = null;
+        var stale = await BackupTestJob.RunAsync(repo, backup, null, restore: true, [], OperationContext.None, WalTestSegments.EntryPoint);
+        Assert.False(stale.Passed);
+        Assert.Contains("does not record", stale.Error);
+        Assert.Equal(original, Snapshot(Location));
     }
 
     [Fact]
@@ -225,6 +233,11 @@ public sealed class PhysicalRestoreTablespaceTests : IDisposable
         Assert.False(targets.TryMap("pg_tblspc", out _, out _, out _));
         Assert.Throws<PgBackupException>(() => targets.TryMap("pg_tblspc/16999/PG_15_202209061/5/1", out _, out _, out _));
         Assert.Throws<PgBackupException>(() => targets.TryMap("pg_tblspc/16384/../../etc/passwd", out _, out _, out _));
+
+        // A root (Test-PgBackup's): every tablespace of the record into <root>/<oid>, and never with a mapping too.
+        var rooted = TablespaceTargets.Resolve(backup, "/srv/data", null, "/tmp/scratch-tablespaces");
+        Assert.Equal("/tmp/scratch-tablespaces/16384", Assert.Single(rooted.All).Target);
+        Assert.Throws<ArgumentException>(() => TablespaceTargets.Resolve(backup, "/srv/data", new Dictionary<string, string> { ["/mnt/fast"] = "/x" }, "/tmp/r"));
 
         // Inside the data directory, or two tablespaces in one directory: refused.
         Assert.Throws<PgBackupException>(() => TablespaceTargets.Resolve(backup, "/srv/data", new Dictionary<string, string> { ["/mnt/fast"] = "/srv/data/ts" }));
