@@ -13,7 +13,8 @@ repository, checked against its SHA-256 while it is extracted, and recovery.sign
 from the same repository) and the recovery target are written into postgresql.auto.conf. Without a target, recovery
 replays all archived WAL, following later timelines (recovery_target_timeline = latest). A non-empty directory is
 refused; -Force moves it aside (renamed, never deleted). With -Start the server is started (as -Owner when running as
-root) and the result tells where recovery ended.
+root) and the result tells where recovery ended. Tablespaces go back to their original locations unless
+-TablespaceMapping names new directories; a non-empty one is refused like the data directory.
 
 Before anything is written or moved, the WAL archive is checked along the path recovery will take, from the backup's
 first segment to the target (for "latest": the newest archived segment, on the newest timeline): PostgreSQL ends
@@ -33,9 +34,10 @@ exactly as for a physical backup. An existing backup_label is refused unless -Fo
         Backup           = 'The backup to restore, usually from Get-PgBackup or Invoke-PgBackup through the pipeline. For a physical restore it may be left out in favour of -Repository.'
         TargetDatabase   = "The name of the restored database (default: the backup's own database name, which then needs -Force if it exists)."
         Jobs             = 'Parallel pg_restore jobs for custom and directory dumps.'
-        Force            = 'Logical: replace an existing database of that name. Physical: move a non-empty -DataDirectory aside to <path>.pgbt-old-<timestamp> (never deleted). Either way, do not ask for confirmation; -WhatIf still wins.'
+        Force            = 'Logical: replace an existing database of that name. Physical: move a non-empty -DataDirectory (and a non-empty tablespace directory) aside to <path>.pgbt-old-<timestamp> (never deleted). Either way, do not ask for confirmation; -WhatIf still wins.'
         Repository       = 'Physical, without -Backup: the repository (path, s3://, az:// or a PgRepository) to take the newest physical backup from that ends before the target (before -TargetTime by its end time, before -TargetLsn by its stop LSN; otherwise the newest).'
         Stanza           = 'Physical, with -Repository: the stanza to choose the backup from (default main).'
+        TablespaceMapping = "Physical: restores tablespaces elsewhere than where they were, as @{ '<original location>' = '<new directory>' } (the keys are the locations Get-PgBackup lists under Tablespaces, as pg_basebackup's -T OLDDIR=NEWDIR). The data directory's pg_tblspc/<oid> becomes a link to the new directory, the files are written and fsynced there, and tablespace_map names it. Tablespaces not named go back to their original location. A new directory must be empty or new (-Force moves a non-empty one aside, never deletes it; a non-empty original location only when the data directory being replaced links to it, since otherwise it may be the running source's); as root it is given to -Owner like the data directory. A key that is not a tablespace's location of the backup is refused before anything is written."
         DataDirectory    = 'Physical backups: the data directory to restore into; new or empty (see -Force). Snapshot backups: the data directory on the mounted volume restored from the snapshots.'
         TargetTime       = 'Physical: recover up to and including the last transaction committed at or before this time (recovery_target_time).'
         TargetLsn        = 'Physical: recover up to this WAL position, e.g. 0/3000060 (recovery_target_lsn).'
@@ -63,6 +65,10 @@ exactly as for a physical backup. An existing backup_label is refused unless -Fo
         @{
             Code    = "Restore-PgDatabase -Repository /srv/pgbackup -DataDirectory /tmp/pitr-drill -TargetLsn 0/5A000000 -Port 5498 -Start -ArchiveMode Off"
             Remarks = 'A recovery drill beside production: the newest physical backup before that LSN, replayed and started on port 5498, without archiving its new timeline into the stanza that production archives into.'
+        }
+        @{
+            Code    = "Get-PgBackup -Repository /srv/pgbackup -Type Physical -Latest | Restore-PgDatabase -DataDirectory /srv/pg-copy -TablespaceMapping @{ '/mnt/fast/pg_ts' = '/srv/pg-copy-fast' } -Port 5497 -Start -ArchiveMode Off"
+            Remarks = 'A copy of a cluster with a tablespace on a fast disk, on the same host as the original: the tablespace that was in /mnt/fast/pg_ts (the live server''s) is restored into /srv/pg-copy-fast instead. Get-PgBackup | Format-List shows a backup''s tablespaces and their original locations.'
         }
         @{
             Code    = 'Get-PgBackup -Repository /srv/pgbackup -Database app -Latest | Restore-PgDatabase -TargetDatabase app_restored -Force'

@@ -49,6 +49,8 @@ public sealed class PgBackup
     public PhysicalBackupMethod? Method { get; set; }
     /// <summary>Snapshot backups: the tablespace_map pg_backup_stop returned (null when the cluster has no tablespaces).</summary>
     public string? TablespaceMapFile { get; set; }
+    /// <summary>Physical backups: the tablespaces besides pg_default and pg_global that the backup carries (null or empty: none).</summary>
+    public List<PgBackupTablespace>? Tablespaces { get; set; }
     /// <summary>Snapshot backups: the cloud the snapshots live in.</summary>
     public SnapshotProvider? SnapshotProvider { get; set; }
     /// <summary>Snapshot backups: one snapshot per volume of the set, all taken between pg_backup_start and pg_backup_stop.</summary>

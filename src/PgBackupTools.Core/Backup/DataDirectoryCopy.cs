@@ -18,7 +18,7 @@ internal sealed class DataDirectoryCopy(string dataDirectory, Stream tar, Progre
 {
     private const int ChunkSize = 1 << 20;
     private const int MaxReportedFailures = 10;
-    private static readonly System.Text.RegularExpressions.Regex ChecksummedFile = new(@"^(?:global|base/\d+)/\d+(?:_(?:fsm|vm|init))?(?:\.(\d+))?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+    private static readonly System.Text.RegularExpressions.Regex ChecksummedFile = new(@"^(?:global|base/\d+|pg_tblspc/\d+/PG_[^/]+/\d+)/\d+(?:_(?:fsm|vm|init))?(?:\.(\d+))?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
     private readonly List<string> _pageFailures = [];
     private readonly BackupManifestBuilder _manifest = new();
     private readonly byte[] _buffer = GC.AllocateUninitializedArray<byte>(ChunkSize);

@@ -52,15 +52,16 @@ public static class PhysicalBackupJob
         await using var connection = await PgServer.OpenAsync(server, ct).ConfigureAwait(false);
         var facts = await PgServer.GetFactsAsync(connection, ct).ConfigureAwait(false);
         long segmentSize = await PgServer.WalSegmentSizeAsync(connection, ct).ConfigureAwait(false);
-        long tablespaces = await PgServer.ScalarAsync<long>(connection, "SELECT count(*) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global')", ct).ConfigureAwait(false);
-        if (tablespaces > 0)
+        var tablespaces = await ReadTablespacesAsync(connection, ct).ConfigureAwait(false);
+        var (dataDirectory, notCopied) = await ChooseDataDirectoryAsync(connection, facts, options.Method, server, context).ConfigureAwait(false);
+        if (dataDirectory is null && tablespaces.Count > 0)
         {
-            // pg_basebackup writes only the main tablespace to stdout in tar format; the others would need temp files.
+            // pg_basebackup -Ft -D - writes only the main tablespace to stdout; the others would need a tar file each.
             throw new PgBackupException(FailureKind.InvalidArgument,
-                $"{server.Server} has {tablespaces} tablespace(s) besides pg_default and pg_global; physical backups stream only a single-tablespace cluster so far. Move the objects into pg_default, or use a logical backup.",
+                $"{server.Server} has {tablespaces.Count} tablespace(s) besides pg_default and pg_global ({string.Join(", ", tablespaces.Select(t => t.Name))}), which the BaseBackup method cannot stream (pg_basebackup sends only the main tablespace to stdout); nothing was stored. " +
+                $"Run Invoke-PgBackup -Type Physical -Method FileCopy on the server's host, as root or the server's owner{(notCopied is null ? "" : $" (FileCopy is not possible from here: {notCopied})")}; or move the objects into pg_default, or take a logical backup.",
                 server.Server);
         }
-        string? dataDirectory = await ChooseDataDirectoryAsync(connection, facts, options.Method, server, context).ConfigureAwait(false);
         string pgBaseBackup = dataDirectory is null ? PgClientTools.Find("pg_basebackup", facts.MajorVersion) : "";
         EncryptionKey? key = repository.IsEncrypted ? repository.RequireKey() : null;
 
@@ -69,6 +70,7 @@ public static class PhysicalBackupJob
         backup.ClientVersion = dataDirectory is null ? pgBaseBackup : null;
         backup.Method = dataDirectory is null ? PhysicalBackupMethod.BaseBackup : PhysicalBackupMethod.FileCopy;
         backup.BackupLabel = "pgbt " + backup.Id;
+        if (tablespaces.Count > 0) backup.Tablespaces = tablespaces;
         context.Log($"Backup {backup.Id}: physical base backup of {server.Server} (PostgreSQL {backup.ServerVersion}) into {repository.Location}, {(dataDirectory is null ? "streamed by pg_basebackup" : "copied from " + dataDirectory)}.");
 
         try
@@ -77,7 +79,8 @@ public static class PhysicalBackupJob
             string fileName = "base.tar" + Compression.FileExtension(options.Compression) + (key is null ? "" : BackupRepository.EncryptedExtension);
             string storeKey = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
             if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, ct).ConfigureAwait(false);
-            else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+            else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+            await RefuseTablespacesCreatedDuringAsync(connection, tablespaces, backup, ct).ConfigureAwait(false);
             SetWalSegments(backup, segmentSize);
             meter.Report();
 
@@ -104,13 +107,42 @@ public static class PhysicalBackupJob
         backup.StopWalSegment = WalFileName.SegmentFileName(backup.Timeline.Value, (Lsn.Parse(backup.StopLsn!) - 1) / (ulong)segmentSize, segmentSize);
     }
 
-    /// <summary>
-    /// The data directory to copy, or null for pg_basebackup: a file copy needs this host to be the server's (its
-    /// data_directory readable here, with the server's own system identifier in global/pg_control) and a primary.
-    /// </summary>
-    private static async Task<string?> ChooseDataDirectoryAsync(NpgsqlConnection connection, ServerFacts facts, PhysicalBackupMethod method, PgConnectionInfo server, OperationContext context)
+    /// <summary>The server's tablespaces besides pg_default and pg_global, with the directory each is in.</summary>
+    private static async Task<List<PgBackupTablespace>> ReadTablespacesAsync(NpgsqlConnection connection, CancellationToken ct)
     {
-        if (method == PhysicalBackupMethod.BaseBackup) return null;
+        var found = new List<PgBackupTablespace>();
+        await using var cmd = new NpgsqlCommand("SELECT oid::bigint, spcname::text, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY oid", connection);
+        await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await reader.ReadAsync(ct).ConfigureAwait(false))
+            found.Add(new PgBackupTablespace { Oid = (uint)reader.GetInt64(0), Name = reader.GetString(1), Location = reader.IsDBNull(2) ? "" : reader.GetString(2) });
+        return found;
+    }
+
+    /// <summary>
+    /// A tablespace created while the files were copied (or streamed) is not in the backup, and its CREATE TABLESPACE is
+    /// in the backup's WAL: every restore, Test-PgBackup's too, would replay it at the original location, where
+    /// PostgreSQL's redo first removes an existing version directory (on the server's host: the live server's
+    /// tablespace). Such a backup is not kept. (One created after the stop and before this check fails it too: rare, and
+    /// taking the backup again is the answer either way.)
+    /// </summary>
+    private static async Task RefuseTablespacesCreatedDuringAsync(NpgsqlConnection connection, IReadOnlyList<PgBackupTablespace> before, PgBackup backup, CancellationToken ct)
+    {
+        var known = before.Select(t => t.Oid).ToHashSet();
+        var created = (await ReadTablespacesAsync(connection, ct).ConfigureAwait(false)).Where(t => !known.Contains(t.Oid)).ToList();
+        if (created.Count > 0)
+            throw new PgBackupException(FailureKind.OperationFailed,
+                $"Tablespace(s) {string.Join(", ", created.Select(t => $"{t.Name} at '{t.Location}'"))} were created while backup {backup.Id} ran; a restore of it would replay their creation at that location (removing what is there), so it is not kept. Take the backup again.",
+                backup.Id);
+    }
+
+    /// <summary>
+    /// The data directory to copy, or null for pg_basebackup (and why not a copy, when FileCopy was not asked against):
+    /// a file copy needs this host to be the server's (its data_directory readable here, with the server's own system
+    /// identifier in global/pg_control) and a primary.
+    /// </summary>
+    private static async Task<(string? DataDirectory, string? NotCopied)> ChooseDataDirectoryAsync(NpgsqlConnection connection, ServerFacts facts, PhysicalBackupMethod method, PgConnectionInfo server, OperationContext context)
+    {
+        if (method == PhysicalBackupMethod.BaseBackup) return (null, null);
         var ct = context.CancellationToken;
         string? reason = null, dataDirectory = null;
         try
@@ -124,11 +156,11 @@ public static class PhysicalBackupJob
         {
             reason = $"the data directory's location is not readable with this role ({e.MessageText}); pg_read_all_settings grants it";
         }
-        if (reason is null) return dataDirectory;
+        if (reason is null) return (dataDirectory, null);
         if (method == PhysicalBackupMethod.FileCopy)
             throw new PgBackupException(FailureKind.InvalidArgument, $"-Method FileCopy cannot copy {server.Server}: {reason}. Run it on the server's host as a user that can read the data directory (root or the server's owner), or use -Method BaseBackup.", server.Server);
         context.Log($"Streaming the backup with pg_basebackup rather than copying the files: {reason}.");
-        return null;
+        return (null, reason);
     }
 
     private static string? CheckLocalDataDirectory(string dataDirectory, string? systemIdentifier)
@@ -177,7 +209,7 @@ public static class PhysicalBackupJob
     /// hand-over are blocking calls), pg_backup_stop whatever happened, then backup_label and backup_manifest.
     /// </summary>
     private static async Task CopyDataDirectoryAsync(BackupRepository repository, NpgsqlConnection connection, ServerFacts facts, string dataDirectory,
-        PgBackup backup, string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, OperationContext context)
+        IReadOnlyList<PgBackupTablespace> tablespaces, PgBackup backup, string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, OperationContext context)
     {
         var ct = context.CancellationToken;
         await using var output = await BackupObjectWriter.CreateAsync(repository, storeKey, options.Compression, options.CompressionLevel, key, ct, independentFrames: true, hashRaw: false).ConfigureAwait(false);
@@ -193,7 +225,8 @@ public static class PhysicalBackupJob
         // replay begins only at the start LSN.
         var stop = await session.StopAfterAsync(() => Task.Factory.StartNew(() =>
         {
-            var entries = DataDirectoryScanner.Scan(dataDirectory);
+            var entries = DataDirectoryScanner.Scan(dataDirectory,
+                new TablespaceScan(tablespaces.Select(t => t.Oid).ToHashSet(), TablespaceScan.VersionDirectoryPrefixOf(facts.VersionNumber)));
             meter.TotalBytes = entries.Sum(e => e.Size);
             copy.CopyFiles(entries, ct);
         }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ConfigureAwait(false);

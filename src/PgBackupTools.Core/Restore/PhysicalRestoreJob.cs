@@ -14,8 +14,18 @@ namespace PgBackupTools.Core.Restore;
 public sealed record PhysicalRestoreOptions
 {
     public required string DataDirectory { get; init; }
-    /// <summary>Move a non-empty directory aside (&lt;path&gt;.pgbt-old-&lt;timestamp&gt;); it is never deleted.</summary>
+    /// <summary>Move a non-empty directory aside (&lt;path&gt;.pgbt-old-&lt;timestamp&gt;); it is never deleted. The same for a non-empty tablespace directory.</summary>
     public bool Force { get; init; }
+    /// <summary>
+    /// Tablespaces restored elsewhere than their original location: original location (PgBackup.Tablespaces) -> new
+    /// directory, as pg_basebackup's -T OLDDIR=NEWDIR. Tablespaces not named go back to their original location.
+    /// </summary>
+    public IReadOnlyDictionary<string, string>? TablespaceMapping { get; init; }
+    /// <summary>
+    /// Every tablespace into &lt;this&gt;/&lt;oid&gt;, whatever the backup's manifest says (not with
+    /// <see cref="TablespaceMapping"/>): how Test-PgBackup keeps a scratch restore away from the live server's tablespaces.
+    /// </summary>
+    public string? TablespaceRoot { get; init; }
     public DateTimeOffset? TargetTime { get; init; }
     public string? TargetLsn { get; init; }
     public string? TargetXid { get; init; }
@@ -87,14 +97,21 @@ public static class PhysicalRestoreJob
 
         var started = DateTimeOffset.UtcNow;
         string dataDir = Path.GetFullPath(options.DataDirectory);
-        // Before anything is written or moved: the directory may be used, and the archive can carry recovery to the target.
+        var tablespaces = TablespaceTargets.Resolve(backup, dataDir, options.TablespaceMapping, options.TablespaceRoot);
+        // Before anything is written or moved: the directories may be used, and the archive can carry recovery to the target.
         CheckDirectory(dataDir, options.Force);
+        tablespaces.Check(options.Force, dataDir);
         var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context, plan).ConfigureAwait(false);
+        tablespaces.Check(options.Force, dataDir); // once more right before anything moves, as PrepareDirectory does
         string? movedAside = PrepareDirectory(dataDir, options.Force, context);
+        tablespaces.MoveAside(context);
+        foreach (var (tablespace, target) in tablespaces.All)
+            context.Log($"Tablespace {tablespace.Name} (oid {tablespace.Oid}, originally at {tablespace.Location}) is restored into {target}.");
         var result = new PgRestoreResult
         {
             BackupId = backup.Id, Type = BackupType.Physical, Server = backup.Server, StartTime = started,
             DataDirectory = dataDir, MovedAsideTo = movedAside, Replaced = movedAside is not null, WalThrough = walThrough,
+            Tablespaces = tablespaces.Count == 0 ? null : tablespaces.All.Select(t => new PgBackupTablespace { Oid = t.Tablespace.Oid, Name = t.Tablespace.Name, Location = t.Target }).ToList(),
         };
 
         // Extract while verifying: the checksum can only be confirmed at the end, so recovery.signal (which makes the
@@ -106,7 +123,7 @@ public static class PhysicalRestoreJob
         {
             // Synchronous reads and writes on a thread of their own: the stored bytes are read, the frames waited for
             // and the files handed to the writers without a thread-pool hop per piece.
-            await Task.Factory.StartNew(() => ExtractVerified(content, dataDir, fileChecksums, ct), ct,
+            await Task.Factory.StartNew(() => ExtractVerified(content, dataDir, fileChecksums, tablespaces, ct), ct,
                 TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
             result.RestoredBytes = content.BytesRead;
         }
@@ -115,6 +132,7 @@ public static class PhysicalRestoreJob
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
         result.Target = DescribeTarget(options);
         PrepareOwnership(dataDir, options.Owner);
+        foreach (var (_, target) in tablespaces.All) PrepareOwnership(target, options.Owner);
         if (options.Start) await StartAndWaitAsync(repository, dataDir, options, result, context, mustReach).ConfigureAwait(false);
         result.Duration = DateTimeOffset.UtcNow - started;
         return result;
@@ -220,11 +238,11 @@ public static class PhysicalRestoreJob
         return aside;
     }
 
-    private static void ExtractVerified(VerifiedBackupFileStream content, string dataDir, RestoredFileChecksums? checksums, CancellationToken ct)
+    private static void ExtractVerified(VerifiedBackupFileStream content, string dataDir, RestoredFileChecksums? checksums, TablespaceTargets tablespaces, CancellationToken ct)
     {
         try
         {
-            Extract(content, dataDir, checksums, ct);
+            Extract(content, dataDir, checksums, tablespaces, ct);
             // The tar ends before the stream does (zero blocks, padding): the rest is read for the checksums.
             content.CopyTo(Stream.Null);
         }
@@ -236,7 +254,7 @@ public static class PhysicalRestoreJob
         }
     }
 
-    private static void Extract(Stream tar, string dataDir, RestoredFileChecksums? checksums, CancellationToken ct)
+    private static void Extract(Stream tar, string dataDir, RestoredFileChecksums? checksums, TablespaceTargets tablespaces, CancellationToken ct)
     {
         const UnixFileMode owner = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         string root = Path.GetFullPath(dataDir) + Path.DirectorySeparatorChar;
@@ -252,6 +270,16 @@ public static class PhysicalRestoreJob
                 throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds an entry outside the data directory: '{entry.Name}'.", entry.Name);
             // Owner bits only, at least read and write (PostgreSQL wants 0700 directories and 0600 files).
             var mode = entry.Mode & owner | UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            if (tablespaces.TryMap(entry.Name, out string mapped, out bool isRoot, out uint oid))
+            {
+                ExtractTablespaceEntry(entry, mapped, isRoot, oid, mode, dataDir, writer, tablespaces);
+                continue;
+            }
+            if (entry.EntryType is TarEntryType.RegularFile or TarEntryType.V7RegularFile && entry.Name.TrimStart('.', '/') == "tablespace_map")
+            {
+                WriteTablespaceMap(entry, target, mode, checksums, tablespaces);
+                continue;
+            }
             switch (entry.EntryType)
             {
                 case TarEntryType.Directory:
@@ -261,10 +289,50 @@ public static class PhysicalRestoreJob
                     writer.WriteFile(target, entry.Name, mode, entry.DataStream, entry.Length);
                     break;
                 case TarEntryType.SymbolicLink:
-                    throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds a symbolic link '{entry.Name}' (a tablespace?); physical restores handle single-tablespace clusters only.", entry.Name);
+                    throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds a symbolic link '{entry.Name}'; a physical backup carries a tablespace as the directory pg_tblspc/<oid>, never as a link.", entry.Name);
             }
         }
         writer.Complete();
+    }
+
+    /// <summary>pg_tblspc/&lt;oid&gt; becomes the link to the tablespace's target, which is created; what is below goes into the target.</summary>
+    private static void ExtractTablespaceEntry(TarEntry entry, string path, bool isRoot, uint oid, UnixFileMode mode, string dataDir, DataDirectoryWriter writer, TablespaceTargets tablespaces)
+    {
+        switch (entry.EntryType)
+        {
+            case TarEntryType.Directory:
+                if (isRoot) Directory.CreateDirectory(Path.GetDirectoryName(path)!); // the parents as any new directory; the target itself 0700
+                writer.CreateDirectory(path, mode | UnixFileMode.UserExecute);
+                if (isRoot) tablespaces.CreateLink(dataDir, oid);
+                break;
+            case TarEntryType.RegularFile or TarEntryType.V7RegularFile when !isRoot:
+                writer.WriteFile(path, entry.Name, mode, entry.DataStream, entry.Length);
+                break;
+            default:
+                throw new PgBackupException(FailureKind.InvalidData, $"The backup's tar holds '{entry.Name}' as a {entry.EntryType}; a tablespace is carried as directories and regular files under pg_tblspc/<oid>/.", entry.Name);
+        }
+    }
+
+    /// <summary>
+    /// tablespace_map as the backup's manifest lists it goes into the checksums; what is written names the tablespaces'
+    /// targets (PostgreSQL makes the links in pg_tblspc from it when recovery starts, so the original locations must not
+    /// be in it). A small file, written and fsynced here; the data directory is fsynced with the others.
+    /// </summary>
+    private static void WriteTablespaceMap(TarEntry entry, string path, UnixFileMode mode, RestoredFileChecksums? checksums, TablespaceTargets tablespaces)
+    {
+        if (entry.Length > 1 << 20)
+            throw new PgBackupException(FailureKind.InvalidData, $"The backup's tablespace_map is {entry.Length:N0} bytes; not a tablespace map.", entry.Name);
+        byte[] original = new byte[entry.Length];
+        entry.DataStream?.ReadExactly(original);
+        checksums?.Add(entry.Name, original.Length, System.Security.Cryptography.SHA256.HashData(original));
+        byte[] rewritten = tablespaces.RewriteMap(original);
+        var create = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows()) create.UnixCreateMode = mode;
+        using (var file = new FileStream(path, create))
+        {
+            file.Write(rewritten);
+            file.Flush(flushToDisk: true);
+        }
     }
 
     internal static void WriteRecoveryConfiguration(BackupRepository repository, PgBackup backup, string dataDir, PhysicalRestoreOptions options)

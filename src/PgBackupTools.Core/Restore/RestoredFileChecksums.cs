@@ -15,8 +15,11 @@ internal sealed class RestoredFileChecksums(string backupId)
     private const string ManifestName = "backup_manifest";
     private readonly Dictionary<string, (long Size, string Sha256)> _restored = new(StringComparer.Ordinal);
 
-    public void Add(string path, long size, byte[] sha256) =>
-        _restored[Normalize(path)] = (size, Convert.ToHexString(sha256).ToLowerInvariant());
+    /// <summary>Called by the restore's hashing thread, and by the reading thread for a file it writes itself (tablespace_map).</summary>
+    public void Add(string path, long size, byte[] sha256)
+    {
+        lock (_restored) _restored[Normalize(path)] = (size, Convert.ToHexString(sha256).ToLowerInvariant());
+    }
 
     public void Verify(string dataDirectory)
     {

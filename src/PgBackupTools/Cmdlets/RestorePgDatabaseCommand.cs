@@ -45,6 +45,11 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
     [ValidateNotNullOrEmpty]
     public string DataDirectory { get; set; } = "";
 
+    /// <summary>Physical: tablespaces restored elsewhere, @{ '&lt;original location&gt;' = '&lt;new directory&gt;' } (pg_basebackup -T OLDDIR=NEWDIR); the others go back to their original location.</summary>
+    [Parameter(ParameterSetName = PhysicalSet)]
+    [ValidateNotNull]
+    public System.Collections.Hashtable? TablespaceMapping { get; set; }
+
     [Parameter(ParameterSetName = PhysicalSet)]
     public DateTimeOffset? TargetTime { get; set; }
 
@@ -118,9 +123,11 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
             : GetUnresolvedProviderPathFromPSPath(EntryPointPath);
         if (Backup is null && Repository is null)
             throw new PSArgumentException("Give the physical backup to restore (-Backup, or through the pipeline from Get-PgBackup), or -Repository to restore the newest one that ends before the target.");
+        var tablespaceMapping = ResolveTablespaceMapping();
         bool whatIf = MyInvocation.BoundParameters.ContainsKey("WhatIf");
         string what = Backup is null ? $"Restore the newest physical backup of stanza '{Stanza}' in {Repository} before the target" : $"Restore physical backup {Backup.Id}";
-        if ((whatIf || !Force) && !ShouldProcess($"data directory {dataDirectory}", what))
+        string where = tablespaceMapping is null ? $"data directory {dataDirectory}" : $"data directory {dataDirectory} and tablespace directories {string.Join(", ", tablespaceMapping.Values)}";
+        if ((whatIf || !Force) && !ShouldProcess(where, what))
             return;
         RunForItem((object?)Backup ?? Repository, async context =>
         {
@@ -130,6 +137,7 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
             var options = new PhysicalRestoreOptions
             {
                 DataDirectory = dataDirectory,
+                TablespaceMapping = tablespaceMapping,
                 Force = Force,
                 TargetTime = TargetTime,
                 TargetLsn = TargetLsn,
@@ -146,6 +154,8 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
             };
             if (Backup?.Type == BackupType.Snapshot)
             {
+                if (tablespaceMapping is not null)
+                    throw new PSArgumentException("-TablespaceMapping applies to physical backups restored from the repository; a Snapshot backup's tablespaces are on the volumes restored from its snapshots, where its tablespace_map points.");
                 // A snapshot backup's data is already in place (the mounted volume): only the label and recovery settings are written.
                 PostObject(await Core.Snapshots.SnapshotRestoreJob.RunAsync(repository, Backup, options, context));
                 return;
@@ -154,5 +164,20 @@ public sealed class RestorePgDatabaseCommand : PgConnectedCmdlet
             context.Log($"Restoring physical backup {backup.Id} (WAL {backup.StartLsn}..{backup.StopLsn}, timeline {backup.Timeline}).");
             PostObject(await PhysicalRestoreJob.RunAsync(repository, backup, options, context));
         });
+    }
+
+    /// <summary>The keys are the original locations as the backup records them (the source host's paths, taken as they are); the new directories are paths here.</summary>
+    private Dictionary<string, string>? ResolveTablespaceMapping()
+    {
+        if (TablespaceMapping is null) return null;
+        var mapping = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Collections.DictionaryEntry pair in TablespaceMapping)
+        {
+            string from = pair.Key?.ToString() ?? "", to = (pair.Value is PSObject o ? o.BaseObject : pair.Value)?.ToString() ?? "";
+            if (from.Length == 0 || to.Length == 0)
+                throw new PSArgumentException("-TablespaceMapping needs @{ '<original location>' = '<new directory>' } pairs with neither side empty (Get-PgBackup shows the original locations under Tablespaces).");
+            mapping[from] = GetUnresolvedProviderPathFromPSPath(to);
+        }
+        return mapping;
     }
 }

@@ -75,6 +75,37 @@ public sealed class FileCopyBackupTests : IDisposable
     }
 
     [Fact]
+    public void The_scanner_follows_a_tablespace_link_into_its_version_directory_and_refuses_a_link_of_no_tablespace()
+    {
+        string data = Path.Combine(_temp.Path, "data"), location = Path.Combine(_temp.Path, "ts");
+        foreach (var f in new[] { "global/pg_control", "pg_tblspc/.keep" })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(data, f))!);
+            File.WriteAllText(Path.Combine(data, f), "x");
+        }
+        foreach (var f in new[] { "PG_15_202209061/5/16400", "PG_15_202209061/5/16400_init", "PG_15_202209061/5/16401", "PG_15_202209061/5/t3_16500",
+                     "PG_15_202209061/pgsql_tmp/pgsql_tmp1.0", "PG_14_202107181/5/16400", "stray" })
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(location, f))!);
+            File.WriteAllText(Path.Combine(location, f), "x");
+        }
+        File.CreateSymbolicLink(Path.Combine(data, "pg_tblspc", "16384"), location);
+
+        var paths = DataDirectoryScanner.Scan(data, new TablespaceScan(new HashSet<uint> { 16384 }, TablespaceScan.VersionDirectoryPrefixOf(150004)))
+            .Select(e => e.Path + (e.IsDirectory ? "/" : "")).ToList();
+        foreach (var kept in new[] { "pg_tblspc/16384/", "pg_tblspc/16384/PG_15_202209061/", "pg_tblspc/16384/PG_15_202209061/5/", "pg_tblspc/16384/PG_15_202209061/5/16400_init", "pg_tblspc/16384/PG_15_202209061/5/16401" })
+            Assert.Contains(kept, paths);
+        // Unlogged main fork, temp relation, temp files, another version's directory, files beside the version directory: as BASE_BACKUP.
+        foreach (var left in new[] { "pg_tblspc/16384/PG_15_202209061/5/16400", "pg_tblspc/16384/PG_15_202209061/5/t3_16500", "pg_tblspc/16384/PG_15_202209061/pgsql_tmp/",
+                     "pg_tblspc/16384/PG_14_202107181/", "pg_tblspc/16384/stray" })
+            Assert.DoesNotContain(left, paths);
+
+        // A link in pg_tblspc that is not one of the server's tablespaces, or a scan that follows none: refused.
+        Assert.Contains("16384", Assert.Throws<PgBackupException>(() => DataDirectoryScanner.Scan(data, new TablespaceScan(new HashSet<uint> { 99 }, "PG_15_"))).Message);
+        Assert.Throws<PgBackupException>(() => DataDirectoryScanner.Scan(data));
+    }
+
+    [Fact]
     public void The_copy_writes_a_tar_that_tar_reads_with_a_manifest_whose_checksum_and_file_hashes_hold_and_leaves_out_a_file_removed_meanwhile()
     {
         string data = Path.Combine(_temp.Path, "data");

@@ -15,7 +15,7 @@ namespace PgBackupTools.Core.Tests.Restore;
 /// <summary>
 /// What the archive must hold for a physical restore, against real clusters: a hole in it refuses the restore up front
 /// (or fails it after recovery, never a silent short promotion), recovery follows a promoted timeline that archives
-/// into the same stanza, and a cluster with a user tablespace is refused before anything is stored.
+/// into the same stanza. (Clusters with tablespaces: PhysicalRestoreTablespaceTests.)
 /// </summary>
 [Collection("cluster")]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // runuser, chown: the test clusters are Linux-only
@@ -177,22 +177,6 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
         // Recovery to latest does need that segment: refused, naming it.
         var e = await Assert.ThrowsAsync<WalGapException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(Path.Combine(_temp.Path, "latest")), OperationContext.None));
         Assert.Contains(tl2Segment, e.Message);
-    }
-
-    [Fact]
-    public async Task A_cluster_with_a_user_tablespace_is_refused_before_anything_is_stored()
-    {
-        using var cluster = await StartArchivingClusterAsync();
-        string location = Path.Combine(_temp.Path, "ts");
-        Directory.CreateDirectory(location);
-        PgTestCluster.GiveToServerUser(location);
-        cluster.Psql($"CREATE TABLESPACE extra LOCATION '{location}'");
-        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
-        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalBackupJob.RunAsync(repo, Server(cluster), new PhysicalBackupOptions(), OperationContext.None));
-        Assert.Equal(FailureKind.InvalidArgument, e.Kind);
-        Assert.Contains("tablespace", e.Message);
-        Assert.False(Directory.Exists(Path.Combine(RepoPath, "backups", "main")) && Directory.EnumerateFileSystemEntries(Path.Combine(RepoPath, "backups", "main")).Any());
-        Assert.Empty(await repo.ListBackupsAsync(null, OperationContext.None));
     }
 
     // ------------------------------------------------------------------ helpers
