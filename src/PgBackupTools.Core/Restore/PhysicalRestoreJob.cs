@@ -209,11 +209,9 @@ public static class PhysicalRestoreJob
         return WalRecoveryPlan.BuildAsync(new WalArchive(repository, backup.Stanza), backup.Timeline.Value, Backup.Lsn.Parse(backup.StartLsn), Backup.Lsn.Parse(backup.StopLsn), ct);
     }
 
-    private static bool IsEmptyOrMissing(string dataDir) => !Directory.Exists(dataDir) || !Directory.EnumerateFileSystemEntries(dataDir).Any();
-
     private static void CheckDirectory(string dataDir, bool force)
     {
-        if (IsEmptyOrMissing(dataDir)) return;
+        if (RestoreTargetDirectory.IsEmptyOrMissing(dataDir)) return;
         if (File.Exists(Path.Combine(dataDir, "postmaster.pid")))
             throw new PgBackupException(FailureKind.InvalidArgument, $"{dataDir} holds a postmaster.pid: a server may be running on it. Stop it first (pg_ctl -D '{dataDir}' stop).", dataDir);
         if (!force)
@@ -226,13 +224,12 @@ public static class PhysicalRestoreJob
         // Once more right before moving anything: the archive check since the first one can take a while on an object
         // store, and a server may have been started in the directory meanwhile.
         CheckDirectory(dataDir, force);
-        if (IsEmptyOrMissing(dataDir))
+        if (RestoreTargetDirectory.IsEmptyOrMissing(dataDir))
         {
             Directory.CreateDirectory(dataDir);
             return null;
         }
-        string aside = $"{dataDir.TrimEnd(Path.DirectorySeparatorChar)}.pgbt-old-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfffZ}";
-        Directory.Move(dataDir, aside);
+        string aside = RestoreTargetDirectory.MoveAside(dataDir);
         context.Log($"Moved the existing {dataDir} aside to {aside}.");
         Directory.CreateDirectory(dataDir);
         return aside;

@@ -88,7 +88,7 @@ internal sealed class TablespaceTargets
     {
         foreach (var (tablespace, target) in _targets.Values)
         {
-            if (IsEmptyOrMissing(target)) continue;
+            if (RestoreTargetDirectory.IsEmptyOrMissing(target)) continue;
             if (!force)
                 throw new PgBackupException(FailureKind.InvalidArgument,
                     $"The directory {target} for tablespace {tablespace.Name} (oid {tablespace.Oid}, originally at {tablespace.Location}) is not empty; nothing was changed. " +
@@ -104,10 +104,9 @@ internal sealed class TablespaceTargets
     public List<string> MoveAside(OperationContext context)
     {
         var moved = new List<string>();
-        foreach (var (tablespace, target) in _targets.Values.Where(t => !IsEmptyOrMissing(t.Target)))
+        foreach (var (tablespace, target) in _targets.Values.Where(t => !RestoreTargetDirectory.IsEmptyOrMissing(t.Target)))
         {
-            string aside = $"{target}.pgbt-old-{DateTimeOffset.UtcNow:yyyyMMddTHHmmssfffZ}";
-            Directory.Move(target, aside);
+            string aside = RestoreTargetDirectory.MoveAside(target);
             context.Warn($"Moved the existing directory of tablespace {tablespace.Name}, {target}, aside to {aside}.");
             moved.Add(aside);
         }
@@ -186,8 +185,6 @@ internal sealed class TablespaceTargets
         var link = new FileInfo(Path.Combine(dataDir, "pg_tblspc", oid.ToString(CultureInfo.InvariantCulture)));
         return link.LinkTarget is { } points && Normalize(Path.Combine(Path.GetDirectoryName(link.FullName)!, points)) == target;
     }
-
-    private static bool IsEmptyOrMissing(string directory) => !Directory.Exists(directory) || !Directory.EnumerateFileSystemEntries(directory).Any();
 
     private static string Normalize(string path) => Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
 
