@@ -359,12 +359,11 @@ public static class PhysicalRestoreJob
     internal static string DescribeTarget(PhysicalRestoreOptions o) =>
         o.TargetTime is { } t ? $"time {t:O}" : o.TargetLsn is { } l ? $"lsn {l}" : o.TargetXid is { } x ? $"xid {x}" : o.TargetName is { } n ? $"name {n}" : o.Immediate ? "immediate" : "latest";
 
-    private static bool IsRoot => !OperatingSystem.IsWindows() && Environment.UserName == "root";
 
     /// <summary>PostgreSQL refuses to run as root and needs its directory owned by the server user: as root, chown it.</summary>
     internal static void PrepareOwnership(string dataDir, string? owner)
     {
-        if (!IsRoot) return;
+        if (!UnixFileOwner.IsRoot) return;
         owner ??= "postgres";
         Run("chown", ["-R", $"{owner}:", dataDir], TimeSpan.FromMinutes(10));
     }
@@ -374,7 +373,7 @@ public static class PhysicalRestoreJob
     {
         string pgCtl = PgClientTools.Find("pg_ctl");
         string[] args = ["-D", dataDir, "-m", mode, "-w", "stop"];
-        if (IsRoot) Run("runuser", ["-u", owner ?? "postgres", "--", pgCtl, .. args], TimeSpan.FromMinutes(2));
+        if (UnixFileOwner.IsRoot) Run("runuser", ["-u", owner ?? "postgres", "--", pgCtl, .. args], TimeSpan.FromMinutes(2));
         else Run(pgCtl, args, TimeSpan.FromMinutes(2));
     }
 
@@ -406,13 +405,13 @@ public static class PhysicalRestoreJob
         string pgCtl = PgClientTools.Find("pg_ctl");
         string log = Path.Combine(dataDir, "log", "pgbt-restore.log");
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-        if (IsRoot) Run("chown", [$"{options.Owner ?? "postgres"}:", Path.GetDirectoryName(log)!], TimeSpan.FromSeconds(30));
+        if (UnixFileOwner.IsRoot) Run("chown", [$"{options.Owner ?? "postgres"}:", Path.GetDirectoryName(log)!], TimeSpan.FromSeconds(30));
         string[] ctlArgs = ["-D", dataDir, "-l", log, "-w", "-t", "600", "start"];
         context.Log($"Starting the restored server: {pgCtl} {string.Join(' ', ctlArgs)}");
         // pg_ctl -w returns once the server accepts connections: in recovery, or already done, or (Shutdown) gone again.
         try
         {
-            if (IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11), walEnvironment);
+            if (UnixFileOwner.IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11), walEnvironment);
             else Run(pgCtl, ctlArgs, TimeSpan.FromMinutes(11), walEnvironment);
         }
         catch (PgBackupException e) when (options.TargetAction != RecoveryTargetAction.Shutdown)
