@@ -113,18 +113,7 @@ public static class ArchiveRepositoryAccess
     private static bool CanSearch(ServerOsUser user, string directory)
     {
         if (user.Uid == 0) return true;
-        if (UnixFileOwner.IsRoot && UnixFileOwner.UserName(user.Uid) is { } name)
-        {
-            try
-            {
-                PhysicalRestoreJob.Run("runuser", ["-u", name, "--", "test", "-x", directory], TimeSpan.FromSeconds(30));
-                return true;
-            }
-            catch (PgBackupException e) when (e.Kind == FailureKind.ToolFailed) { return false; }
-            catch (Win32Exception) { }
-        }
-        uint[] groups = UnixFileOwner.UserName(user.Uid) is { } member ? UnixFileOwner.Groups(member, user.Gid) : [user.Gid];
-        return Allows(user.Uid, groups, directory, write: false);
+        return AskAsUser(user, "-x", directory) ?? Allows(user.Uid, GroupsOf(user), directory, write: false);
     }
 
     private static bool IsTimelineDirectory(string path) => Path.GetFileName(path) is { Length: 8 } name && name.All(char.IsAsciiHexDigitUpper);
@@ -138,25 +127,34 @@ public static class ArchiveRepositoryAccess
     {
         directory = Path.GetFullPath(directory);
         if (user.Uid == 0) return true;
-        if (UnixFileOwner.IsRoot && UnixFileOwner.UserName(user.Uid) is { } name)
-        {
-            try
-            {
-                PhysicalRestoreJob.Run("runuser", ["-u", name, "--", "test", "-w", directory, "-a", "-x", directory], TimeSpan.FromSeconds(30));
-                return true;
-            }
-            catch (PgBackupException e) when (e.Kind == FailureKind.ToolFailed) { return false; }
-            catch (Win32Exception) { } // no runuser here: the mode bits decide
-        }
-        return CanWriteByMode(user, directory);
+        return AskAsUser(user, "-w", directory, "-a", "-x", directory) ?? CanWriteByMode(user, directory);
     }
+
+    /// <summary>
+    /// As root: <c>test</c> with <paramref name="test"/>, run as <paramref name="user"/> (runuser), which also honours
+    /// ACLs and read-only mounts. Null when it cannot be asked that way (not root, a uid without a name, no runuser here):
+    /// the mode bits decide then.
+    /// </summary>
+    private static bool? AskAsUser(ServerOsUser user, params string[] test)
+    {
+        if (!UnixFileOwner.IsRoot || UnixFileOwner.UserName(user.Uid) is not { } name) return null;
+        try
+        {
+            PhysicalRestoreJob.Run("runuser", ["-u", name, "--", "test", .. test], TimeSpan.FromSeconds(30));
+            return true;
+        }
+        catch (PgBackupException e) when (e.Kind == FailureKind.ToolFailed) { return false; }
+        catch (Win32Exception) { return null; }
+    }
+
+    private static uint[] GroupsOf(ServerOsUser user) => UnixFileOwner.UserName(user.Uid) is { } name ? UnixFileOwner.Groups(name, user.Gid) : [user.Gid];
 
     /// <summary>The answer from owner, group and mode bits alone (ACLs not seen): for a session that cannot ask as the user.</summary>
     internal static bool CanWriteByMode(ServerOsUser user, string directory)
     {
         directory = Path.GetFullPath(directory);
         if (user.Uid == 0) return true;
-        uint[] groups = UnixFileOwner.UserName(user.Uid) is { } member ? UnixFileOwner.Groups(member, user.Gid) : [user.Gid];
+        uint[] groups = GroupsOf(user);
         if (!Allows(user.Uid, groups, directory, write: true)) return false;
         for (var parent = Path.GetDirectoryName(directory); parent is not null; parent = Path.GetDirectoryName(parent))
             if (!Allows(user.Uid, groups, parent, write: false)) return false;
