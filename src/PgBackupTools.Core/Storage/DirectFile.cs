@@ -46,11 +46,7 @@ internal sealed unsafe class DirectFile : IDisposable
             return new DirectFile(handle, path, false);
         }
         int fd = Native.open(path, Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_CLOEXEC, (int)mode);
-        if (fd < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"Cannot create {path}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
-        }
+        if (fd < 0) throw LastError($"Cannot create {path}");
         var created = new SafeFileHandle(fd, ownsHandle: true);
         // Switched on after the file is created, not asked of open(2): a file system that refuses O_DIRECT fails that
         // open with EINVAL only after it has created the file, and a second O_EXCL open would then find it there.
@@ -76,8 +72,7 @@ internal sealed unsafe class DirectFile : IDisposable
                 if (n > 0) { written += (int)n; continue; }
                 int errno = Marshal.GetLastPInvokeError();
                 if (n < 0 && errno == Native.EINTR) continue;
-                if (n < 0 && errno != Native.EINVAL)
-                    throw new IOException($"Cannot write {_path}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
+                if (n < 0 && errno != Native.EINVAL) throw LastError($"Cannot write {_path}");
                 StopDirect(); // EINVAL: this file system wants another alignment; or a short write left the rest unaligned
             }
             if (written < data.Length) RandomAccess.Write(_handle, data[written..], offset + written);
@@ -92,11 +87,14 @@ internal sealed unsafe class DirectFile : IDisposable
     private void StopDirect()
     {
         IsDirect = false;
-        if (Native.fcntl(_handle, Native.F_SETFL, 0) < 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            throw new IOException($"Cannot switch {_path} to buffered writes: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
-        }
+        if (Native.fcntl(_handle, Native.F_SETFL, 0) < 0) throw LastError($"Cannot switch {_path} to buffered writes");
+    }
+
+    /// <summary>The failure of the last libc call, after <paramref name="what"/>: "what: message (errno N)."</summary>
+    private static IOException LastError(string what)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        return new IOException($"{what}: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno}).");
     }
 
     private static class Native
