@@ -365,7 +365,7 @@ public static class PhysicalRestoreJob
     {
         if (!UnixFileOwner.IsRoot) return;
         owner ??= "postgres";
-        Run("chown", ["-R", $"{owner}:", dataDir], TimeSpan.FromMinutes(10));
+        ProgramRunner.Run("chown", ["-R", $"{owner}:", dataDir], TimeSpan.FromMinutes(10));
     }
 
     /// <summary>Stops a server started by <see cref="StartAndWaitAsync"/> (immediate: it is thrown away or recovers again).</summary>
@@ -373,26 +373,7 @@ public static class PhysicalRestoreJob
     {
         string pgCtl = PgClientTools.Find("pg_ctl");
         string[] args = ["-D", dataDir, "-m", mode, "-w", "stop"];
-        if (UnixFileOwner.IsRoot) Run("runuser", ["-u", owner ?? "postgres", "--", pgCtl, .. args], TimeSpan.FromMinutes(2));
-        else Run(pgCtl, args, TimeSpan.FromMinutes(2));
-    }
-
-    internal static (int Code, string Output) Run(string program, IEnumerable<string> args, TimeSpan timeout, IReadOnlyDictionary<string, string>? environment = null)
-    {
-        var psi = new ProcessStartInfo(program) { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var (name, value) in environment ?? new Dictionary<string, string>())
-        {
-            if (value.Length == 0) psi.Environment.Remove(name);
-            else psi.Environment[name] = value;
-        }
-        using var p = Process.Start(psi)!;
-        var outTask = p.StandardOutput.ReadToEndAsync();
-        var errTask = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout)) { p.Kill(true); throw new PgBackupException(FailureKind.OperationFailed, $"{program} did not finish in {timeout.TotalSeconds:F0} s.", program); }
-        string output = (outTask.Result + errTask.Result).Trim();
-        if (p.ExitCode != 0) throw new PgBackupException(FailureKind.ToolFailed, $"{program} {string.Join(' ', psi.ArgumentList)} failed ({p.ExitCode}): {output}", program);
-        return (p.ExitCode, output);
+        ProgramRunner.RunAsServerUser(owner, pgCtl, args, TimeSpan.FromMinutes(2));
     }
 
     /// <summary>Starts a restored directory (pg_ctl as its owner) and waits until recovery ends; fills the result's recovery fields.</summary>
@@ -405,14 +386,13 @@ public static class PhysicalRestoreJob
         string pgCtl = PgClientTools.Find("pg_ctl");
         string log = Path.Combine(dataDir, "log", "pgbt-restore.log");
         Directory.CreateDirectory(Path.GetDirectoryName(log)!);
-        if (UnixFileOwner.IsRoot) Run("chown", [$"{options.Owner ?? "postgres"}:", Path.GetDirectoryName(log)!], TimeSpan.FromSeconds(30));
+        if (UnixFileOwner.IsRoot) ProgramRunner.Run("chown", [$"{options.Owner ?? "postgres"}:", Path.GetDirectoryName(log)!], TimeSpan.FromSeconds(30));
         string[] ctlArgs = ["-D", dataDir, "-l", log, "-w", "-t", "600", "start"];
         context.Log($"Starting the restored server: {pgCtl} {string.Join(' ', ctlArgs)}");
         // pg_ctl -w returns once the server accepts connections: in recovery, or already done, or (Shutdown) gone again.
         try
         {
-            if (UnixFileOwner.IsRoot) Run("runuser", ["-u", options.Owner ?? "postgres", "--", pgCtl, .. ctlArgs], TimeSpan.FromMinutes(11), walEnvironment);
-            else Run(pgCtl, ctlArgs, TimeSpan.FromMinutes(11), walEnvironment);
+            ProgramRunner.RunAsServerUser(options.Owner, pgCtl, ctlArgs, TimeSpan.FromMinutes(11), walEnvironment);
         }
         catch (PgBackupException e) when (options.TargetAction != RecoveryTargetAction.Shutdown)
         {

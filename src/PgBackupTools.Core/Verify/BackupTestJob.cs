@@ -234,7 +234,7 @@ public static class BackupTestJob
         try
         {
             string[] args = tablespaces ? ["-n", "-q", "-i", "tablespace_map", dataDir] : ["-n", "-q", dataDir];
-            var (_, output) = PhysicalRestoreJob.Run(tool, args, TimeSpan.FromHours(2));
+            var (_, output) = ProgramRunner.Run(tool, args, TimeSpan.FromHours(2));
             check.Actual = output.Length == 0 ? "verified" : output;
             check.Passed = true;
         }

@@ -3,7 +3,6 @@ using Npgsql;
 using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
-using PgBackupTools.Core.Restore;
 using PgBackupTools.Core.Storage;
 
 namespace PgBackupTools.Core.Wal;
@@ -61,7 +60,7 @@ public static class ArchiveRepositoryAccess
     public static string HandOver(ServerOsUser user, string repository, bool directoryIsNew)
     {
         string given = directoryIsNew ? repository : Path.Combine(repository, BackupRepository.InfoKey);
-        PhysicalRestoreJob.Run("chown", directoryIsNew ? ["-R", $"{user.Uid}:{user.Gid}", given] : [$"{user.Uid}:{user.Gid}", given], TimeSpan.FromMinutes(10));
+        ProgramRunner.Run("chown", directoryIsNew ? ["-R", $"{user.Uid}:{user.Gid}", given] : [$"{user.Uid}:{user.Gid}", given], TimeSpan.FromMinutes(10));
         return given;
     }
 
@@ -140,7 +139,7 @@ public static class ArchiveRepositoryAccess
         if (!UnixFileOwner.IsRoot || UnixFileOwner.UserName(user.Uid) is not { } name) return null;
         try
         {
-            PhysicalRestoreJob.Run("runuser", ["-u", name, "--", "test", .. test], TimeSpan.FromSeconds(30));
+            ProgramRunner.Run("runuser", ["-u", name, "--", "test", .. test], TimeSpan.FromSeconds(30));
             return true;
         }
         catch (PgBackupException e) when (e.Kind == FailureKind.ToolFailed) { return false; }
