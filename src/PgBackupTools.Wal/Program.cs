@@ -76,6 +76,8 @@ public static class Program
 
     private static async Task<int> RunOnceAsync(string[] args)
     {
+        // A get that cannot read what is archived stops recovery (above 125) rather than ending it early; a push just fails.
+        int unreadable = args.Length > 0 && args[0] == "get" ? StopRecovery : Failed;
         try
         {
             return await RunAsync(args).ConfigureAwait(false);
@@ -85,35 +87,33 @@ public static class Program
             await Console.Error.WriteLineAsync($"pgbt-wal: {e.Message}\n{Help}").ConfigureAwait(false);
             return Usage;
         }
-        catch (WrongPassphraseException e)
+        catch (Exception e) when (e is WrongPassphraseException or ArchiveLockedException)
         {
-            await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
-            return args.Length > 0 && args[0] == "get" ? StopRecovery : Failed;
-        }
-        catch (ArchiveLockedException e)
-        {
-            await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
-            return args[0] == "get" ? StopRecovery : Failed;
+            await Report(e.Message).ConfigureAwait(false);
+            return unreadable;
         }
         catch (PgBackupException e)
         {
-            await Console.Error.WriteLineAsync("pgbt-wal: " + e.Message.ReplaceLineEndings(" ")).ConfigureAwait(false);
+            await Report(e.Message).ConfigureAwait(false);
             if (e is WalConflictException or WalWrongClusterException) return Refused;
-            return args.Length > 0 && args[0] == "get" && e.Kind == FailureKind.InvalidData ? StopRecovery : Failed;
+            return e.Kind == FailureKind.InvalidData ? unreadable : Failed;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidDataException)
         {
-            await Console.Error.WriteLineAsync($"pgbt-wal: {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
+            await Report($"{e.GetType().Name}: {e.Message}").ConfigureAwait(false);
             return Failed;
         }
         catch (Exception e)
         {
             // Anything else is a bug or an SDK surprise: one line for the server log instead of a stack trace and an abort
             // signal. A get still exits above 125, as the crash did: recovery stops rather than ends early on a fault.
-            await Console.Error.WriteLineAsync($"pgbt-wal: unexpected {e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}").ConfigureAwait(false);
-            return args.Length > 0 && args[0] == "get" ? StopRecovery : Failed;
+            await Report($"unexpected {e.GetType().Name}: {e.Message}").ConfigureAwait(false);
+            return unreadable;
         }
     }
+
+    /// <summary>One line on stderr, which PostgreSQL copies into its log.</summary>
+    private static Task Report(string message) => Console.Error.WriteLineAsync("pgbt-wal: " + message.ReplaceLineEndings(" "));
 
     private static async Task<int> RunAsync(string[] args)
     {
