@@ -19,16 +19,13 @@ AfterAll {
 }
 
 Describe 'Invoke-PgBackup -Type Physical' {
-    It 'refuses to report success while the WAL is not archived, and says how to fix it' {
-        { Invoke-PgBackup -Repository $repo -Type Physical -ArchiveTimeoutSeconds 3 @server -ErrorAction Stop } |
-            Should -Throw '*Enable-PgWalArchiving*'
-        @(Get-PgBackup -Repository $repo).Count | Should -Be 0
+    It 'refuses a server that archives nothing at once, before it creates the repository, and says how to fix it' {
+        { Invoke-PgBackup -Repository $repo -Type Physical @server -ErrorAction Stop } |
+            Should -Throw '*(archive_mode is off)*Enable-PgWalArchiving*'
+        Test-Path $repo | Should -BeFalse
     }
 
     It 'backs up the cluster once it archives into the repository, and a restore to an LSN holds exactly the rows before it' {
-        # The refused backup above created the repository as root: Enable-PgWalArchiving would refuse it, so give it
-        # to the server's user first, as its message says.
-        [PgBackupTools.TestKit.PgTestCluster]::GiveToServerUser($work)
         $null = Enable-PgWalArchiving -Repository $repo @server -WarningAction SilentlyContinue
         $cluster.Stop(); $cluster.StartServer()
         $null = $cluster.Psql('CREATE TABLE t(id int); INSERT INTO t SELECT generate_series(1, 100)')
@@ -90,6 +87,13 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $test = $streamed | Test-PgBackup -Restore -Query 'SELECT count(*) >= 100 FROM t' @server
         $test.Passed | Should -BeTrue -Because ((($test.Checks | Where-Object { -not $_.Passed } | ForEach-Object { "$($_.Kind): $($_.Actual)" }) -join "; ") + $test.Error)
         $test.Checks.Kind | Should -Contain 'VerifyBackup'
+    }
+
+    It 'refuses to keep a backup whose WAL goes to another repository, and names the archiver''s settings' {
+        $elsewhere = Join-Path $work 'elsewhere'
+        { Invoke-PgBackup -Repository $elsewhere -Type Physical -ArchiveTimeoutSeconds 3 @server -ErrorAction Stop } |
+            Should -Throw "*did not reach the WAL archive*Enable-PgWalArchiving -Repository '$elsewhere'*archive_mode=on*"
+        @(Get-PgBackup -Repository $elsewhere).Count | Should -Be 0
     }
 
     It 'refuses a restore past a segment deleted from the middle of the archive, names it, writes nothing; Test-PgWalArchive and Test-PgBackup report it' {

@@ -50,6 +50,7 @@ public static class PhysicalBackupJob
         var ct = context.CancellationToken;
         RepositoryNames.ValidateStanza(options.Stanza);
         await using var connection = await PgServer.OpenAsync(server, ct).ConfigureAwait(false);
+        await WalArchivingPrecheck.ThrowIfWalCannotReachArchiveOnAsync(connection, server, repository.Location, ct).ConfigureAwait(false);
         var facts = await PgServer.GetFactsAsync(connection, ct).ConfigureAwait(false);
         long segmentSize = await PgServer.WalSegmentSizeAsync(connection, ct).ConfigureAwait(false);
         var tablespaces = await ReadTablespacesAsync(connection, ct).ConfigureAwait(false);

@@ -41,6 +41,7 @@ public static class SnapshotBackupJob
         long segmentSize = await PgServer.WalSegmentSizeAsync(connection, ct).ConfigureAwait(false);
         if (await PgServer.ScalarAsync<bool>(connection, "SELECT pg_is_in_recovery()", ct).ConfigureAwait(false))
             throw new PgBackupException(FailureKind.InvalidArgument, $"{server.Server} is a standby; snapshot backups are taken from the primary so far.", server.Server);
+        await WalArchivingPrecheck.ThrowIfWalCannotReachArchiveOnAsync(connection, server, repository.Location, ct).ConfigureAwait(false);
 
         var backup = BackupRecord.Start(BackupType.Snapshot, options.Stanza, server, facts, repository, key: null, options.Labels);
         backup.Compression = CompressionKind.None;

@@ -87,7 +87,13 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     protected override void BeginProcessing()
     {
         RunOrThrow(Repository, async context =>
-            _repository = await OpenRepositoryAsync(ResolveRepositoryLocation(Repository), create: true, context));
+        {
+            string location = ResolveRepositoryLocation(Repository);
+            // Before the repository is created: a physical backup of a server that archives nothing can never be kept.
+            if (ParameterSetName == PhysicalSet && !WhatIfRequested)
+                await WalArchivingPrecheck.ThrowIfWalCannotReachArchiveAsync(ResolveConnection(), location, context.CancellationToken);
+            _repository = await OpenRepositoryAsync(location, create: true, context);
+        });
         RecentRepositories.Remember(_repository!.Location);
     }
 
