@@ -265,6 +265,9 @@ function Invoke-StoreBenchmark {
         's3-store' = @('filesystem-store', 1.3, 's3rver-raw-multipart')
         'azure-blob-store' = @('filesystem-store', 1.3, 'azurite-raw-put')
     }
+    # The fastest any client can be against each emulator: its plain PUT of the same bytes, without SDK, signing or
+    # hashing. When even that is slower than 1.3x the file-system store, the goal cannot be met against that emulator.
+    $reachable = @{ 's3-store' = 's3rver-raw-put'; 'azure-blob-store' = 'azurite-raw-put' }
     "{0,-24}{1,10}{2,10}  {3}" -f 'store', 'MiB/s', 'peak_MiB', 'target'
     foreach ($r in $store.Values | Sort-Object Name) {
         $target = ''
@@ -273,6 +276,10 @@ function Invoke-StoreBenchmark {
             $ratio = $store[$g[0]].MiBps / $r.MiBps
             $target = '{0:N2}x {1} time (goal <= {2}x): {3}' -f $ratio, $g[0], $g[1], $(if ($ratio -le $g[1]) { 'met' } else { 'NOT met' })
             if ($store.ContainsKey($g[2])) { $target += '; {0:P0} of the emulator ceiling {1}' -f ($r.MiBps / $store[$g[2]].MiBps), $g[2] }
+            if ($store.ContainsKey($reachable[$r.Name])) {
+                $best = $store[$g[0]].MiBps / $store[$reachable[$r.Name]].MiBps
+                if ($best -gt $g[1]) { $target += '; unreachable here: even {0} takes {1:N2}x the file-system store''s time' -f $reachable[$r.Name], $best }
+            }
             if ($r.PeakMiB -ne '-') { $target += '; memory {0}' -f $(if ([int]$r.PeakMiB -le 256) { 'met' } else { 'NOT met' }) }
         }
         "{0,-24}{1,10:N1}{2,10}  {3}" -f $r.Name, $r.MiBps, $r.PeakMiB, $target
