@@ -97,6 +97,15 @@ Describe 'Invoke-PgBackup | Test-PgBackup -Restore' {
         $backups.Database | Should -Be @($db, $other)
     }
 
+    It 'with -WhatIf stores nothing and does not create a repository that is not there yet' {
+        $new = Join-Path (New-TestDirectory) 'not-yet'
+        Invoke-PgBackup -Repository $new -Database $db -WhatIf @server | Should -BeNullOrEmpty
+        Test-Path $new | Should -BeFalse
+        $before = @(Get-PgBackup -Repository $repo).Count
+        Invoke-PgBackup -Repository $repo -Database $db -WhatIf @server | Should -BeNullOrEmpty
+        @(Get-PgBackup -Repository $repo).Count | Should -Be $before
+    }
+
     It 'says what runs with -Verbose' {
         $verbose = Invoke-PgBackup -Repository $repo -Database $db @server -Verbose 4>&1 | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }
         ($verbose.Message -join "`n") | Should -Match 'pg_dump'

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Management.Automation;
 using PgBackupTools.Core.Backup;
+using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Retention;
 using PgBackupTools.Core.Streams;
@@ -82,19 +83,27 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
     public int? KeepLast { get; set; }
 
     private BackupRepository? _repository;
+    private string _location = "";
     private readonly List<PgBackup> _succeeded = [];
 
     protected override void BeginProcessing()
     {
         RunOrThrow(Repository, async context =>
         {
-            string location = ResolveRepositoryLocation(Repository);
+            _location = ResolveRepositoryLocation(Repository);
+            if (WhatIfRequested)
+            {
+                // -WhatIf changes nothing, so a repository that is not there yet is not created either.
+                try { _repository = await OpenRepositoryAsync(_location, create: false, context); }
+                catch (PgBackupException e) when (e.Kind == FailureKind.NotFound) { context.Log($"{_location} has no repository yet: a real run creates it."); }
+                return;
+            }
             // Before the repository is created: a physical backup of a server that archives nothing can never be kept.
-            if (ParameterSetName == PhysicalSet && !WhatIfRequested)
-                await WalArchivingPrecheck.ThrowIfWalCannotReachArchiveAsync(ResolveConnection(), location, context.CancellationToken);
-            _repository = await OpenRepositoryAsync(location, create: true, context);
+            if (ParameterSetName == PhysicalSet)
+                await WalArchivingPrecheck.ThrowIfWalCannotReachArchiveAsync(ResolveConnection(), _location, context.CancellationToken);
+            _repository = await OpenRepositoryAsync(_location, create: true, context);
         });
-        RecentRepositories.Remember(_repository!.Location);
+        if (_repository is not null) RecentRepositories.Remember(_repository.Location);
     }
 
     protected override void ProcessRecord()
@@ -116,7 +125,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
                 Stanza = Stanza,
                 Labels = Label?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? ""),
             };
-            if (!ShouldProcess($"database '{database}'", $"Back up into {_repository!.Location}")) continue;
+            if (!ShouldProcess($"database '{database}'", $"Back up into {_location}")) continue;
             RunForItem(database, async context =>
             {
                 var connection = ResolveConnection(database);
@@ -139,7 +148,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
             Labels = Label?.Cast<DictionaryEntry>().ToDictionary(e => e.Key.ToString()!, e => e.Value?.ToString() ?? ""),
         };
         var connection = ResolveConnection();
-        if (!ShouldProcess($"cluster {connection.Server}", $"Physical base backup into {_repository!.Location}")) return;
+        if (!ShouldProcess($"cluster {connection.Server}", $"Physical base backup into {_location}")) return;
         RunForItem(connection.Server, async context =>
         {
             var backup = await PhysicalBackupJob.RunAsync(_repository!, connection, options, context);
@@ -150,7 +159,7 @@ public sealed class InvokePgBackupCommand : PgConnectedCmdlet
 
     protected override void EndProcessing()
     {
-        if (RetentionDays is not null || KeepLast is not null) ApplyRetention();
+        if ((RetentionDays is not null || KeepLast is not null) && _repository is not null) ApplyRetention();
         base.EndProcessing();
     }
 
