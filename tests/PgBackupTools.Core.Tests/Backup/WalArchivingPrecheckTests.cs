@@ -8,7 +8,8 @@ namespace PgBackupTools.Core.Tests.Backup;
 
 /// <summary>
 /// A physical backup of a server that archives nothing is refused before a byte is copied, with the reason the server
-/// gives (archive_mode off, a restart pending, nothing to archive with) and the fix; a server that does archive passes.
+/// gives (archive_mode off, a restart pending, nothing to archive with) and the fix; a server that does archive, or
+/// whose WAL a stream's replication slot keeps, passes.
 /// </summary>
 [Collection("cluster")]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // runuser: the test clusters are Linux-only
@@ -29,6 +30,11 @@ public sealed class WalArchivingPrecheckTests : IDisposable
         string off = await Refusal();
         Assert.Contains("(archive_mode is off)", off);
         Assert.Contains("Enable-PgWalArchiving -Repository '/srv/repo'", off);
+
+        // A WAL stream's slot keeps the WAL for a receiver that is reconnecting: the archive timeout judges then.
+        cluster.Psql("SELECT pg_create_physical_replication_slot('pgbt_main')");
+        await WalArchivingPrecheck.ThrowIfWalCannotReachArchiveAsync(server, "/srv/repo", CancellationToken.None);
+        cluster.Psql("SELECT pg_drop_replication_slot('pgbt_main')");
 
         cluster.Psql("ALTER SYSTEM SET archive_mode = on; SELECT pg_reload_conf()");
         await WaitUntil(cluster, "SELECT pending_restart FROM pg_settings WHERE name = 'archive_mode'");
