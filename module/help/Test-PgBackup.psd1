@@ -9,8 +9,11 @@ backup time, runs the -Query checks, and drops the scratch database. It writes o
 (Passed, every check with expected and actual values, and Duration, the restore's wall time: a measured RTO). A
 backup that fails also writes an error, so scheduled jobs fail loudly.
 
-A physical backup is restored into a scratch data directory on a free port and recovered to its consistent point;
-its WalArchive check says whether the WAL archive is continuous from the backup to the newest archived segment
+A physical backup is restored into a scratch data directory and recovered to its consistent point. The scratch
+server listens on no TCP port, only on a socket in its own directory with a pg_hba.conf of its own, so the backed-up
+server's passwords are not needed and no other user of the host can reach the copy; a backup without postgresql.conf
+(Debian and Ubuntu keep it in /etc/postgresql) gets an empty one with the limits pg_control records. Its
+WalArchive check says whether the WAL archive is continuous from the backup to the newest archived segment
 (along the timelines recovery to latest would follow), and names any missing range it could not pass.
 '@
     Parameters  = @{

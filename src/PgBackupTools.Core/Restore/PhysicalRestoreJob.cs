@@ -54,6 +54,8 @@ public sealed record PhysicalRestoreOptions
     public TimeSpan RecoveryTimeout { get; init; } = TimeSpan.FromMinutes(30);
     /// <summary>The role to connect as while watching recovery (default: <see cref="Owner"/>, else postgres).</summary>
     public string? Username { get; init; }
+    /// <summary>Where to reach the started server while watching recovery: a host, or a Unix socket directory (default 127.0.0.1).</summary>
+    public string ServerHost { get; init; } = "127.0.0.1";
 
     internal int TargetCount => (TargetTime is null ? 0 : 1) + (TargetLsn is null ? 0 : 1) + (TargetXid is null ? 0 : 1) + (TargetName is null ? 0 : 1) + (Immediate ? 1 : 0);
 }
@@ -412,7 +414,7 @@ public static class PhysicalRestoreJob
             result.RecoveryState = "shut down at target";
             return;
         }
-        var info = PgConnectionInfo.Resolve(host: "127.0.0.1", port: port, username: options.Username ?? options.Owner ?? "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+        var info = PgConnectionInfo.Resolve(host: options.ServerHost, port: port, username: options.Username ?? options.Owner ?? "postgres", database: "postgres", environment: new Dictionary<string, string?>());
         while (true)
         {
             if (sw.Elapsed > options.RecoveryTimeout) throw RecoveryTimeout(log, options);

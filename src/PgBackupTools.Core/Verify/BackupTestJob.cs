@@ -138,11 +138,12 @@ public static class BackupTestJob
             DataDirectory = scratch,
             Immediate = true,
             WalEntryPoint = walEntryPoint ?? throw new PgBackupException(FailureKind.InvalidArgument, "A physical test restore needs the pgbt-wal entry point for restore_command."),
-            Port = ChoosePort(),
+            Port = ScratchServer.Port,
             Username = server?.Username,
             TablespaceRoot = scratchTablespaces,
-            // The scratch server must never archive into the repository or listen beside the real one's socket.
-            Settings = new Dictionary<string, string> { ["archive_mode"] = "off", ["unix_socket_directories"] = "", ["listen_addresses"] = "127.0.0.1" },
+            // Never archives into the repository; reachable only through a socket in its own directory.
+            Settings = ScratchServer.Settings(scratch),
+            ServerHost = scratch,
         };
         bool started = false;
         try
@@ -152,13 +153,14 @@ public static class BackupTestJob
             var restored = await PhysicalRestoreJob.RunAsync(repository, backup, options, context, plan).ConfigureAwait(false);
             result.Restored = true;
             result.Checks.Add(VerifyBackup(scratch, restored.Tablespaces is { Count: > 0 }, context));
+            ScratchServer.Prepare(scratch, options.Owner, context);
             started = true;
             var clock = Stopwatch.StartNew();
-            options = await StartScratchServerAsync(repository, scratch, options, restored, context).ConfigureAwait(false);
+            await PhysicalRestoreJob.StartAndWaitAsync(repository, scratch, options, restored, context).ConfigureAwait(false);
             result.Duration = restored.Duration + clock.Elapsed;
             result.Checks.Add(new PgBackupCheck { Kind = "Recovery", Name = "consistent point", Expected = $"at or after {backup.StopLsn}", Actual = restored.ReachedLsn,
                 Passed = restored.ReachedLsn is not null && backup.StopLsn is not null && Backup.Lsn.Parse(restored.ReachedLsn) >= Backup.Lsn.Parse(backup.StopLsn) });
-            var info = PgConnectionInfo.Resolve(host: "127.0.0.1", port: options.Port, username: server?.Username ?? "postgres", database: "postgres", password: null, environment: new Dictionary<string, string?>());
+            var info = PgConnectionInfo.Resolve(host: scratch, port: options.Port, username: server?.Username ?? "postgres", database: "postgres", password: null, environment: new Dictionary<string, string?>());
             await using var connection = await PgServer.OpenAsync(info, ct).ConfigureAwait(false);
             result.Checks.Add(await RunQueryCheckAsync(connection, "SELECT count(*) FROM pg_database", ct).ConfigureAwait(false));
             foreach (var query in queries) result.Checks.Add(await RunQueryCheckAsync(connection, query, ct).ConfigureAwait(false));
@@ -245,42 +247,6 @@ public static class BackupTestJob
         }
         context.Log($"pg_verifybackup: {check.Actual}");
         return check;
-    }
-
-    /// <summary>Where a scratch server listens: a port free when asked (a test seam hands out a taken one first).</summary>
-    internal static Func<int> ChoosePort { get; set; } = FindFreePort;
-
-    /// <summary>
-    /// A free port is free only when asked: until the scratch server binds it, after the whole restore, another process
-    /// may take it, and a nightly Test-PgBackup would fail for nothing. A start that fails with "Address already in use"
-    /// moves to another port, at most twice. Returns the options with the port the server listens on.
-    /// </summary>
-    private static async Task<PhysicalRestoreOptions> StartScratchServerAsync(BackupRepository repository, string scratch, PhysicalRestoreOptions options,
-        PgRestoreResult restored, OperationContext context)
-    {
-        for (int attempt = 1; ; attempt++)
-        {
-            try
-            {
-                await PhysicalRestoreJob.StartAndWaitAsync(repository, scratch, options, restored, context).ConfigureAwait(false);
-                return options;
-            }
-            catch (PgBackupException e) when (attempt < 3 && e.Message.Contains("Address already in use", StringComparison.Ordinal)
-                && !File.Exists(Path.Combine(scratch, "postmaster.pid")))
-            {
-                int taken = options.Port!.Value;
-                options = options with { Port = ChoosePort() };
-                File.AppendAllText(Path.Combine(scratch, "postgresql.auto.conf"), $"port = {options.Port}\n");
-                context.Log($"Port {taken} was taken before the scratch server could listen on it; starting it on {options.Port}.");
-            }
-        }
-    }
-
-    private static int FindFreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>A query passes when it runs and its first value is neither NULL, false nor zero.</summary>
