@@ -414,7 +414,9 @@ public static class PhysicalRestoreJob
             result.RecoveryState = "shut down at target";
             return;
         }
-        var info = PgConnectionInfo.Resolve(host: options.ServerHost, port: port, username: options.Username ?? options.Owner ?? "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+        // The restored server has the backed-up one's roles and pg_hba.conf: this session's PGPASSWORD or ~/.pgpass may be wanted.
+        var info = PgConnectionInfo.Resolve(host: options.ServerHost, port: port, username: options.Username ?? options.Owner ?? "postgres", database: "postgres",
+            environment: new Dictionary<string, string?> { ["PGPASSWORD"] = Environment.GetEnvironmentVariable("PGPASSWORD") });
         while (true)
         {
             if (sw.Elapsed > options.RecoveryTimeout) throw RecoveryTimeout(log, options);
@@ -449,6 +451,13 @@ public static class PhysicalRestoreJob
                     return;
                 }
             }
+            catch (NpgsqlException e) when (IsLoginRefused(e))
+            {
+                throw new PgBackupException(FailureKind.PermissionDenied,
+                    $"The restored server is running (data directory {dataDir}, port {port}), but it refused PgBackupTools' connection as '{info.Username}' through {info.Host}: {e.Message} " +
+                    $"Recovery goes on without it: follow it in {log}. For Restore-PgDatabase -Start to report where recovery ended, give that role's password in PGPASSWORD or ~/.pgpass (the restored server has the backed-up one's roles and pg_hba.conf).",
+                    dataDir, e);
+            }
             catch (NpgsqlException e) when (e is not PostgresException || e is PostgresException { SqlState: "57P03" }) // starting up, or still replaying before consistency
             {
                 // A server that ends recovery with FATAL (e.g. "recovery ended before configured recovery target was reached") is gone: say why now, not after the timeout.
@@ -458,11 +467,18 @@ public static class PhysicalRestoreJob
         }
     }
 
+    /// <summary>A wrong or missing password, or no pg_hba.conf line for this connection: asking again will not help.</summary>
+    private static bool IsLoginRefused(NpgsqlException e) =>
+        e is PostgresException { SqlState: "28P01" or "28000" } || e is not PostgresException && e.Message.StartsWith("No password has been provided", StringComparison.Ordinal);
+
     private static PgBackupException ServerStopped(string what, string log, PhysicalRestoreOptions options, Exception inner)
     {
         string tail = Tail(log);
         string why = tail.Contains("recovery ended before configured recovery target was reached", StringComparison.Ordinal)
             ? $" Recovery ran out of archived WAL before reaching {DescribeTarget(options)}: the target lies after the newest archived WAL or beyond a gap (Test-PgWalArchive names gaps)."
+            : tail.Contains("could not access the server configuration file", StringComparison.Ordinal)
+            ? " The backup holds no postgresql.conf: its server keeps the configuration outside the data directory (Debian and Ubuntu: /etc/postgresql/<version>/<cluster>, with pg_hba.conf and pg_ident.conf). " +
+              $"Restored into that cluster's own data directory, start it with pg_ctlcluster. Elsewhere, copy the three files into {options.DataDirectory}, make data_directory, hba_file and ident_file in the copy point there (or remove them), then start it with pg_ctl: recovery begins as restored."
             : tail.Contains("recovery stops here rather than end early", StringComparison.Ordinal)
             ? $" restore_command could not fetch a WAL segment that is in the archive (the pgbt-wal line in the log says why), so recovery stopped instead of promoting without it. Fix the cause, then start the server again (pg_ctl start -D {options.DataDirectory}): recovery resumes where it stopped."
             : "";

@@ -1,6 +1,8 @@
 using PgBackupTools.Core.Backup;
+using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Postgres;
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Restore;
 using PgBackupTools.Core.Tests.Wal;
 using PgBackupTools.Core.Verify;
 using PgBackupTools.TestKit;
@@ -45,6 +47,51 @@ public sealed class TestRestoreScratchServerTests : IDisposable
         Assert.Equal(4, test.Checks.Count(c => c.Kind == "Query" && c.Passed));
         Assert.Contains(log, line => line.Contains("has no postgresql.conf", StringComparison.Ordinal) && line.Contains("max_connections", StringComparison.Ordinal));
         Assert.False(Directory.Exists(test.ScratchDatabase), "the scratch directory was left behind");
+    }
+
+    [Fact]
+    public async Task Restore_and_start_says_what_to_do_when_the_backup_has_no_postgresql_conf_or_the_restored_server_wants_a_password()
+    {
+        string repoPath = Path.Combine(_temp.Path, "repo");
+        using var cluster = await ArchivingCluster.StartAsync(repoPath, _temp.Path);
+        cluster.Psql("ALTER ROLE postgres PASSWORD 'not-given-to-the-test'");
+        MoveConfigurationOut(cluster, Path.Combine(_temp.Path, "etc"));
+        var server = PgConnectionInfo.Resolve(host: cluster.SocketDirectory, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+        using var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None);
+        var backup = await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions(), OperationContext.None);
+
+        string bare = Path.Combine(_temp.Path, "bare");
+        var noConfig = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, ArchivingCluster.StartedRestore(bare), OperationContext.None));
+        Assert.Contains("The backup holds no postgresql.conf", noConfig.Message);
+        Assert.Contains($"copy the three files into {bare}", noConfig.Message);
+
+        // With the configuration copied in as that message says, the server starts; its pg_hba.conf wants a password over TCP.
+        string configured = Path.Combine(_temp.Path, "configured");
+        var restore = ArchivingCluster.StartedRestore(configured);
+        try
+        {
+            await PhysicalRestoreJob.RunAsync(repo, backup, restore with { Start = false }, OperationContext.None);
+            CopyConfigurationIn(Path.Combine(_temp.Path, "etc"), configured);
+            var refused = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.StartAndWaitAsync(repo, configured, restore, new PgRestoreResult(), OperationContext.None));
+            Assert.Equal(FailureKind.PermissionDenied, refused.Kind);
+            Assert.Contains("refused PgBackupTools' connection as 'postgres'", refused.Message);
+            Assert.Contains("PGPASSWORD or ~/.pgpass", refused.Message);
+            Assert.True(File.Exists(Path.Combine(configured, "postmaster.pid")), "the restored server should be left running: recovery goes on");
+        }
+        finally
+        {
+            ArchivingCluster.StopRestored([configured]);
+        }
+    }
+
+    /// <summary>What the refusal above tells a user to do: the files into the restored directory, pointing there.</summary>
+    private static void CopyConfigurationIn(string etc, string dataDirectory)
+    {
+        foreach (var name in new[] { "pg_hba.conf", "pg_ident.conf" }) File.Copy(Path.Combine(etc, name), Path.Combine(dataDirectory, name));
+        var lines = File.ReadAllLines(Path.Combine(etc, "postgresql.conf")).Where(l => !l.StartsWith("data_directory", StringComparison.Ordinal)
+            && !l.StartsWith("hba_file", StringComparison.Ordinal) && !l.StartsWith("ident_file", StringComparison.Ordinal));
+        File.WriteAllLines(Path.Combine(dataDirectory, "postgresql.conf"), lines);
+        PgTestCluster.GiveToServerUser(dataDirectory);
     }
 
     /// <summary>The Debian layout: the three files in their own directory, named by config_file, hba_file and ident_file.</summary>
