@@ -233,7 +233,7 @@ public sealed class BackupRepository : IDisposable
 
     public async Task WriteManifestAsync(PgBackup backup, CancellationToken cancellationToken)
     {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(backup, RepositoryJsonContext.Default.PgBackup);
+        byte[] json = ManifestChecksum.Seal(JsonSerializer.SerializeToUtf8Bytes(backup, RepositoryJsonContext.Default.PgBackup));
         // The manifest is the commit point, so a committed manifest always has its HMAC.
         await WriteAuthenticatedAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestName), json, ManifestHmacInfo, cancellationToken).ConfigureAwait(false);
         backup.Repository = Location;
@@ -333,9 +333,9 @@ public sealed class BackupRepository : IDisposable
 
     private async Task<PgBackup> ReadManifestAsync(string key, CancellationToken cancellationToken)
     {
-        await using var stream = await Store.OpenReadAsync(key, cancellationToken).ConfigureAwait(false);
-        var backup = await JsonSerializer.DeserializeAsync(stream, RepositoryJsonContext.Default.PgBackup, cancellationToken).ConfigureAwait(false)
-            ?? throw new JsonException("empty manifest");
+        byte[] json = await ReadAllAsync(key, cancellationToken).ConfigureAwait(false);
+        ManifestChecksum.Verify(json);
+        var backup = JsonSerializer.Deserialize(json, RepositoryJsonContext.Default.PgBackup) ?? throw new JsonException("empty manifest");
         backup.Repository = Location;
         return backup;
     }
