@@ -88,7 +88,7 @@ public static class PhysicalBackupJob
             await WaitForArchivedAsync(repository, connection, backup, options.ArchiveTimeout, context).ConfigureAwait(false);
 
             backup.EndTime = DateTimeOffset.UtcNow;
-            await repository.WriteManifestAsync(backup, ct).ConfigureAwait(false);
+            await repository.CommitBackupAsync(backup, ct).ConfigureAwait(false);
             context.Log($"Backup {backup.Id} committed: {backup.SizeBytes:N0} bytes, {backup.StoredBytes:N0} stored, WAL {backup.StartLsn}..{backup.StopLsn} on timeline {backup.Timeline} archived, in {backup.Duration.TotalSeconds:F1} s.");
             return backup;
         }
