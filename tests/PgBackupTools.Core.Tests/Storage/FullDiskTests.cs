@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using PgBackupTools.Core.Backup;
 using PgBackupTools.Core.Repository;
+using PgBackupTools.Core.Restore;
+using PgBackupTools.Core.Tests.Restore;
 using PgBackupTools.Core.Tests.Wal;
 using PgBackupTools.Core.Verify;
 using PgBackupTools.Core.Wal;
@@ -87,6 +89,37 @@ public sealed class FullDiskTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(await File.ReadAllBytesAsync(paths[0]), await File.ReadAllBytesAsync(destination));
     }
 
+    [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    public async Task A_physical_restore_onto_a_disk_that_fills_up_fails_naming_the_cause_leaves_nothing_startable_and_succeeds_once_there_is_room()
+    {
+        string repoPath = Path.Combine(_temp.Path, "physical-repo");
+        using var cluster = await ArchivingCluster.StartAsync(repoPath, _temp.Path);
+        cluster.Psql("CREATE TABLE t(id int); INSERT INTO t SELECT generate_series(1, 1000)");
+        var backup = await ArchivingCluster.BackupAsync(repoPath, cluster);
+        using var repo = await BackupRepository.OpenAsync(repoPath, create: false, default);
+        using var disk = SmallDisk.Mount(_temp.Path, "restore-disk", megabytes: 8); // the data directory is several times that
+        string target = Path.Combine(disk.Path, "data");
+        try
+        {
+            var e = await Assert.ThrowsAnyAsync<Exception>(() =>
+                PhysicalRestoreJob.RunAsync(repo, backup, ArchivingCluster.StartedRestore(target) with { Immediate = true }, OperationContext.None));
+            Assert.Contains("space", e.Message, StringComparison.OrdinalIgnoreCase);
+            // Nothing a server could start from: no recovery.signal, and pg_control (the tar's last file) was never reached.
+            Assert.False(File.Exists(Path.Combine(target, "recovery.signal")));
+            Assert.False(File.Exists(Path.Combine(target, "global", "pg_control")));
+
+            disk.Resize(megabytes: 512);
+            var result = await PhysicalRestoreJob.RunAsync(repo, backup, ArchivingCluster.StartedRestore(target) with { Immediate = true, Force = true }, OperationContext.None);
+            Assert.NotNull(result.MovedAsideTo); // the partial directory, kept aside rather than deleted
+            Assert.Equal("1000", ArchivingCluster.PsqlAt(result.Port!.Value, "SELECT count(*) FROM t"));
+        }
+        finally
+        {
+            ArchivingCluster.StopRestored([target]);
+        }
+    }
+
     private static List<string> FilesUnder(string root) =>
         Directory.GetFiles(root, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(root, f)).Order(StringComparer.Ordinal).ToList();
 }
@@ -123,6 +156,8 @@ internal sealed class SmallDisk : IDisposable
             // ENOSPC: the disk is full.
         }
     }
+
+    public void Resize(int megabytes) => Run("mount", "-o", $"remount,size={megabytes}m", Path);
 
     public void Free() => File.Delete(System.IO.Path.Combine(Path, FillerName));
 
