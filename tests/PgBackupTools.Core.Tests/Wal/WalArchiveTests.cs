@@ -87,6 +87,33 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(FailureKind.InvalidArgument, e2.Kind);
     }
 
+    [Theory]
+    [InlineData("../../escaped")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    [InlineData("main\nx")]
+    [InlineData("x y")]
+    [InlineData("\u00e9t\u00e9")]
+    public async Task A_hostile_stanza_is_refused_by_pgbt_wal_push_and_get_and_nothing_is_written_anywhere(string stanza)
+    {
+        var archive = await NewArchiveAsync();
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        string repo = archive.Repository.Location;
+        var before = Directory.GetFileSystemEntries(_temp.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+
+        Assert.Throws<PgBackupException>(() => new WalArchive(archive.Repository, stanza));
+        Assert.Throws<PgBackupException>(() => new WalArchive(archive.Repository, stanza + "\0")); // a NUL never reaches a process argument
+        var (push, pushErr) = WalTestSegments.RunEntryPoint("push", segment, "--repo", repo, "--stanza", stanza);
+        Assert.NotEqual(0, push);
+        Assert.Contains("stanza", pushErr);
+        var (get, _) = WalTestSegments.RunEntryPoint("get", Path.GetFileName(segment), Path.Combine(Dir("dst"), "RECOVERYXLOG"), "--repo", repo, "--stanza", stanza);
+        Assert.NotEqual(0, get);
+        Assert.NotEqual(1, get); // not "absent": a misconfigured restore_command must not end recovery as if the archive ended
+
+        var after = Directory.GetFileSystemEntries(_temp.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(before.Append(Path.Combine(_temp.Path, "dst")).Order(StringComparer.Ordinal).Distinct(), after);
+    }
+
     [Fact]
     public async Task A_file_that_is_not_a_wal_segment_is_refused_even_with_a_segment_name()
     {
