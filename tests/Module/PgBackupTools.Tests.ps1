@@ -297,6 +297,32 @@ Describe 'A backup killed with SIGKILL halfway' {
     }
 }
 
+Describe 'A logical restore killed with SIGKILL halfway' {
+    It 'leaves the database it was replacing as it was, and the next restore replaces it' {
+        $repo = New-TestDirectory
+        $big = New-AuditDatabase -Cluster $cluster -Rows 400000
+        $backup = Invoke-PgBackup -Repository $repo -Database $big @server
+        $target = New-AuditDatabase -Cluster $cluster -Rows 10
+        $script = "Import-Module '$ModulePath'; Get-PgBackup -Repository '$repo' -Id '$($backup.Id)' | Restore-PgDatabase -TargetDatabase '$target' -Force -HostName $($cluster.Host) -Port $($cluster.Port) -Username postgres"
+        $psi = [Diagnostics.ProcessStartInfo]::new((Join-Path $PSHOME 'pwsh'))
+        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $script) { $psi.ArgumentList.Add($a) }
+        $proc = [Diagnostics.Process]::Start($psi)
+        # Halfway: the staging database has grown well past an empty one (template0 is about 8 MB).
+        $staged = "SELECT coalesce(max(pg_database_size(datname)), 0) FROM pg_database WHERE datname LIKE 'pgbt_restore_%'"
+        $deadline = [DateTime]::UtcNow.AddSeconds(120)
+        while ([DateTime]::UtcNow -lt $deadline -and -not $proc.HasExited -and [long]$cluster.Psql($staged) -lt 20MB) { Start-Sleep -Milliseconds 50 }
+        [long]$cluster.Psql($staged) | Should -BeGreaterThan 20MB -Because 'the restore must be halfway when killed'
+        $proc.Kill($true) # SIGKILL, pg_restore with it
+        $proc.WaitForExit()
+
+        $cluster.Psql('SELECT count(*) FROM audit_events', $target) | Should -Be '10'
+        $result = $backup | Restore-PgDatabase -TargetDatabase $target -Force @server
+        $result.Replaced | Should -BeTrue
+        $cluster.Psql('SELECT count(*) FROM audit_events', $target) | Should -Be '400000'
+        Remove-Item -Recurse -Force $repo
+    }
+}
+
 Describe 'Remove-PgBackup and retention' {
     BeforeEach {
         $script:repo = New-TestDirectory

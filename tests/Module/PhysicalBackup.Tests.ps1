@@ -121,3 +121,41 @@ Describe 'Invoke-PgBackup -Type Physical' {
         ($test.Checks | Where-Object Kind -eq 'WalArchive').Actual | Should -Match $middle
     }
 }
+
+Describe 'A physical backup killed with SIGKILL halfway' {
+    BeforeAll {
+        # Enough data that the copy is still running when it is killed; md5 text compresses only about twofold.
+        $null = $cluster.Psql('CREATE TABLE IF NOT EXISTS killed_big AS SELECT g, md5(g::text) || md5((g + 1)::text) AS t FROM generate_series(1, 1500000) g')
+    }
+
+    It 'by <Method>: leaves nothing Get-PgBackup lists and no server session behind, and the next backup succeeds' -ForEach @(
+        @{ Method = 'FileCopy' }, @{ Method = 'BaseBackup' }
+    ) {
+        $before = @(Get-PgBackup -Repository $repo -Type Physical).Id
+        $script = "Import-Module '$ModulePath'; Invoke-PgBackup -Repository '$repo' -Type Physical -Method $Method -HostName $($cluster.Host) -Port $($cluster.Port) -Username postgres"
+        $psi = [Diagnostics.ProcessStartInfo]::new((Join-Path $PSHOME 'pwsh'))
+        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $script) { $psi.ArgumentList.Add($a) }
+        $proc = [Diagnostics.Process]::Start($psi)
+        $deadline = [DateTime]::UtcNow.AddSeconds(120)
+        while ([DateTime]::UtcNow -lt $deadline -and -not $proc.HasExited -and
+            -not (Get-ChildItem (Join-Path $repo 'backups') -Recurse -File -Force -Filter '*.pgbt-tmp-*' -ErrorAction SilentlyContinue | Where-Object Length -gt 1MB)) {
+            Start-Sleep -Milliseconds 50
+        }
+        Get-ChildItem (Join-Path $repo 'backups') -Recurse -File -Force -Filter '*.pgbt-tmp-*' | Should -Not -BeNullOrEmpty -Because 'the backup must be halfway when killed'
+        $proc.Kill($true) # SIGKILL, and pg_basebackup with it
+        $proc.WaitForExit()
+
+        @(Get-PgBackup -Repository $repo -Type Physical).Id | Should -Be $before
+        # The server ends a non-exclusive backup with its session; nothing of the killed run may still be connected.
+        $deadline = [DateTime]::UtcNow.AddSeconds(30)
+        while ([DateTime]::UtcNow -lt $deadline -and
+            $cluster.Psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('client backend', 'walsender') AND pid <> pg_backend_pid()") -ne '0') {
+            Start-Sleep -Milliseconds 200
+        }
+        $cluster.Psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type IN ('client backend', 'walsender') AND pid <> pg_backend_pid()") | Should -Be '0'
+
+        $next = Invoke-PgBackup -Repository $repo -Type Physical -Method $Method @server
+        @(Get-PgBackup -Repository $repo -Type Physical).Id | Should -Be (@($before) + $next.Id)
+        ($next | Test-PgBackup).Passed | Should -BeTrue
+    }
+}

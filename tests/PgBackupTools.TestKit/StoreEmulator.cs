@@ -109,6 +109,14 @@ public abstract class StoreEmulator : IDisposable
         _process = null;
     }
 
+    /// <summary>Starts a stopped emulator again on its port and data folder, as a store that comes back after an outage.</summary>
+    public void Restart()
+    {
+        Stop();
+        lock (_output) _output.Clear(); // the ready line of the first start is no answer for this one
+        Launch();
+    }
+
     public void Dispose()
     {
         Stop();

@@ -83,7 +83,7 @@ public static class LogicalBackupJob
             }
             await snapshot.RollbackAsync(ct).ConfigureAwait(false);
             backup.EndTime = DateTimeOffset.UtcNow;
-            await repository.WriteManifestAsync(backup, ct).ConfigureAwait(false);
+            await repository.CommitBackupAsync(backup, ct).ConfigureAwait(false);
             context.Log($"Backup {backup.Id} committed: {backup.SizeBytes:N0} bytes dumped, {backup.StoredBytes:N0} stored, {backup.TableRowCounts.Count} tables counted, in {backup.Duration.TotalSeconds:F1} s.");
             return backup;
         }

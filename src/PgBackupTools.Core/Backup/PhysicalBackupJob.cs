@@ -89,7 +89,7 @@ public static class PhysicalBackupJob
             await WaitForArchivedAsync(repository, connection, backup, options.ArchiveTimeout, context).ConfigureAwait(false);
 
             backup.EndTime = DateTimeOffset.UtcNow;
-            await repository.WriteManifestAsync(backup, ct).ConfigureAwait(false);
+            await repository.CommitBackupAsync(backup, ct).ConfigureAwait(false);
             context.Log($"Backup {backup.Id} committed: {backup.SizeBytes:N0} bytes, {backup.StoredBytes:N0} stored, WAL {backup.StartLsn}..{backup.StopLsn} on timeline {backup.Timeline} archived, in {backup.Duration.TotalSeconds:F1} s.");
             return backup;
         }
@@ -276,6 +276,17 @@ public static class PhysicalBackupJob
             }
             await Task.Delay(200, ct).ConfigureAwait(false);
         }
+
+        // PostgreSQL archives in order, so with the stop segment archived every segment since the start was too; one
+        // is missing only if something removed it while this backup ran: a retention run that pruned the WAL before a
+        // backup that started later and committed first. Without it the backup cannot be restored, so it is not kept.
+        var continuity = await archive.CheckContinuityAsync(backup.StartWalSegment, ct).ConfigureAwait(false);
+        var gap = continuity.MissingRanges.FirstOrDefault(g => g.Timeline == backup.Timeline && string.CompareOrdinal(g.First, backup.StopWalSegment) <= 0);
+        if (gap is not null)
+            throw new PgBackupException(FailureKind.OperationFailed,
+                $"WAL {gap.First}..{gap.Last}, which the {backup.Type.ToString().ToLowerInvariant()} backup {backup.Id} needs (from {backup.StartWalSegment} to {backup.StopWalSegment}), is missing from the archive of stanza '{backup.Stanza}' in {repository.Location}, " +
+                "so the backup cannot be restored and is not kept. A retention run (Remove-PgBackup, or -KeepLast/-RetentionDays of another backup that finished first) pruned it while this backup ran; " +
+                "run the backup again, and do not run retention while a physical backup of the stanza is running.", gap.First);
     }
 
 }

@@ -231,9 +231,31 @@ public sealed class BackupRepository : IDisposable
 
     public static string BackupFileKey(string stanza, string id, string fileName) => StorageKey.Combine(BackupFolder(stanza, id), fileName);
 
+    /// <summary>
+    /// Commits a backup whose files are written: confirms (with one listing of its folder) that each file the manifest
+    /// records is stored with its size, then writes the manifest. Until the manifest exists the folder looks like the
+    /// remains of an unfinished backup, which a retention run cleans up once they are older than its grace period; a
+    /// backup that outlasted it must fail here rather than commit a manifest over files that are gone.
+    /// </summary>
+    public async Task CommitBackupAsync(PgBackup backup, CancellationToken cancellationToken)
+    {
+        string folder = BackupFolder(backup.Stanza, backup.Id) + "/";
+        var stored = new Dictionary<string, long>(StringComparer.Ordinal);
+        await foreach (var obj in Store.ListAsync(folder, cancellationToken).ConfigureAwait(false)) stored[obj.Key[folder.Length..]] = obj.Size;
+        foreach (var file in backup.Files)
+        {
+            if (stored.TryGetValue(file.Name, out long size) && size == file.StoredBytes) continue;
+            throw new PgBackupException(FailureKind.OperationFailed,
+                $"The file {file.Name} of backup {backup.Id} is {(stored.ContainsKey(file.Name) ? $"{size:N0} bytes in {Location}, not the {file.StoredBytes:N0} written" : $"no longer in {Location}")}, " +
+                "so the backup is not committed. Was it removed by a retention run (Remove-PgBackup, Invoke-PgBackup -KeepLast/-RetentionDays) " +
+                "whose -GracePeriod is shorter than this backup took? Give retention a longer -GracePeriod and run the backup again.", file.Name);
+        }
+        await WriteManifestAsync(backup, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task WriteManifestAsync(PgBackup backup, CancellationToken cancellationToken)
     {
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(backup, RepositoryJsonContext.Default.PgBackup);
+        byte[] json = ManifestChecksum.Seal(JsonSerializer.SerializeToUtf8Bytes(backup, RepositoryJsonContext.Default.PgBackup));
         // The manifest is the commit point, so a committed manifest always has its HMAC.
         await WriteAuthenticatedAsync(BackupFileKey(backup.Stanza, backup.Id, ManifestName), json, ManifestHmacInfo, cancellationToken).ConfigureAwait(false);
         backup.Repository = Location;
@@ -333,9 +355,9 @@ public sealed class BackupRepository : IDisposable
 
     private async Task<PgBackup> ReadManifestAsync(string key, CancellationToken cancellationToken)
     {
-        await using var stream = await Store.OpenReadAsync(key, cancellationToken).ConfigureAwait(false);
-        var backup = await JsonSerializer.DeserializeAsync(stream, RepositoryJsonContext.Default.PgBackup, cancellationToken).ConfigureAwait(false)
-            ?? throw new JsonException("empty manifest");
+        byte[] json = await ReadAllAsync(key, cancellationToken).ConfigureAwait(false);
+        ManifestChecksum.Verify(json);
+        var backup = JsonSerializer.Deserialize(json, RepositoryJsonContext.Default.PgBackup) ?? throw new JsonException("empty manifest");
         backup.Repository = Location;
         return backup;
     }

@@ -80,7 +80,7 @@ public static class SnapshotBackupJob
             await PhysicalBackupJob.WaitForArchivedAsync(repository, connection, backup, options.ArchiveTimeout, context).ConfigureAwait(false);
 
             backup.EndTime = DateTimeOffset.UtcNow;
-            await repository.WriteManifestAsync(backup, ct).ConfigureAwait(false);
+            await repository.CommitBackupAsync(backup, ct).ConfigureAwait(false);
             context.Log($"Backup {backup.Id} committed: {backup.Snapshots.Count} snapshot(s) ({string.Join(", ", backup.Snapshots.Select(s => s.SnapshotId))}), WAL {backup.StartLsn}..{backup.StopLsn} on timeline {backup.Timeline} archived, in {backup.Duration.TotalSeconds:F1} s.");
             return backup;
         }

@@ -217,6 +217,24 @@ public sealed class LogicalBackupTests(ClusterFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Two_backups_of_one_database_at_once_into_one_repository_both_commit_whole_under_their_own_ids()
+    {
+        var db = fixture.CreateAuditDatabase(rows: 20_000);
+        var formats = new[] { DumpFormat.Custom, DumpFormat.Custom, DumpFormat.Plain, DumpFormat.Directory };
+        var backups = await Task.WhenAll(formats.Select(f => Task.Run(() => BackupAsync(db, f, jobs: f == DumpFormat.Directory ? 2 : 1))));
+
+        Assert.Equal(backups.Length, backups.Select(b => b.Id).Distinct().Count());
+        var listed = await (await Repo()).ListBackupsAsync(null, _context);
+        Assert.Equal(backups.Select(b => b.Id).Order(StringComparer.Ordinal), listed.Select(b => b.Id).Order(StringComparer.Ordinal));
+        foreach (var backup in listed)
+        {
+            Assert.Equal(20_000, backup.TableRowCounts["public.audit_events"]);
+            var test = await BackupTestJob.RunAsync(await Repo(), backup, fixture.Connection(), restore: false, [], _context);
+            Assert.True(test.Passed, test.Error);
+        }
+    }
+
+    [Fact]
     public async Task The_manifest_is_the_commit_point_and_records_what_an_audit_needs()
     {
         var db = fixture.CreateAuditDatabase();

@@ -118,15 +118,18 @@ public sealed class EncryptedRepositoryTests(ClusterFixture fixture) : IDisposab
         Assert.DoesNotContain(Passphrase, e.Message);
     }
 
-    [Fact]
-    public async Task A_flipped_byte_in_an_encrypted_file_fails_the_test_and_the_restore_naming_the_file()
+    [Theory]
+    [InlineData("middle")]
+    [InlineData("header")] // the encryption header: format version, chunk size, key id, nonce
+    [InlineData("last")] // the final chunk's tag
+    public async Task A_flipped_byte_in_an_encrypted_file_fails_the_test_and_the_restore_naming_the_file(string where)
     {
         var db = fixture.CreateAuditDatabase();
         var backup = await BackupAsync(db);
         string name = backup.Files.Single().Name;
         var path = StoredPath(backup, name);
         var bytes = await File.ReadAllBytesAsync(path);
-        bytes[bytes.Length / 2] ^= 0x01;
+        bytes[where switch { "header" => 9, "last" => bytes.Length - 1, _ => bytes.Length / 2 }] ^= 0x01;
         await File.WriteAllBytesAsync(path, bytes);
 
         using var repo = await Repo(create: false);

@@ -122,6 +122,37 @@ public sealed class FileSystemWalPrunerTests(ClusterFixture fixture) : WalPruner
     protected override Task<BackupRepository> NewRepositoryAsync() => BackupRepository.OpenAsync(Path.Combine(_repo.Path, "repo"), create: true, default);
 
     [Fact]
+    public async Task A_byte_flipped_in_the_start_LSN_of_a_kept_manifest_stops_the_prune_instead_of_deleting_the_WAL_the_backup_needs()
+    {
+        using var repo = await NewRepositoryAsync();
+        var archive = new WalArchive(repo, "main");
+        var (names, _, size) = await ArchiveSixSegmentsAsync(archive);
+        var kept = PhysicalStartingIn(WalFileName.Parse(names[2]), size);
+        await repo.WriteManifestAsync(kept, default);
+
+        // Bit rot on the disk: one character of the start LSN's segment digits turns into a larger hex digit, so the
+        // manifest still parses but claims the backup starts later than it does.
+        string manifestPath = Path.Combine(_repo.Path, "repo", "backups", "main", kept.Id, BackupRepository.ManifestName);
+        byte[] bytes = await File.ReadAllBytesAsync(manifestPath);
+        string text = System.Text.Encoding.ASCII.GetString(bytes);
+        int lsnEnd = text.IndexOf(kept.StartLsn!, StringComparison.Ordinal) + kept.StartLsn!.Length;
+        int at = lsnEnd - 1 - (int)Math.Ceiling(Math.Log2(size) / 4); // a hex digit of the segment number
+        while (bytes[at] == (byte)'F') at--;
+        Assert.True(Uri.IsHexDigit((char)bytes[at]));
+        bytes[at] = (byte)(bytes[at] == (byte)'9' ? 'A' : bytes[at] + 1);
+        await File.WriteAllBytesAsync(manifestPath, bytes);
+
+        var plan = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
+        Assert.Empty(plan.Ranges);
+        Assert.Contains(kept.Id, plan.Explanation);
+        Assert.Equal(names, await ArchivedAsync(archive));
+
+        var warnings = new List<string>();
+        Assert.Empty(await repo.ListBackupsAsync("main", new OperationContext { Warning = warnings.Add }));
+        Assert.Contains(warnings, w => w.Contains(kept.Id) && w.Contains("checksum"));
+    }
+
+    [Fact]
     public async Task An_encrypted_repository_is_pruned_without_its_passphrase_as_a_retention_job_runs()
     {
         string path = Path.Combine(_repo.Path, "encrypted");

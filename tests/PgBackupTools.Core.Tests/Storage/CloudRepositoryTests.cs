@@ -19,6 +19,9 @@ public abstract class CloudRepositoryTests(ClusterFixture cluster)
     protected abstract string StoreName { get; }
     protected abstract StoreEmulator StartPrivateEmulator(out PgRepository options);
     protected virtual IReadOnlyList<string> PendingUploads(PgRepository options) => [];
+    /// <summary>False for an emulator that loses what it stored when it is killed (not a property of the real store).</summary>
+    protected virtual bool KeepsDataWhenKilled => true;
+    protected virtual void EmulatorCameBack(StoreEmulator emulator) { }
 
     private static async Task<BackupRepository> OpenAsync(PgRepository options, bool create = true) =>
         await BackupRepository.OpenAsync(ObjectStoreFactory.Register(options), create, default);
@@ -108,6 +111,51 @@ public abstract class CloudRepositoryTests(ClusterFixture cluster)
     }
 
     [Fact]
+    public async Task A_store_killed_mid_upload_fails_the_backup_and_once_it_is_back_lists_nothing_and_takes_the_next_backup()
+    {
+        var db = cluster.CreateAuditDatabase(rows: 60000);
+        var emulator = StartPrivateEmulator(out var options);
+        options.PartSizeBytes = 1 << 20; // several parts are up when the store dies
+        try
+        {
+            using (var repository = await OpenAsync(options))
+            {
+                var killer = new StopAfterBytes(emulator, 4 << 20);
+                var e = await Assert.ThrowsAsync<PgBackupException>(() =>
+                    BackupAsync(repository, db, DumpFormat.Custom, CompressionKind.None, new OperationContext { Progress = killer }));
+                Assert.True(killer.Stopped, "the store must die while the backup runs");
+                Assert.Equal(FailureKind.ConnectionFailed, e.Kind);
+                Assert.Contains(options.Location, e.Message);
+            }
+
+            emulator.Restart();
+            EmulatorCameBack(emulator);
+            using var reopened = await OpenAsync(options, create: !KeepsDataWhenKilled);
+            Assert.Empty(await reopened.ListBackupsAsync(null, new OperationContext()));
+            var next = await BackupAsync(reopened, db, DumpFormat.Custom);
+            Assert.Equal([next.Id], (await reopened.ListBackupsAsync(null, new OperationContext())).Select(b => b.Id));
+            Assert.True((await BackupTestJob.RunAsync(reopened, next, cluster.Connection(), restore: false, [], new OperationContext())).Passed);
+        }
+        finally
+        {
+            emulator.Dispose();
+        }
+    }
+
+    /// <summary>Kills the store from the backup's own progress report, once that many bytes were dumped: a deterministic "mid-way".</summary>
+    private sealed class StopAfterBytes(StoreEmulator emulator, long bytes) : IProgress<TransferProgress>
+    {
+        public bool Stopped { get; private set; }
+
+        public void Report(TransferProgress value)
+        {
+            if (Stopped || value.Bytes < bytes) return;
+            Stopped = true;
+            emulator.Stop();
+        }
+    }
+
+    [Fact]
     public async Task Wrong_credentials_are_a_clear_permission_error_and_nothing_is_written()
     {
         var options = Options(secret: "wrong-" + Guid.NewGuid().ToString("N"));
@@ -190,6 +238,10 @@ public sealed class AzureCloudRepositoryTests(ClusterFixture cluster, AzuriteFix
     protected override string StoreName => "Azure Blob";
     protected override PgRepository Options(string? endpoint = null, string? secret = null) =>
         azure.Options(endpoint: endpoint, key: secret is null ? AzuriteEmulator.AccountKey : Convert.ToBase64String(System.Text.Encoding.ASCII.GetBytes(secret)));
+
+    // Azurite keeps its blob index in memory and saves it now and then: killed, it forgets what it held.
+    protected override bool KeepsDataWhenKilled => false;
+    protected override void EmulatorCameBack(StoreEmulator emulator) => ((AzuriteEmulator)emulator).CreateContainer(AzuriteFixture.ContainerName);
 
     protected override StoreEmulator StartPrivateEmulator(out PgRepository options)
     {

@@ -208,6 +208,37 @@ public sealed class EncryptedWalArchiveTests(ClusterFixture fixture) : IDisposab
     public void Dispose() => _temp.Dispose();
 
     /// <summary>Disposes the archive's repository (zeroes its key) at the end of a using block.</summary>
+    [Fact]
+    public async Task A_byte_flipped_anywhere_in_an_encrypted_history_object_never_hands_PostgreSQL_a_wrong_byte()
+    {
+        using var archive = new Disposer(await NewEncryptedArchiveAsync());
+        var history = Path.Combine(Dir("src"), "00000002.history");
+        File.WriteAllText(history, "1\t0/3000000\tno recovery target specified\n");
+        var pushed = await archive.Wal.PushAsync(history, new WalPushOptions(), OperationContext.None);
+        string stored = archive.Wal.Repository.Store.TryGetLocalPath(pushed.Key)!;
+        byte[] original = File.ReadAllBytes(stored), expected = File.ReadAllBytes(history);
+        string dst = Dir("dst"), dest = Path.Combine(dst, "RECOVERYHISTORY");
+
+        // Every byte: the object header (HMAC, sizes), the encryption header (key id, nonce), the chunk and its tag.
+        for (int i = 0; i < original.Length; i++)
+        {
+            var damaged = (byte[])original.Clone();
+            damaged[i] ^= 0xFF;
+            File.WriteAllBytes(stored, damaged);
+            try
+            {
+                Assert.NotNull(await archive.Wal.GetAsync("00000002.history", dest, new WalGetOptions(), OperationContext.None));
+                Assert.Equal(expected, File.ReadAllBytes(dest));
+                File.Delete(dest);
+            }
+            catch (PgBackupException e)
+            {
+                Assert.True(e.Kind == FailureKind.InvalidData, $"byte {i}: {e.Kind} {e.Message}");
+                Assert.Empty(Directory.GetFiles(dst));
+            }
+        }
+    }
+
     private sealed class Disposer(WalArchive wal) : IDisposable
     {
         public WalArchive Wal { get; } = wal;

@@ -87,6 +87,33 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(FailureKind.InvalidArgument, e2.Kind);
     }
 
+    [Theory]
+    [InlineData("../../escaped")]
+    [InlineData("..")]
+    [InlineData("a/b")]
+    [InlineData("main\nx")]
+    [InlineData("x y")]
+    [InlineData("\u00e9t\u00e9")]
+    public async Task A_hostile_stanza_is_refused_by_pgbt_wal_push_and_get_and_nothing_is_written_anywhere(string stanza)
+    {
+        var archive = await NewArchiveAsync();
+        var segment = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("src"), 1)[0];
+        string repo = archive.Repository.Location;
+        var before = Directory.GetFileSystemEntries(_temp.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+
+        Assert.Throws<PgBackupException>(() => new WalArchive(archive.Repository, stanza));
+        Assert.Throws<PgBackupException>(() => new WalArchive(archive.Repository, stanza + "\0")); // a NUL never reaches a process argument
+        var (push, pushErr) = WalTestSegments.RunEntryPoint("push", segment, "--repo", repo, "--stanza", stanza);
+        Assert.NotEqual(0, push);
+        Assert.Contains("stanza", pushErr);
+        var (get, _) = WalTestSegments.RunEntryPoint("get", Path.GetFileName(segment), Path.Combine(Dir("dst"), "RECOVERYXLOG"), "--repo", repo, "--stanza", stanza);
+        Assert.NotEqual(0, get);
+        Assert.NotEqual(1, get); // not "absent": a misconfigured restore_command must not end recovery as if the archive ended
+
+        var after = Directory.GetFileSystemEntries(_temp.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        Assert.Equal(before.Append(Path.Combine(_temp.Path, "dst")).Order(StringComparer.Ordinal).Distinct(), after);
+    }
+
     [Fact]
     public async Task A_file_that_is_not_a_wal_segment_is_refused_even_with_a_segment_name()
     {
@@ -330,6 +357,48 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         var dest = Path.Combine(Dir("dst"), "RECOVERYHISTORY");
         Assert.NotNull(await archive.GetAsync("00000002.history", dest, new WalGetOptions { Prefetch = 4 }, OperationContext.None));
         Assert.Equal(File.ReadAllBytes(history), File.ReadAllBytes(dest));
+    }
+
+    [Fact]
+    public async Task A_byte_flipped_anywhere_in_an_archived_history_file_never_hands_PostgreSQL_a_wrong_byte()
+    {
+        var archive = await NewArchiveAsync();
+        WalTestSegments.CopyCompleted(fixture.Cluster, Dir("seg"), 1).ForEach(s => archive.PushAsync(s, new WalPushOptions(), OperationContext.None).GetAwaiter().GetResult());
+        var history = Path.Combine(Dir("src"), "00000003.history");
+        File.WriteAllText(history, "1\t0/3000000\tno recovery target specified\n2\t0/5000000\tbefore 2026-11-25 08:00:00+00\n");
+        var pushed = await archive.PushAsync(history, new WalPushOptions(), OperationContext.None);
+        string stored = archive.Repository.Store.TryGetLocalPath(pushed.Key)!;
+        byte[] original = File.ReadAllBytes(stored), expected = File.ReadAllBytes(history);
+        string dst = Dir("dst"), dest = Path.Combine(dst, "RECOVERYHISTORY");
+
+        // Every byte of the object (header and body), flipped in turn: the timeline history PostgreSQL gets is exact or there is none.
+        int refused = 0;
+        for (int i = 0; i < original.Length; i++)
+        {
+            var damaged = (byte[])original.Clone();
+            damaged[i] ^= 0xFF;
+            File.WriteAllBytes(stored, damaged);
+            try
+            {
+                Assert.NotNull(await archive.GetAsync("00000003.history", dest, new WalGetOptions(), OperationContext.None));
+                Assert.Equal(expected, File.ReadAllBytes(dest));
+                File.Delete(dest);
+            }
+            catch (PgBackupException e)
+            {
+                Assert.True(e.Kind == FailureKind.InvalidData, $"byte {i}: {e.Kind} {e.Message}");
+                Assert.Empty(Directory.GetFiles(dst));
+                refused++;
+            }
+        }
+        Assert.True(refused > original.Length / 2, $"only {refused} of {original.Length} flips were refused");
+
+        // restore_command stops recovery (126) rather than reporting the history as absent.
+        var body = (byte[])original.Clone();
+        body[^3] ^= 0xFF;
+        File.WriteAllBytes(stored, body);
+        Assert.Equal(126, WalTestSegments.RunEntryPoint("get", "00000003.history", dest, "--repo", archive.Repository.Location).Code);
+        Assert.False(File.Exists(dest));
     }
 
     public void Dispose() => _temp.Dispose();

@@ -93,6 +93,44 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_repository_that_fills_up_under_the_stream_is_never_confirmed_past_what_it_holds_and_the_stream_catches_up_with_room()
+    {
+        using var disk = Storage.SmallDisk.Mount(_temp.Path, "stream-disk", megabytes: 64);
+        string repoPath = Path.Combine(disk.Path, "repo");
+        using (await BackupRepository.OpenAsync(repoPath, create: true, CancellationToken.None)) { }
+        using var cluster = PgTestCluster.Start();
+        cluster.Psql("CREATE TABLE rows(id int PRIMARY KEY)");
+        var stream = StartStream(repoPath, cluster, "--slot", "pgbt_full", "--create-slot", "--flush-interval", "0.5");
+        try
+        {
+            var archive = await WalArchive.OpenAsync(repoPath, "main", CancellationToken.None);
+            var committed = new List<(int Id, ulong Lsn)>();
+            await CommitRowsAsync(cluster, committed, 1, 50);
+            await WaitForAsync(async () => await WalStreamState.ReadAsync(archive, CancellationToken.None) is { } s && Lsn.Parse(s.FlushLsn) >= committed[^1].Lsn, stream, "the first rows to be durable");
+
+            disk.Fill();
+            await CommitRowsAsync(cluster, committed, 51, 150);
+            ulong last = committed[^1].Lsn;
+            await WaitForAsync(() => Task.FromResult(stream.Log.Contains("Could not write streamed WAL", StringComparison.Ordinal)), stream, "the stream to find the repository full");
+            var state = (await WalStreamState.ReadAsync(archive, CancellationToken.None))!;
+            ulong held = await HeldThroughAsync(archive, state.Segment!);
+            ulong slotAt = Lsn.Parse(cluster.Psql("SELECT restart_lsn FROM pg_replication_slots WHERE slot_name = 'pgbt_full'"));
+            Assert.True(held < last, $"the repository holds WAL through {Lsn.Format(held)} though it was full before {Lsn.Format(last)} was written");
+            Assert.True(slotAt <= held, $"slot at {Lsn.Format(slotAt)}, the repository holds WAL through {Lsn.Format(held)}: the server may recycle WAL nobody has");
+            Assert.False(stream.Process.HasExited, stream.Log); // it waits for room rather than giving up its slot
+
+            disk.Free();
+            await WaitForAsync(async () => Lsn.Parse((await WalStreamState.ReadAsync(archive, CancellationToken.None))!.FlushLsn) >= last, stream, "the stream to catch up once there is room");
+            state = (await WalStreamState.ReadAsync(archive, CancellationToken.None))!;
+            Assert.True(await HeldThroughAsync(archive, state.Segment!) >= last);
+        }
+        finally
+        {
+            stream.Kill();
+        }
+    }
+
+    [Fact]
     public async Task With_synchronous_commit_every_acknowledged_commit_survives_a_killed_stream()
     {
         string repoPath = await NewRepositoryAsync();
