@@ -139,6 +139,12 @@ Describe 'Get-PgBackup' {
         & $complete "Get-PgBackup -Repository $($repo.Substring(0, $repo.Length - 3))" | Should -Contain $repo
     }
 
+    It 'Format-List of a logical backup shows no tablespace line made of empty fields' {
+        $text = $first | Format-List | Out-String -Width 300
+        $text | Should -Not -Match '\(oid \)'
+        $text | Should -Match 'Tablespaces\s*:\s*\r?\n'
+    }
+
     It 'binds Repository from the pipeline by property name' {
         ([pscustomobject]@{ Repository = $repo } | Get-PgBackup).Count | Should -Be 3
     }
