@@ -207,6 +207,32 @@ Describe 'Get-PgBackup' {
         $text | Should -Match 'Tablespaces\s*:\s*\r?\n'
     }
 
+    It 'an id that is not there is an ObjectNotFound error naming it, beside the backups that are' {
+        $found = Get-PgBackup -Repository $repo -Id $first.Id, '20200101T000000Z-000000' -ErrorVariable errs -ErrorAction SilentlyContinue
+        $found.Id | Should -Be $first.Id
+        $errs.Count | Should -Be 1
+        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $errs[0].TargetObject | Should -Be '20200101T000000Z-000000'
+        $errs[0].Exception.Message | Should -Match "no backup 20200101T000000Z-000000 in .*Get-PgBackup -Repository"
+    }
+
+    It 'a location with a scheme other than s3:// or az:// is refused by name, not as a missing PowerShell drive' {
+        $err = { Get-PgBackup -Repository 'https://example.com/backups' -ErrorAction Stop } | Should -Throw -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -Match "'https://example.com/backups' is not a supported repository location: use a directory path, s3://"
+    }
+
+    It 'a missing repository says to check the location and what creates one' {
+        $err = { Get-PgBackup -Repository (Join-Path $repo 'typo') -ErrorAction Stop } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match 'check the location.*Invoke-PgBackup -Repository.*Enable-PgWalArchiving -Repository'
+    }
+
+    It 'Format-List of a logical backup shows no tablespace line made of empty fields' {
+        $text = $first | Format-List | Out-String -Width 300
+        $text | Should -Not -Match '\(oid \)'
+        $text | Should -Match 'Tablespaces\s*:\s*\r?\n'
+    }
+
     It 'binds Repository from the pipeline by property name' {
         ([pscustomobject]@{ Repository = $repo } | Get-PgBackup).Count | Should -Be 3
     }
@@ -301,6 +327,38 @@ Describe 'Damage and bad input' {
 }
 
 Describe 'Credentials' {
+    It 'a missing or wrong password is a PermissionDenied error that names the role and where a password comes from' {
+        $cluster.Psql("DO `$`$ BEGIN CREATE ROLE pester_login LOGIN PASSWORD 'right-one'; EXCEPTION WHEN duplicate_object THEN NULL; END `$`$;") | Out-Null
+        $saved = $env:PGPASSWORD, $env:PGPASSFILE
+        Remove-Item Env:PGPASSWORD -ErrorAction SilentlyContinue
+        $repo = New-TestDirectory
+        # An empty passfile, so that no ~/.pgpass of the machine running the tests can supply the password.
+        $env:PGPASSFILE = Join-Path $repo 'empty.pgpass'
+        New-Item -ItemType File $env:PGPASSFILE | Out-Null
+        if (-not $IsWindows) { chmod 600 $env:PGPASSFILE }
+        try {
+            $none = { Invoke-PgBackup -Repository $repo -Database $db -HostName $cluster.Host -Port $cluster.Port -Username pester_login -ErrorAction Stop } | Should -Throw -PassThru
+            $none.CategoryInfo.Category | Should -Be 'PermissionDenied' -Because $none.Exception.Message
+            $none.Exception.Message | Should -Match "asks for the password of user 'pester_login', and none was given\. Check the role \(-Username or PGUSER.*-Credential, PGPASSWORD"
+            $none.Exception.Message | Should -Not -Match 'Check that the server runs'
+
+            $wrong = [pscredential]::new('pester_login', (ConvertTo-SecureString 'wrong-one' -AsPlainText -Force))
+            $bad = { Invoke-PgBackup -Repository $repo -Database $db -HostName $cluster.Host -Port $cluster.Port -Credential $wrong -ErrorAction Stop } | Should -Throw -PassThru
+            $bad.CategoryInfo.Category | Should -Be 'PermissionDenied'
+            $bad.Exception.Message | Should -Match "refused user 'pester_login': password authentication failed.*-Username or PGUSER"
+
+            $env:PGPASSFILE = Join-Path $repo 'no-such.pgpass'
+            $missing = { Invoke-PgBackup -Repository $repo -Database $db -HostName $cluster.Host -Port $cluster.Port -Username pester_login -ErrorAction Stop } | Should -Throw -PassThru
+            $missing.CategoryInfo.Category | Should -Be 'InvalidArgument' -Because $missing.Exception.Message
+            $missing.Exception.Message | Should -Match "PGPASSFILE names .*no-such\.pgpass, which does not exist\. Create it .* or unset PGPASSFILE"
+        }
+        finally {
+            if ($null -ne $saved[0]) { $env:PGPASSWORD = $saved[0] }
+            if ($null -ne $saved[1]) { $env:PGPASSFILE = $saved[1] } else { Remove-Item Env:PGPASSFILE -ErrorAction SilentlyContinue }
+            Remove-Item -Recurse -Force $repo -ErrorAction SilentlyContinue
+        }
+    }
+
     It 'a role with a password backs up through -Credential and the password never reaches a command line' {
         $password = 'pw-' + [guid]::NewGuid().ToString('N')
         $cluster.Psql("CREATE ROLE pester_user LOGIN PASSWORD '$password'; GRANT pg_read_all_data TO pester_user;") | Out-Null
