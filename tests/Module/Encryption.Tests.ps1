@@ -143,6 +143,9 @@ Describe 'Protect-PgBackupFile and Unprotect-PgBackupFile' {
         $protected = Get-ChildItem (Join-Path $dir '*.sql.gz') | Protect-PgBackupFile -Passphrase $pass -ErrorAction Stop
         $protected | Should -BeOfType [IO.FileInfo]
         $protected.FullName | Should -Be "$original.enc"
+        # As Get-Item writes it, so the FileSystem view shows its mode and size rather than blanks.
+        $protected.PSPath | Should -Not -BeNullOrEmpty
+        ($protected | Format-Table | Out-String -Width 200) | Should -Match ("\s{0}\s+{1}" -f $protected.Length, [regex]::Escape($protected.Name))
         [Text.Encoding]::ASCII.GetString([IO.File]::ReadAllBytes($protected.FullName), 0, 8) | Should -Be 'PGBT-PBE'
 
         $restored = Join-Path $dir 'restored.sql.gz'
