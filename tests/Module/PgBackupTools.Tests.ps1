@@ -35,6 +35,16 @@ Describe 'The module' {
         Get-Help about_PgBackupTools | Should -Not -BeNullOrEmpty
     }
 
+    It 'has help examples that are valid PowerShell, so that each can be pasted into pwsh as it stands' {
+        foreach ($cmd in Get-Command -Module PgBackupTools) {
+            foreach ($example in @((Get-Help $cmd.Name -Full).Examples.Example)) {
+                $errors = $null
+                $null = [System.Management.Automation.Language.Parser]::ParseInput(($example.Code -join "`n"), [ref]$null, [ref]$errors)
+                $errors | Should -BeNullOrEmpty -Because "an example of $($cmd.Name) must parse: $($example.Code)"
+            }
+        }
+    }
+
     It 'keeps every cmdlet signature as recorded in CommandSignatures.json (regenerate it only for an intended change)' {
         $expected = Get-Content (Join-Path $PSScriptRoot 'CommandSignatures.json') -Raw
         $actual = & (Join-Path $RepoRoot 'tools/Export-CommandSignature.ps1') -ModuleManifest $ModulePath | Out-String
