@@ -51,7 +51,7 @@ exactly as for a physical backup. An existing backup_label is refused unless -Fo
         EntryPointPath   = "Physical: the pgbt-wal executable that restore_command runs (default: the module's bin/pgbt-wal)."
         HostName         = 'Server host name, IP address or Unix socket directory (alias -Host; default: PGHOST, then the server the backup came from).'
         Port             = 'Logical: server port (default: PGPORT, then the backup''s server port). Physical: the port the restored server listens on (written into its postgresql.auto.conf).'
-        Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user).'
+        Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user: a piped backup brings its server but not the role that took it).'
         Credential       = 'Role and password as a PSCredential.'
         ConnectionString = 'A libpq, URI or Npgsql connection string for the server to restore into.'
         WhatIf           = 'Shows what would be restored where, and restores nothing.'
