@@ -243,6 +243,13 @@ Describe 'Get-PgBackup' {
         $text | Should -Match 'Tablespaces\s*:\s*\r?\n'
     }
 
+    It 'Get-PgBackupStatus with a server that does not archive shows only the databases of a stanza of dumps, no cluster row that can never be met' {
+        $cluster.Psql('SHOW archive_mode') | Should -Be 'off'
+        $statuses = Get-PgBackupStatus -Repository $repo @server
+        $statuses.Database | Sort-Object | Should -Be (@($db, $otherDb) | Sort-Object)
+        ($statuses | Where-Object Database -eq $db).Objectives.Objective | Should -Contain 'RPO'
+    }
+
     It 'binds Repository from the pipeline by property name' {
         ([pscustomobject]@{ Repository = $repo } | Get-PgBackup).Count | Should -Be 3
     }
