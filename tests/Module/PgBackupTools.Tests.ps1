@@ -250,6 +250,15 @@ Describe 'Get-PgBackup' {
         ($statuses | Where-Object Database -eq $db).Objectives.Objective | Should -Contain 'RPO'
     }
 
+    It 'Test-PgBackupConfiguration on a server with archive_mode off does not call archive_command empty' {
+        $checks = Test-PgBackupConfiguration -Repository $repo @server -Timeout 5s -ErrorAction SilentlyContinue
+        ($checks | Where-Object Name -eq 'archive_mode').Status | Should -Be 'Failed'
+        $command = $checks | Where-Object Name -eq 'archive_command'
+        $command.Status | Should -Be 'Failed'
+        $command.Detail | Should -Match "archive_mode is off, so PostgreSQL shows archive_command as '\(disabled\)'"
+        $command.Fix | Should -Match 'Enable-PgWalArchiving'
+    }
+
     It 'binds Repository from the pipeline by property name' {
         ([pscustomobject]@{ Repository = $repo } | Get-PgBackup).Count | Should -Be 3
     }
