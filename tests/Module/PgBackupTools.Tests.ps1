@@ -35,6 +35,11 @@ Describe 'The module' {
         Get-Help about_PgBackupTools | Should -Not -BeNullOrEmpty
     }
 
+    It 'has an about topic that names every cmdlet it exports' {
+        $about = Get-Help about_PgBackupTools | Out-String
+        foreach ($cmd in Get-Command -Module PgBackupTools) { $about | Should -Match "\b$($cmd.Name)\b" -Because 'README sends newcomers to about_PgBackupTools first' }
+    }
+
     It 'has help examples that are valid PowerShell, so that each can be pasted into pwsh as it stands' {
         foreach ($cmd in Get-Command -Module PgBackupTools) {
             foreach ($example in @((Get-Help $cmd.Name -Full).Examples.Example)) {
