@@ -184,6 +184,8 @@ Describe 'Protect-PgBackupFile and Unprotect-PgBackupFile' {
         $null = Unprotect-PgBackupFile -Path $protected.FullName -Destination $target -Passphrase $wrong -ErrorVariable err -ErrorAction SilentlyContinue
         $err | Should -HaveCount 1
         $err[0].CategoryInfo.Category | Should -Be 'SecurityError'
+        $err[0].Exception.Message | Should -Match "does not match the key check of .*audit\.sql\.gz\.enc: it is not the passphrase the file was encrypted with"
+        $err[0].Exception.Message | Should -Not -Match 'repository'
         Test-Path $target | Should -BeFalse
         (Get-ChildItem $dir -Force).Name | Sort-Object | Should -Be @('audit.sql.gz', 'audit.sql.gz.enc')
     }
