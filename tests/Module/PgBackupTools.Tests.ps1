@@ -154,15 +154,6 @@ Describe 'Get-PgBackup' {
         & $complete "Get-PgBackup -Repository $($repo.Substring(0, $repo.Length - 3))" | Should -Contain $repo
     }
 
-    It 'an id that is not there is an ObjectNotFound error naming it, beside the backups that are' {
-        $found = Get-PgBackup -Repository $repo -Id $first.Id, '20200101T000000Z-000000' -ErrorVariable errs -ErrorAction SilentlyContinue
-        $found.Id | Should -Be $first.Id
-        $errs.Count | Should -Be 1
-        $errs[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
-        $errs[0].TargetObject | Should -Be '20200101T000000Z-000000'
-        $errs[0].Exception.Message | Should -Match "no backup 20200101T000000Z-000000 in .*Get-PgBackup -Repository"
-    }
-
     It 'a location with a scheme other than s3:// or az:// is refused by name, not as a missing PowerShell drive' {
         $err = { Get-PgBackup -Repository 'https://example.com/backups' -ErrorAction Stop } | Should -Throw -PassThru
         $err.CategoryInfo.Category | Should -Be 'InvalidArgument'

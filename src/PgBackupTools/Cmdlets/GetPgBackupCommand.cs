@@ -1,6 +1,5 @@
 using System.Management.Automation;
 using PgBackupTools.Core;
-using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Infrastructure;
 
@@ -58,13 +57,6 @@ public sealed class GetPgBackupCommand : PgRepositoryCmdlet
             if (Latest)
                 selected = selected.GroupBy(b => (b.Stanza, b.Type, b.Database)).Select(g => g.MaxBy(b => b.StartTime)!).OrderBy(b => b.StartTime);
             foreach (var backup in selected) PostObject(backup);
-            // An id asked for by name and not there is an error, as Get-Item's for a path: silence would read as "no such backup, fine".
-            foreach (var missing in (Id ?? []).Where(id => !backups.Any(b => b.Id == id)).Distinct(StringComparer.Ordinal))
-            {
-                var notFound = new PgBackupException(FailureKind.NotFound,
-                    $"There is no backup {missing} in {(Stanza is null ? "" : $"stanza '{Stanza}' of ")}{repository.Location}. Get-PgBackup -Repository '{repository.Location}' lists the backups it holds.", missing);
-                Post(() => WriteError(ToErrorRecord(notFound, missing)));
-            }
         });
     }
 }
