@@ -8,6 +8,10 @@ after the new one is in place. A damaged backup or a failed restore leaves the t
 
 Without connection parameters (and without PGHOST) the restore goes to the server the backup was taken from.
 
+It asks before it runs (ConfirmImpact High), also for a new database or an empty directory. Where nobody can answer
+(cron, a runbook, pwsh -NonInteractive, which says "Read and Prompt functionality is not available"), give
+-Confirm:$false, or -Force where replacing is meant.
+
 A physical backup (Invoke-PgBackup -Type Physical) is restored with -DataDirectory: the base tar is streamed out of the
 repository, checked against its SHA-256 while it is extracted, and recovery.signal plus restore_command (pgbt-wal get
 from the same repository) and the recovery target are written into postgresql.auto.conf. Without a target, recovery
