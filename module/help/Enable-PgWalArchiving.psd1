@@ -44,7 +44,7 @@ Supports -WhatIf and -Confirm.
             Remarks = 'Turns archiving on and lists each setting before and after.'
         }
         @{
-            Code    = "sudo install -o postgres -m 600 /dev/stdin /etc/pgbackup/wal.key <<< 'the passphrase'; Enable-PgWalArchiving -Repository /srv/pgbackup -Username postgres -PassphraseFile /etc/pgbackup/wal.key"
+            Code    = "'the passphrase' | sudo install -o postgres -m 600 /dev/stdin /etc/pgbackup/wal.key; Enable-PgWalArchiving -Repository /srv/pgbackup -Username postgres -PassphraseFile /etc/pgbackup/wal.key"
             Remarks = 'Archives into an encrypted repository: archive_command reads the passphrase from the key file.'
         }
     )

@@ -34,7 +34,7 @@ counts as deleted, so running it again finishes the job.
             Remarks = 'The seed''s nightly retention, made safe: sets older than 90 days go, with their catalog entries; the newest set stays.'
         }
         @{
-            Code    = "Get-PgVolumeSnapshot -Provider Aws -BackupId 20260101T020000Z | Remove-PgVolumeSnapshot -WhatIf"
+            Code    = "Get-PgVolumeSnapshot -Provider Aws -BackupId 20260101T020000Z-3fa2c1 | Remove-PgVolumeSnapshot -WhatIf"
             Remarks = 'Shows what deleting one set would remove.'
         }
     )

@@ -8,6 +8,10 @@ after the new one is in place. A damaged backup or a failed restore leaves the t
 
 Without connection parameters (and without PGHOST) the restore goes to the server the backup was taken from.
 
+It asks before it runs (ConfirmImpact High), also for a new database or an empty directory. Where nobody can answer
+(cron, a runbook, pwsh -NonInteractive, which says "Read and Prompt functionality is not available"), give
+-Confirm:$false, or -Force where replacing is meant.
+
 A physical backup (Invoke-PgBackup -Type Physical) is restored with -DataDirectory: the base tar is streamed out of the
 repository, checked against its SHA-256 while it is extracted, and recovery.signal plus restore_command (pgbt-wal get
 from the same repository) and the recovery target are written into postgresql.auto.conf. Without a target, recovery
@@ -51,7 +55,7 @@ exactly as for a physical backup. An existing backup_label is refused unless -Fo
         EntryPointPath   = "Physical: the pgbt-wal executable that restore_command runs (default: the module's bin/pgbt-wal)."
         HostName         = 'Server host name, IP address or Unix socket directory (alias -Host; default: PGHOST, then the server the backup came from).'
         Port             = 'Logical: server port (default: PGPORT, then the backup''s server port). Physical: the port the restored server listens on (written into its postgresql.auto.conf).'
-        Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user).'
+        Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user: a piped backup brings its server but not the role that took it).'
         Credential       = 'Role and password as a PSCredential.'
         ConnectionString = 'A libpq, URI or Npgsql connection string for the server to restore into.'
         WhatIf           = 'Shows what would be restored where, and restores nothing.'

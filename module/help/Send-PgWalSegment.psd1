@@ -7,6 +7,9 @@ overwritten. A file already archived with identical content is a success (Alread
 different content is an error and the archived copy is kept. The stanza is bound to one cluster by the system
 identifier in the first segment it receives; WAL from another cluster is refused.
 
+A segment in a live pg_wal that PostgreSQL has not marked .ready or .done in archive_status (the one it is writing,
+or a recycled file) is refused.
+
 This cmdlet is for interactive use. PostgreSQL's archive_command runs the pgbt-wal executable in the module's bin
 folder instead (it starts in milliseconds, pwsh in most of a second): Enable-PgWalArchiving sets it up.
 '@
@@ -22,8 +25,8 @@ folder instead (it starts in milliseconds, pwsh in most of a second): Enable-PgW
             Remarks = 'Archives one segment into stanza main and shows its size, stored size and SHA-256.'
         }
         @{
-            Code    = "Get-ChildItem /var/lib/postgresql/15/main/pg_wal -File | Where-Object Name -match '^[0-9A-F]{24}$' | Send-PgWalSegment -Repository /srv/pgbackup"
-            Remarks = 'Pushes every segment in pg_wal; those already archived report AlreadyArchived.'
+            Code    = "Get-ChildItem /var/lib/postgresql/15/main/pg_wal/archive_status -Filter '*.ready' | ForEach-Object { Join-Path /var/lib/postgresql/15/main/pg_wal `$_.BaseName } | Send-PgWalSegment -Repository /srv/pgbackup"
+            Remarks = 'Pushes the files PostgreSQL has finished and not archived yet (a .ready file in archive_status), for example while archive_command was broken. The segment being written has no .ready file and is refused: archived early, its copy would differ from the finished segment.'
         }
     )
 }

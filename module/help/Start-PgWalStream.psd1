@@ -34,7 +34,7 @@ One stream per repository and stanza runs on a machine (a lock in -StateDirector
             Remarks = 'Streams the WAL of db1 into stanza main until Ctrl+C, with a slot so that nothing is lost while the stream is down.'
         }
         @{
-            Code    = "ALTER SYSTEM SET synchronous_standby_names = 'pgbt_main'; -- then:`nStart-PgWalStream -Repository /srv/pgbackup -HostName db1 -Slot pgbt -Synchronous"
+            Code    = "psql -h db1 -U postgres -c `"ALTER SYSTEM SET synchronous_standby_names = 'pgbt_main'`" -c 'SELECT pg_reload_conf()'`nStart-PgWalStream -Repository /srv/pgbackup -HostName db1 -Slot pgbt -Synchronous"
             Remarks = 'Synchronous: every acknowledged commit is in the repository (RPO 0). If the stream stops, commits wait until it is back.'
         }
         @{

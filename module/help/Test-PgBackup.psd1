@@ -21,8 +21,8 @@ WalArchive check says whether the WAL archive is continuous from the backup to t
         Restore          = 'Restore into a scratch database, compare row counts with the backup''s, run -Query, then drop it.'
         Query            = 'SQL checks run in the restored database; each passes when its first value is true, non-zero and not NULL.'
         HostName         = 'Server to restore into (alias -Host; default: PGHOST, then the server the backup came from).'
-        Port             = 'Server port.'
-        Username         = 'Role to connect as (alias -User). It needs CREATEDB.'
+        Port             = 'Server port (default: PGPORT, then the port of the server the backup came from).'
+        Username         = 'Role to connect as (alias -User; default: PGUSER, then the operating-system user: the role that took the backup is not recorded, so a piped backup brings its server but not its role). It needs CREATEDB.'
         Credential       = 'Role and password as a PSCredential.'
         ConnectionString = 'A libpq, URI or Npgsql connection string for the server to restore into.'
     }

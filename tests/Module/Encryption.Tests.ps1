@@ -143,6 +143,9 @@ Describe 'Protect-PgBackupFile and Unprotect-PgBackupFile' {
         $protected = Get-ChildItem (Join-Path $dir '*.sql.gz') | Protect-PgBackupFile -Passphrase $pass -ErrorAction Stop
         $protected | Should -BeOfType [IO.FileInfo]
         $protected.FullName | Should -Be "$original.enc"
+        # As Get-Item writes it, so the FileSystem view shows its mode and size rather than blanks.
+        $protected.PSPath | Should -Not -BeNullOrEmpty
+        ($protected | Format-Table | Out-String -Width 200) | Should -Match ("\s{0}\s+{1}" -f $protected.Length, [regex]::Escape($protected.Name))
         [Text.Encoding]::ASCII.GetString([IO.File]::ReadAllBytes($protected.FullName), 0, 8) | Should -Be 'PGBT-PBE'
 
         $restored = Join-Path $dir 'restored.sql.gz'
@@ -181,6 +184,8 @@ Describe 'Protect-PgBackupFile and Unprotect-PgBackupFile' {
         $null = Unprotect-PgBackupFile -Path $protected.FullName -Destination $target -Passphrase $wrong -ErrorVariable err -ErrorAction SilentlyContinue
         $err | Should -HaveCount 1
         $err[0].CategoryInfo.Category | Should -Be 'SecurityError'
+        $err[0].Exception.Message | Should -Match "does not match the key check of .*audit\.sql\.gz\.enc: it is not the passphrase the file was encrypted with"
+        $err[0].Exception.Message | Should -Not -Match 'repository'
         Test-Path $target | Should -BeFalse
         (Get-ChildItem $dir -Force).Name | Sort-Object | Should -Be @('audit.sql.gz', 'audit.sql.gz.enc')
     }

@@ -137,6 +137,7 @@ Describe 'Get-PgBackupStatus and Export-PgBackupMetric with working backups' {
     It 'exports the status as Prometheus metrics that parse, with the seed''s last-success metric' {
         $file = Export-PgBackupMetric -Repository $repo @server -Path $prom -PassThru
         $file.FullName | Should -Be $prom
+        $file.PSPath | Should -Not -BeNullOrEmpty -Because 'the FileSystem view needs the provider''s properties to show mode and size'
         if (-not $IsWindows) { (Get-Item $prom).UnixMode | Should -Be '-rw-r--r--' }
         Get-ChildItem $work -Filter '*.tmp' -Force | Should -BeNullOrEmpty
         $metrics = Read-Metrics $prom

@@ -35,6 +35,21 @@ Describe 'The module' {
         Get-Help about_PgBackupTools | Should -Not -BeNullOrEmpty
     }
 
+    It 'has an about topic that names every cmdlet it exports' {
+        $about = Get-Help about_PgBackupTools | Out-String
+        foreach ($cmd in Get-Command -Module PgBackupTools) { $about | Should -Match "\b$($cmd.Name)\b" -Because 'README sends newcomers to about_PgBackupTools first' }
+    }
+
+    It 'has help examples that are valid PowerShell, so that each can be pasted into pwsh as it stands' {
+        foreach ($cmd in Get-Command -Module PgBackupTools) {
+            foreach ($example in @((Get-Help $cmd.Name -Full).Examples.Example)) {
+                $errors = $null
+                $null = [System.Management.Automation.Language.Parser]::ParseInput(($example.Code -join "`n"), [ref]$null, [ref]$errors)
+                $errors | Should -BeNullOrEmpty -Because "an example of $($cmd.Name) must parse: $($example.Code)"
+            }
+        }
+    }
+
     It 'keeps every cmdlet signature as recorded in CommandSignatures.json (regenerate it only for an intended change)' {
         $expected = Get-Content (Join-Path $PSScriptRoot 'CommandSignatures.json') -Raw
         $actual = & (Join-Path $RepoRoot 'tools/Export-CommandSignature.ps1') -ModuleManifest $ModulePath | Out-String
@@ -148,6 +163,41 @@ Describe 'Get-PgBackup' {
         & $complete "Get-PgBackup -Repository $($repo.Substring(0, $repo.Length - 3))" | Should -Contain $repo
     }
 
+    It 'a location with a scheme other than s3:// or az:// is refused by name, not as a missing PowerShell drive' {
+        $err = { Get-PgBackup -Repository 'https://example.com/backups' -ErrorAction Stop } | Should -Throw -PassThru
+        $err.CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err.Exception.Message | Should -Match "'https://example.com/backups' is not a supported repository location: use a directory path, s3://"
+    }
+
+    It 'a missing repository says to check the location and what creates one' {
+        $err = { Get-PgBackup -Repository (Join-Path $repo 'typo') -ErrorAction Stop } | Should -Throw -PassThru
+        $err.Exception.Message | Should -Match 'check the location.*Invoke-PgBackup -Repository.*Enable-PgWalArchiving -Repository'
+    }
+
+    It 'Format-List of a logical backup shows no tablespace line made of empty fields' {
+        $text = $first | Format-List | Out-String -Width 300
+        $text | Should -Not -Match '\(oid \)'
+        $text | Should -Match 'Tablespaces\s*:\s*\r?\n'
+        # Plain is the enum's 0, which PowerShell's if() takes for false.
+        ($first, $second | Format-Table | Out-String -Width 300) | Should -Match ("(?m)^{0} .* Plain/Gzip\s*$[\s\S]*^{1} .* Custom/Gzip\s*$" -f $first.Id, $second.Id)
+    }
+
+    It 'Get-PgBackupStatus with a server that does not archive shows only the databases of a stanza of dumps, no cluster row that can never be met' {
+        $cluster.Psql('SHOW archive_mode') | Should -Be 'off'
+        $statuses = Get-PgBackupStatus -Repository $repo @server
+        $statuses.Database | Sort-Object | Should -Be (@($db, $otherDb) | Sort-Object)
+        ($statuses | Where-Object Database -eq $db).Objectives.Objective | Should -Contain 'RPO'
+    }
+
+    It 'Test-PgBackupConfiguration on a server with archive_mode off does not call archive_command empty' {
+        $checks = Test-PgBackupConfiguration -Repository $repo @server -Timeout 5s -ErrorAction SilentlyContinue
+        ($checks | Where-Object Name -eq 'archive_mode').Status | Should -Be 'Failed'
+        $command = $checks | Where-Object Name -eq 'archive_command'
+        $command.Status | Should -Be 'Failed'
+        $command.Detail | Should -Match "archive_mode is off, so PostgreSQL shows archive_command as '\(disabled\)'"
+        $command.Fix | Should -Match 'Enable-PgWalArchiving'
+    }
+
     It 'binds Repository from the pipeline by property name' {
         ([pscustomobject]@{ Repository = $repo } | Get-PgBackup).Count | Should -Be 3
     }
@@ -242,6 +292,38 @@ Describe 'Damage and bad input' {
 }
 
 Describe 'Credentials' {
+    It 'a missing or wrong password is a PermissionDenied error that names the role and where a password comes from' {
+        $cluster.Psql("DO `$`$ BEGIN CREATE ROLE pester_login LOGIN PASSWORD 'right-one'; EXCEPTION WHEN duplicate_object THEN NULL; END `$`$;") | Out-Null
+        $saved = $env:PGPASSWORD, $env:PGPASSFILE
+        Remove-Item Env:PGPASSWORD -ErrorAction SilentlyContinue
+        $repo = New-TestDirectory
+        # An empty passfile, so that no ~/.pgpass of the machine running the tests can supply the password.
+        $env:PGPASSFILE = Join-Path $repo 'empty.pgpass'
+        New-Item -ItemType File $env:PGPASSFILE | Out-Null
+        if (-not $IsWindows) { chmod 600 $env:PGPASSFILE }
+        try {
+            $none = { Invoke-PgBackup -Repository $repo -Database $db -HostName $cluster.Host -Port $cluster.Port -Username pester_login -ErrorAction Stop } | Should -Throw -PassThru
+            $none.CategoryInfo.Category | Should -Be 'PermissionDenied' -Because $none.Exception.Message
+            $none.Exception.Message | Should -Match "asks for the password of user 'pester_login', and none was given\. Check the role \(-Username or PGUSER.*-Credential, PGPASSWORD"
+            $none.Exception.Message | Should -Not -Match 'Check that the server runs'
+
+            $wrong = [pscredential]::new('pester_login', (ConvertTo-SecureString 'wrong-one' -AsPlainText -Force))
+            $bad = { Invoke-PgBackup -Repository $repo -Database $db -HostName $cluster.Host -Port $cluster.Port -Credential $wrong -ErrorAction Stop } | Should -Throw -PassThru
+            $bad.CategoryInfo.Category | Should -Be 'PermissionDenied'
+            $bad.Exception.Message | Should -Match "refused user 'pester_login': password authentication failed.*-Username or PGUSER"
+
+            $env:PGPASSFILE = Join-Path $repo 'no-such.pgpass'
+            $missing = { Invoke-PgBackup -Repository $repo -Database $db -HostName $cluster.Host -Port $cluster.Port -Username pester_login -ErrorAction Stop } | Should -Throw -PassThru
+            $missing.CategoryInfo.Category | Should -Be 'InvalidArgument' -Because $missing.Exception.Message
+            $missing.Exception.Message | Should -Match "PGPASSFILE names .*no-such\.pgpass, which does not exist\. Create it .* or unset PGPASSFILE"
+        }
+        finally {
+            if ($null -ne $saved[0]) { $env:PGPASSWORD = $saved[0] }
+            if ($null -ne $saved[1]) { $env:PGPASSFILE = $saved[1] } else { Remove-Item Env:PGPASSFILE -ErrorAction SilentlyContinue }
+            Remove-Item -Recurse -Force $repo -ErrorAction SilentlyContinue
+        }
+    }
+
     It 'a role with a password backs up through -Credential and the password never reaches a command line' {
         $password = 'pw-' + [guid]::NewGuid().ToString('N')
         $cluster.Psql("CREATE ROLE pester_user LOGIN PASSWORD '$password'; GRANT pg_read_all_data TO pester_user;") | Out-Null

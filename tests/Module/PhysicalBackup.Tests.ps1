@@ -36,6 +36,7 @@ Describe 'Invoke-PgBackup -Type Physical' {
         $backup.Files.Name | Should -Be 'base.tar.zst'
         $backup.Method | Should -Be 'FileCopy' -Because 'the tests run on the server''s host as root, so Auto copies the data directory'
         ($backup | Format-List | Out-String) | Should -Match 'Wal\s+: \S+ \.\. \S+ on timeline 1'
+        ($backup | Format-Table | Out-String -Width 200) | Should -Match 'FileCopy/Zstd' -Because 'a physical backup has no dump format; its table row names the method'
         $backup.StopLsn | Should -Not -BeNullOrEmpty
         $backup.Timeline | Should -Be 1
 

@@ -171,6 +171,10 @@ Describe 'Remove-PgBackup of Snapshot backups' {
         $script:newer = Get-PgBackup -Repository $repo -Id (New-PgVolumeSnapshot @aws -VolumeId vol-data, vol-wal -Repository $repo @server)[0].BackupId
     }
 
+    It 'lists a Snapshot backup in the table with its provider (Aws is the enum''s 0, which if() takes for false)' {
+        ($newer | Format-Table | Out-String -Width 300) | Should -Match ("(?m)^{0} +Snapshot .* Aws snapshots\s*$" -f $newer.Id)
+    }
+
     It '-WhatIf names the backup''s snapshots and sends the provider nothing' {
         $requests = @($ec2.Requests).Count
         # ShouldProcess writes "What if:" to the host, so read it from a child pwsh's output as a user would see it.

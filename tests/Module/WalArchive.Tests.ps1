@@ -86,6 +86,23 @@ Describe 'Send-PgWalSegment and Receive-PgWalSegment' {
         (Get-FileHash $stored.FullName).Hash | Should -Be $before
     }
 
+    It 'refuses the segment PostgreSQL is still writing (neither .ready nor .done), and pushes a finished one from pg_wal' {
+        # Written into first: right after a switch the current LSN is a segment boundary, which pg_walfile_name gives as the finished segment.
+        $current = $cluster.Psql('INSERT INTO wal_gen VALUES (1); SELECT pg_walfile_name(pg_current_wal_lsn())')
+        Test-Path (Join-Path $cluster.DataDirectory "pg_wal/archive_status/$current.ready") | Should -BeFalse
+        $live = Join-Path $cluster.DataDirectory "pg_wal/$current"
+        Send-PgWalSegment -Path $live -Repository $repo -ErrorVariable err -ErrorAction SilentlyContinue | Should -BeNullOrEmpty
+        $err[0].CategoryInfo.Category | Should -Be 'InvalidArgument'
+        $err[0].Exception.Message | Should -Match "is not finished: PostgreSQL has marked it neither \.ready nor \.done"
+        Get-ChildItem (Join-Path $repo 'wal/main/00000001') -Filter "$current.*" | Should -BeNullOrEmpty
+        # A pg_wal of our own whose archive_status marks the segment .done: pushed (here: already archived).
+        $pgWal = Join-Path $work 'pg_wal'
+        New-Item -ItemType Directory (Join-Path $pgWal 'archive_status') -Force | Out-Null
+        $null = Receive-PgWalSegment -Name $names[0] -Destination $pgWal -Repository $repo -ErrorAction Stop
+        New-Item -ItemType File (Join-Path $pgWal "archive_status/$($names[0]).done") | Out-Null
+        (Send-PgWalSegment -Path (Join-Path $pgWal $names[0]) -Repository $repo -ErrorAction Stop).AlreadyArchived | Should -BeTrue
+    }
+
     It 'fetches verified bytes, and reports a name that is not archived as not found' {
         $dest = Join-Path $work 'fetched'
         New-Item -ItemType Directory $dest | Out-Null

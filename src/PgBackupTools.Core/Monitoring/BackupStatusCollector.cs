@@ -61,7 +61,11 @@ public static class BackupStatusCollector
             foreach (var database in (options.Database is null ? scopes.Cast<string?>() : [options.Database]).Prepend(null))
             {
                 var inScope = ofStanza.Where(b => database is null ? b.Type != BackupType.Logical : b.Type == BackupType.Logical && b.Database == database).ToList();
-                if (database is null && inScope.Count == 0 && wal is null && scopes.Count > 0) continue; // a logical-only stanza has no cluster row
+                // A logical-only stanza has no cluster row, also when its server is given but does not archive at all
+                // (archive_mode off, nothing ever archived): that row could only miss every objective, forever, and fire
+                // the alerts of a setup that never meant to recover from WAL.
+                bool nothingArchived = read.Binding is null && read.Files.Count == 0 && read.Stream is null && !(isServers && server!.ArchiveMode != "off");
+                if (database is null && inScope.Count == 0 && nothingArchived && scopes.Count > 0) continue;
                 var status = new PgBackupStatus
                 {
                     Repository = repository.Location, Stanza = stanza, Database = database, CheckedAt = now,

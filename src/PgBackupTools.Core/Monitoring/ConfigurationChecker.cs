@@ -163,7 +163,9 @@ public static class ConfigurationChecker
         string expected = WalCommands.ArchiveCommand(options.EntryPoint, options.Repository, options.Stanza);
         string setIt = $"{enable} sets archive_command = {expected} (and a reload applies it).";
         string repoOption = "--repo " + WalCommands.Quote(options.Repository);
-        if (string.IsNullOrWhiteSpace(command) || command == "(disabled)")
+        if (command == "(disabled)")
+            add("archive_command", PgCheckStatus.Failed, "archive_mode is off, so PostgreSQL shows archive_command as '(disabled)' (whatever it is set to) and archives nothing.", setIt);
+        else if (string.IsNullOrWhiteSpace(command))
             add("archive_command", PgCheckStatus.Failed, "archive_command is empty: nothing is archived.", setIt);
         else if (!command.Contains("pgbt-wal", StringComparison.Ordinal) || !command.Contains(" push %p", StringComparison.Ordinal))
             add("archive_command", PgCheckStatus.Failed, $"archive_command = {command}: it does not run pgbt-wal push %p, so WAL does not reach this repository.", setIt);

@@ -33,7 +33,7 @@ public static class RecoveryObjectives
         if (status.LastBackup is not { } last)
         {
             objective.Status = PgObjectiveStatus.Missed;
-            objective.Evidence = "no backup in the repository";
+            objective.Evidence = NoBackup(status);
             return objective;
         }
         return Judge(objective, last.Age, $"{last.Type.ToString().ToLowerInvariant()} backup {last.BackupId} finished {last.EndTime.UtcDateTime:u}");
@@ -68,9 +68,17 @@ public static class RecoveryObjectives
                 ? $"newest backup {last.BackupId} ({last.EndTime.UtcDateTime:u}) is the recovery point of a logical restore"
                 : $"no archived WAL: the newest backup {last.BackupId} ({last.EndTime.UtcDateTime:u}) is the recovery point");
         objective.Status = PgObjectiveStatus.Missed;
-        objective.Evidence = "no archived WAL and no backup";
+        objective.Evidence = status.Database is null ? $"no archived WAL (Enable-PgWalArchiving) and {NoBackup(status)}" : NoBackup(status);
         return objective;
     }
+
+    /// <summary>
+    /// What is missing, by scope: the cluster row of a stanza counts only physical and snapshot backups, so where the
+    /// repository holds only dumps of its databases, "no backup in the repository" would be untrue.
+    /// </summary>
+    private static string NoBackup(PgBackupStatus status) => status.Database is null
+        ? $"no physical backup of stanza '{status.Stanza}' (Invoke-PgBackup -Type Physical takes one)"
+        : $"no backup of database '{status.Database}' in stanza '{status.Stanza}'";
 
     /// <summary>A physical backup and archived WAL: every database of the cluster can be recovered to the newest archived point.</summary>
     private static bool CoveredByPitr(PgBackupStatus? cluster) =>
@@ -111,6 +119,6 @@ public static class RecoveryObjectives
             objective.Evidence = $"{which} FAILED: {why}";
             return objective;
         }
-        return Judge(objective, test.Duration, which + $" passed ({test.Checks.Count} checks)");
+        return Judge(objective, test.Duration, which + $" passed ({test.Checks.Count} check{(test.Checks.Count == 1 ? "" : "s")})");
     }
 }

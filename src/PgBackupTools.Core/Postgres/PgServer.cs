@@ -21,7 +21,7 @@ public static class PgServer
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
             return connection;
         }
-        catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException)
+        catch (Exception e) when (e is NpgsqlException or SocketException or TimeoutException || IsMissingPassFile(e))
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw Describe(e, info);
@@ -30,15 +30,37 @@ public static class PgServer
 
     public static PgBackupException Describe(Exception e, PgConnectionInfo info) => e switch
     {
+        // libpq skips a PGPASSFILE that is not there; Npgsql stops with a bare "Could not find file".
+        _ when IsMissingPassFile(e) => new PgBackupException(FailureKind.InvalidArgument,
+            $"PGPASSFILE names {PassFileVariable}, which does not exist. Create it (lines host:port:database:user:password, chmod 600) or unset PGPASSFILE.", PassFileVariable, e),
         PostgresException { SqlState: "3D000" } => new PgBackupException(FailureKind.NotFound,
             $"Database '{info.Database}' does not exist on {info.Server}. Check the name with Get-PgBackup or 'psql -l'.", info.Database, e),
         PostgresException { SqlState: "28P01" or "28000" } pg => new PgBackupException(FailureKind.PermissionDenied,
-            $"{info.Server} refused user '{info.Username}': {pg.MessageText}. Check -Credential, PGPASSWORD or ~/.pgpass and pg_hba.conf.", info.Username, e),
+            $"{info.Server} refused user '{info.Username}': {pg.MessageText}. {CheckLogin}", info.Username, e),
+        // Npgsql's own words when the server asks for a password and none was found (no -Credential, PGPASSWORD or ~/.pgpass line).
+        _ when NoPasswordGiven(e) => new PgBackupException(FailureKind.PermissionDenied,
+            $"{info.Server} asks for the password of user '{info.Username}', and none was given. {CheckLogin}", info.Username, e),
         PostgresException pg => new PgBackupException(FailureKind.OperationFailed, $"{info.Server}: {pg.MessageText}", info.ToString(), e),
         _ => new PgBackupException(FailureKind.ConnectionFailed,
             $"Could not connect to PostgreSQL at {info.Server} as '{info.Username}': {Innermost(e).Message}. " +
             "Check that the server runs and -Host/-Port (or PGHOST/PGPORT) point at it.", info.Server, e),
     };
+
+    private const string CheckLogin =
+        "Check the role (-Username or PGUSER; without them, the operating-system user) and its password (-Credential, PGPASSWORD or a ~/.pgpass line), and pg_hba.conf.";
+
+    private static string? PassFileVariable => Environment.GetEnvironmentVariable("PGPASSFILE");
+
+    private static bool IsMissingPassFile(Exception e) =>
+        e is FileNotFoundException { FileName: { Length: > 0 } file } && PassFileVariable is { Length: > 0 } variable &&
+        string.Equals(Path.GetFullPath(file), Path.GetFullPath(variable), StringComparison.Ordinal);
+
+    private static bool NoPasswordGiven(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+            if (e is NpgsqlException && e.Message.StartsWith("No password has been provided", StringComparison.Ordinal)) return true;
+        return false;
+    }
 
     private static Exception Innermost(Exception e)
     {

@@ -89,7 +89,7 @@ public sealed class BackupRepository : IDisposable
             {
                 if (!create)
                     throw new PgBackupException(FailureKind.NotFound,
-                        $"There is no PgBackupTools repository at {store.Location} (no {InfoKey}). Invoke-PgBackup -Repository '{store.Location}' creates one.", store.Location);
+                        $"There is no PgBackupTools repository at {store.Location} (no {InfoKey}); check the location. A new one is created by the first Invoke-PgBackup -Repository '{store.Location}' or by Enable-PgWalArchiving -Repository '{store.Location}'.", store.Location);
                 info = new RepositoryInfo { Created = DateTimeOffset.UtcNow, CreatedBy = "PgBackupTools " + ToolVersion };
                 if (passphrase is not null)
                 {

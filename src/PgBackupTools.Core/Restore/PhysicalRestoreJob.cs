@@ -74,7 +74,10 @@ public static class PhysicalRestoreJob
     /// </summary>
     public static PgBackup ChooseBackup(IEnumerable<PgBackup> backups, PhysicalRestoreOptions options, string stanza)
     {
-        var candidates = backups.Where(b => b.Type == BackupType.Physical && b.Stanza == stanza && b.StopLsn is not null);
+        var candidates = backups.Where(b => b.Type == BackupType.Physical && b.Stanza == stanza && b.StopLsn is not null).ToList().AsEnumerable();
+        if (!candidates.Any())
+            throw new PgBackupException(FailureKind.NotFound,
+                $"Stanza '{stanza}' holds no physical backup to restore. Invoke-PgBackup -Type Physical takes one, once the server archives its WAL into this repository (Enable-PgWalArchiving).", stanza);
         if (options.TargetTime is { } time) candidates = candidates.Where(b => b.EndTime <= time);
         if (options.TargetLsn is { } lsn) candidates = candidates.Where(b => Backup.Lsn.Parse(b.StopLsn!) <= Backup.Lsn.Parse(lsn));
         return candidates.OrderByDescending(b => b.EndTime).ThenByDescending(b => b.Id, StringComparer.Ordinal).FirstOrDefault()

@@ -55,10 +55,12 @@ public sealed class GcpDiskSnapshotProvider : ISnapshotProvider
         {
             return GoogleCredential.GetApplicationDefault().CreateScoped(Scope);
         }
-        catch (InvalidOperationException e)
+        // GetApplicationDefault waits on a task: its InvalidOperationException may arrive inside an AggregateException.
+        catch (Exception e) when (e is InvalidOperationException or AggregateException { InnerException: InvalidOperationException })
         {
+            var cause = e is AggregateException { InnerException: { } inner } ? inner : e;
             throw new PgBackupException(FailureKind.PermissionDenied,
-                $"No GCP credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, run 'gcloud auth application-default login', or run on GCP with a service account. ({e.Message})", null, e);
+                $"No GCP credentials found: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, run 'gcloud auth application-default login', or run on GCP with a service account. ({cause.Message})", null, cause);
         }
     }
 

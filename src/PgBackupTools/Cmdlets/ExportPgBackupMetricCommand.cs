@@ -62,7 +62,7 @@ public sealed class ExportPgBackupMetricCommand : BackupStatusCmdlet
             {
                 PrometheusExposition.WriteFile(path, PrometheusExposition.Render(_statuses, DateTimeOffset.UtcNow));
                 WriteVerbose($"Wrote the metrics of {_statuses.Count} status(es) to {path}.");
-                if (PassThru) WriteObject(new FileInfo(path));
+                if (PassThru) WriteObject(FileSystemItem(path));
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {

@@ -29,10 +29,29 @@ public sealed class SendPgWalSegmentCommand : WalArchiveCmdlet
             string path = GetUnresolvedProviderPathFromPSPath(item);
             RunForItem(path, async context =>
             {
+                RefuseUnfinishedSegment(path);
                 var archive = await OpenArchiveAsync(context);
                 context.Log($"Pushing {path} into stanza '{Stanza}' of {archive.Repository.Location}.");
                 PostObject(await archive.PushAsync(path, new WalPushOptions { Compression = Compression }, context));
             });
         }
+    }
+
+    /// <summary>
+    /// A segment in a live pg_wal (one with an archive_status folder) that PostgreSQL has not marked .ready or .done is
+    /// the one it is writing, or a recycled file waiting for reuse. Archived now, its copy would differ from the finished
+    /// segment, and archive_command's push of that would be refused (different content) again and again while pg_wal fills.
+    /// </summary>
+    private static void RefuseUnfinishedSegment(string path)
+    {
+        string name = System.IO.Path.GetFileName(path);
+        if (name.Length != 24 || !name.All(Uri.IsHexDigit)) return;
+        string status = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(path) ?? ".", "archive_status");
+        if (!Directory.Exists(status) || File.Exists(System.IO.Path.Combine(status, name + ".ready")) || File.Exists(System.IO.Path.Combine(status, name + ".done")))
+            return;
+        throw new Core.Errors.PgBackupException(Core.Errors.FailureKind.InvalidArgument,
+            $"{path} is not finished: PostgreSQL has marked it neither .ready nor .done in {status}, so it is the segment being written (or a recycled one). " +
+            "Archived now, its copy would differ from the finished segment, and archive_command would then fail on it for good. " +
+            "Push only segments with a .ready file (or let archive_command do it); a copy of a finished segment elsewhere is pushed as it is.", path);
     }
 }

@@ -30,7 +30,14 @@ public sealed class UnprotectPgBackupFileCommand : FileProtectionCmdlet
         string id = parameters.Salt + "/" + parameters.Iterations + "/" + parameters.KeyCheck;
         if (!_keys.TryGetValue(id, out var key))
         {
-            key = RequirePassphraseSource().Unlock(parameters);
+            try
+            {
+                key = RequirePassphraseSource().Unlock(parameters);
+            }
+            catch (WrongPassphraseException e)
+            {
+                throw e.ForFile(source);
+            }
             _keys[id] = key;
         }
         context.Log($"Decrypting {source} into {destination}.");

@@ -73,7 +73,8 @@ public abstract class FileProtectionCmdlet : PgRepositoryCmdlet
             }
             RunForItem(item, context =>
             {
-                PostObject(Process(source, destination, Force, context));
+                var written = Process(source, destination, Force, context);
+                Post(() => WriteObject(FileSystemItem(written.FullName)));
                 return Task.CompletedTask;
             });
         }

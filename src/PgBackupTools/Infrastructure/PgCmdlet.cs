@@ -82,6 +82,12 @@ public abstract class PgCmdlet : PSCmdlet
 
     protected void PostObject(object value) => Post(() => WriteObject(value));
 
+    /// <summary>
+    /// A file as Get-Item returns it: a bare FileInfo lacks the provider's properties, and the FileSystem table view
+    /// then shows it without mode, owner and size. Call on the pipeline thread.
+    /// </summary>
+    protected PSObject FileSystemItem(string path) => InvokeProvider.Item.Get([path], force: true, literalPath: true)[0];
+
     private bool _progressShown;
 
     private void CompleteProgress()

@@ -61,9 +61,13 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
             ? throw new PgBackupException(FailureKind.InvalidArgument, $"No passphrase given. {RepositoryPassphrase.HowToGiveOne}")
             : PassphraseSource.FromEnvironmentVariable(RepositoryPassphrase.DefaultVariable));
 
-    /// <summary>A -Repository value as the core takes it: an s3:// or az:// URL as it is, a path resolved against the current location.</summary>
+    /// <summary>
+    /// A -Repository value as the core takes it: an s3:// or az:// URL as it is, a path resolved against the current
+    /// location. Any other URL (http://, ftp://) gets the parser's 'not a supported repository location' error, not the
+    /// provider's 'Cannot find drive'.
+    /// </summary>
     protected string ResolveRepositoryLocation(string repository) =>
-        Core.Storage.RepositoryLocation.IsUrl(repository) ? Core.Storage.RepositoryLocation.Parse(repository).ToString() : GetUnresolvedProviderPathFromPSPath(repository);
+        repository.Contains("://", StringComparison.Ordinal) ? Core.Storage.RepositoryLocation.Parse(repository).ToString() : GetUnresolvedProviderPathFromPSPath(repository);
 
     /// <summary>Opens (and for an encrypted repository unlocks) <paramref name="location"/>, once per invocation of this cmdlet.</summary>
     protected async Task<BackupRepository> OpenRepositoryAsync(string location, bool create, OperationContext context, bool keyRequired = true)

@@ -64,4 +64,18 @@ public sealed class RecoveryObjectivesTests
         Assert.Equal(PgObjectiveStatus.Unknown, db.Objectives.Single(o => o.Objective == ObjectiveTargets.RtoName).Status);
         Assert.False(db.Healthy);
     }
+
+    [Fact]
+    public void A_stanza_without_a_physical_backup_says_so_rather_than_that_the_repository_is_empty()
+    {
+        // Get-PgBackupStatus with a server shows the cluster row of its stanza even where only dumps were taken.
+        var cluster = new PgBackupStatus { Stanza = "main", CheckedAt = Now };
+        RecoveryObjectives.Evaluate(cluster, new ObjectiveTargets());
+        var age = cluster.Objectives.Single(o => o.Objective == ObjectiveTargets.BackupAgeName);
+        var rpo = cluster.Objectives.Single(o => o.Objective == ObjectiveTargets.RpoName);
+        Assert.Equal(PgObjectiveStatus.Missed, age.Status);
+        Assert.Equal("no physical backup of stanza 'main' (Invoke-PgBackup -Type Physical takes one)", age.Evidence);
+        Assert.Equal(PgObjectiveStatus.Missed, rpo.Status);
+        Assert.Equal("no archived WAL (Enable-PgWalArchiving) and no physical backup of stanza 'main' (Invoke-PgBackup -Type Physical takes one)", rpo.Evidence);
+    }
 }

@@ -46,4 +46,12 @@ public sealed class PhysicalBackupChoiceTests
         var e = Assert.Throws<PgBackupException>(() => PhysicalRestoreJob.ChooseBackup(Backups, Options with { TargetTime = T0.AddHours(-1) }, "main"));
         Assert.Contains("Invoke-PgBackup -Type Physical", e.Message);
     }
+
+    [Fact]
+    public void A_stanza_without_any_physical_backup_says_so_rather_than_naming_a_target()
+    {
+        var e = Assert.Throws<PgBackupException>(() => PhysicalRestoreJob.ChooseBackup(Backups.Where(b => b.Type != BackupType.Physical), Options, "main"));
+        Assert.Equal(FailureKind.NotFound, e.Kind);
+        Assert.StartsWith("Stanza 'main' holds no physical backup to restore. Invoke-PgBackup -Type Physical takes one", e.Message);
+    }
 }

@@ -31,6 +31,23 @@ public sealed class GcpDiskSnapshotProviderTests : IDisposable
         }, credential);
     }
 
+    [Fact]
+    public void Without_credentials_the_error_is_PermissionDenied_and_says_where_credentials_come_from()
+    {
+        // A key file that does not exist: the application default credentials fail at once, without probing the metadata server.
+        string missing = Path.Combine(Path.GetTempPath(), $"pgbt-no-gcp-key-{Guid.NewGuid():N}.json");
+        string? saved = Environment.GetEnvironmentVariable("GOOGLE_APPLICATION_CREDENTIALS");
+        Environment.SetEnvironmentVariable("GOOGLE_APPLICATION_CREDENTIALS", missing);
+        try
+        {
+            var e = Assert.Throws<PgBackupException>(() => new GcpDiskSnapshotProvider(new SnapshotTarget { Provider = SnapshotProvider.Gcp, Project = "pgbt-test" }));
+            Assert.Equal(FailureKind.PermissionDenied, e.Kind);
+            Assert.Contains("No GCP credentials found: set GOOGLE_APPLICATION_CREDENTIALS", e.Message, StringComparison.Ordinal);
+            Assert.Contains(missing, e.Message, StringComparison.Ordinal);
+        }
+        finally { Environment.SetEnvironmentVariable("GOOGLE_APPLICATION_CREDENTIALS", saved); }
+    }
+
     private static SnapshotTarget Timing => new() { Provider = SnapshotProvider.Gcp, MaxPollInterval = TimeSpan.FromMilliseconds(50) };
 
     [Fact]

@@ -12,6 +12,28 @@ public sealed class WrongPassphraseException : SecurityException
         : base(BuildMessage(passphraseSource, empty))
     {
         PassphraseSource = passphraseSource;
+        Empty = empty;
+    }
+
+    private WrongPassphraseException(string message, string? passphraseSource, bool empty) : base(message)
+    {
+        PassphraseSource = passphraseSource;
+        Empty = empty;
+    }
+
+    private bool Empty { get; }
+
+    /// <summary>
+    /// The same refusal for a file of Protect-PgBackupFile, which has its own key check and no repository: the
+    /// repository's wording would send the user looking for a repository passphrase.
+    /// </summary>
+    public WrongPassphraseException ForFile(string path)
+    {
+        string which = PassphraseSource is null ? "The passphrase" : $"The passphrase from {PassphraseSource}";
+        string problem = Empty ? "is empty, so it cannot match" : "does not match";
+        return new WrongPassphraseException(
+            $"{which} {problem} the key check of {path}: it is not the passphrase the file was encrypted with. Nothing was written. " +
+            "Supply the passphrase given to Protect-PgBackupFile and try again.", PassphraseSource, Empty);
     }
 
     /// <summary>Where the passphrase came from, e.g. "environment variable PGBT_PASSPHRASE"; null when not known.</summary>
