@@ -481,7 +481,8 @@ public static class PhysicalRestoreJob
             ? $" Recovery ran out of archived WAL before reaching {DescribeTarget(options)}: the target lies after the newest archived WAL or beyond a gap (Test-PgWalArchive names gaps)."
             : tail.Contains("could not access the server configuration file", StringComparison.Ordinal)
             ? " The backup holds no postgresql.conf: its server keeps the configuration outside the data directory (Debian and Ubuntu: /etc/postgresql/<version>/<cluster>, with pg_hba.conf and pg_ident.conf). " +
-              $"Restored into that cluster's own data directory, start it with pg_ctlcluster. Elsewhere, copy the three files into {options.DataDirectory}, make data_directory, hba_file and ident_file in the copy point there (or remove them), then start it with pg_ctl: recovery begins as restored."
+              $"Restored into that cluster's own data directory, start it with pg_ctlcluster. Elsewhere, copy that directory's postgresql.conf, pg_hba.conf, pg_ident.conf and conf.d into {options.DataDirectory}, " +
+              "comment out data_directory, hba_file, ident_file and external_pid_file in the copy (they name the original cluster's files), then start it with pg_ctl: recovery begins as restored."
             : tail.Contains("recovery stops here rather than end early", StringComparison.Ordinal)
             ? $" restore_command could not fetch a WAL segment that is in the archive (the pgbt-wal line in the log says why), so recovery stopped instead of promoting without it. Fix the cause, then start the server again (pg_ctl start -D {options.DataDirectory}): recovery resumes where it stopped."
             : "";

@@ -63,7 +63,8 @@ public sealed class TestRestoreScratchServerTests : IDisposable
         string bare = Path.Combine(_temp.Path, "bare");
         var noConfig = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, ArchivingCluster.StartedRestore(bare), OperationContext.None));
         Assert.Contains("The backup holds no postgresql.conf", noConfig.Message);
-        Assert.Contains($"copy the three files into {bare}", noConfig.Message);
+        Assert.Contains($"pg_ident.conf and conf.d into {bare}", noConfig.Message);
+        Assert.Contains("comment out data_directory, hba_file, ident_file and external_pid_file", noConfig.Message);
 
         // With the configuration copied in as that message says, the server starts; its pg_hba.conf wants a password over TCP.
         string configured = Path.Combine(_temp.Path, "configured");
