@@ -26,16 +26,9 @@ public sealed class TestRestoreScratchServerTests : IDisposable
     [Fact]
     public async Task A_server_configured_outside_its_data_directory_that_wants_passwords_passes_a_test_restore_over_a_private_socket()
     {
-        string repoPath = Path.Combine(_temp.Path, "repo");
-        using var cluster = await ArchivingCluster.StartAsync(repoPath, _temp.Path);
-        cluster.Psql("ALTER ROLE postgres PASSWORD 'not-given-to-the-test'; CREATE TABLE t AS SELECT generate_series(1, 1000) AS id");
-        MoveConfigurationOut(cluster, Path.Combine(_temp.Path, "etc"));
-        Assert.False(File.Exists(Path.Combine(cluster.DataDirectory, "postgresql.conf")));
-
-        // Through the socket, as the server's own tools would: TCP wants the password now.
-        var server = PgConnectionInfo.Resolve(host: cluster.SocketDirectory, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
-        using var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None);
-        var backup = await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions(), OperationContext.None);
+        var (cluster, server, repo, backup) = await BackUpDebianStyleClusterAsync();
+        using var _ = cluster;
+        using var __ = repo;
 
         var log = new List<string>();
         var test = await BackupTestJob.RunAsync(repo, backup, server, restore: true,
@@ -52,13 +45,9 @@ public sealed class TestRestoreScratchServerTests : IDisposable
     [Fact]
     public async Task Restore_and_start_says_what_to_do_when_the_backup_has_no_postgresql_conf_or_the_restored_server_wants_a_password()
     {
-        string repoPath = Path.Combine(_temp.Path, "repo");
-        using var cluster = await ArchivingCluster.StartAsync(repoPath, _temp.Path);
-        cluster.Psql("ALTER ROLE postgres PASSWORD 'not-given-to-the-test'");
-        MoveConfigurationOut(cluster, Path.Combine(_temp.Path, "etc"));
-        var server = PgConnectionInfo.Resolve(host: cluster.SocketDirectory, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
-        using var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None);
-        var backup = await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions(), OperationContext.None);
+        var (cluster, _, repo, backup) = await BackUpDebianStyleClusterAsync();
+        using var _ = cluster;
+        using var __ = repo;
 
         string bare = Path.Combine(_temp.Path, "bare");
         var noConfig = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, ArchivingCluster.StartedRestore(bare), OperationContext.None));
@@ -83,6 +72,22 @@ public sealed class TestRestoreScratchServerTests : IDisposable
         {
             ArchivingCluster.StopRestored([configured]);
         }
+    }
+
+    /// <summary>
+    /// A cluster archiving into a repository, its configuration moved out as Debian keeps it, a password wanted for
+    /// every TCP login, 1,000 rows in t, and a physical backup of it taken through its socket (as its own tools would).
+    /// </summary>
+    private async Task<(PgTestCluster Cluster, PgConnectionInfo Server, BackupRepository Repository, PgBackup Backup)> BackUpDebianStyleClusterAsync()
+    {
+        string repoPath = Path.Combine(_temp.Path, "repo");
+        var cluster = await ArchivingCluster.StartAsync(repoPath, _temp.Path);
+        cluster.Psql("ALTER ROLE postgres PASSWORD 'not-given-to-the-test'; CREATE TABLE t AS SELECT generate_series(1, 1000) AS id");
+        MoveConfigurationOut(cluster, Path.Combine(_temp.Path, "etc"));
+        Assert.False(File.Exists(Path.Combine(cluster.DataDirectory, "postgresql.conf")));
+        var server = PgConnectionInfo.Resolve(host: cluster.SocketDirectory, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
+        var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None);
+        return (cluster, server, repo, await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions(), OperationContext.None));
     }
 
     /// <summary>What the refusal above tells a user to do: the files into the restored directory, pointing there.</summary>
