@@ -55,6 +55,9 @@ public static class PgServer
         e is FileNotFoundException { FileName: { Length: > 0 } file } && PassFileVariable is { Length: > 0 } variable &&
         string.Equals(Path.GetFullPath(file), Path.GetFullPath(variable), StringComparison.Ordinal);
 
+    /// <summary>A login the server refused (a wrong password, no pg_hba.conf line) or asked a password for that none was given: asking again will not help.</summary>
+    public static bool IsLoginRefused(Exception e) => e is PostgresException { SqlState: "28P01" or "28000" } || NoPasswordGiven(e);
+
     private static bool NoPasswordGiven(Exception? e)
     {
         for (; e is not null; e = e.InnerException)

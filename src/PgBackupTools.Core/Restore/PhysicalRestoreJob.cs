@@ -454,7 +454,7 @@ public static class PhysicalRestoreJob
                     return;
                 }
             }
-            catch (NpgsqlException e) when (IsLoginRefused(e))
+            catch (NpgsqlException e) when (PgServer.IsLoginRefused(e))
             {
                 throw new PgBackupException(FailureKind.PermissionDenied,
                     $"The restored server is running (data directory {dataDir}, port {port}), but it refused PgBackupTools' connection as '{info.Username}' through {info.Host}: {e.Message} " +
@@ -469,10 +469,6 @@ public static class PhysicalRestoreJob
             await Task.Delay(250, ct).ConfigureAwait(false);
         }
     }
-
-    /// <summary>A wrong or missing password, or no pg_hba.conf line for this connection: asking again will not help.</summary>
-    private static bool IsLoginRefused(NpgsqlException e) =>
-        e is PostgresException { SqlState: "28P01" or "28000" } || e is not PostgresException && e.Message.StartsWith("No password has been provided", StringComparison.Ordinal);
 
     private static PgBackupException ServerStopped(string what, string log, PhysicalRestoreOptions options, Exception inner)
     {
