@@ -45,7 +45,7 @@ public sealed class SendPgWalSegmentCommand : WalArchiveCmdlet
     private static void RefuseUnfinishedSegment(string path)
     {
         string name = System.IO.Path.GetFileName(path);
-        if (name.Length != 24 || !name.All(Uri.IsHexDigit)) return;
+        if (!WalFileName.TryParse(name, out var wal) || wal.Kind != WalFileKind.Segment) return;
         string status = System.IO.Path.Combine(System.IO.Path.GetDirectoryName(path) ?? ".", "archive_status");
         if (!Directory.Exists(status) || File.Exists(System.IO.Path.Combine(status, name + ".ready")) || File.Exists(System.IO.Path.Combine(status, name + ".done")))
             return;
