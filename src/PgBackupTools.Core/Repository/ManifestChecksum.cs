@@ -23,12 +23,7 @@ internal static class ManifestChecksum
         if (bodyStart < 0) throw new ArgumentException("Not an indented JSON object.", nameof(json));
         var body = json.AsSpan(1); // from the newline after "{": what the checksum line is followed by
         string hex = Convert.ToHexString(SHA256.HashData(body)).ToLowerInvariant();
-        var sealedJson = new List<byte>(json.Length + 100);
-        sealedJson.AddRange(json.AsSpan(0, bodyStart).ToArray());
-        sealedJson.AddRange(SealedStart.ToArray());
-        sealedJson.AddRange(System.Text.Encoding.ASCII.GetBytes(hex + "\","));
-        sealedJson.AddRange(body.ToArray());
-        return sealedJson.ToArray();
+        return [.. json.AsSpan(0, bodyStart), .. SealedStart, .. System.Text.Encoding.ASCII.GetBytes(hex + "\","), .. body];
     }
 
     /// <summary>Throws <see cref="JsonException"/> (as for any unreadable manifest) when the checksum does not hold.</summary>
