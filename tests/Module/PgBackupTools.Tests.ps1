@@ -148,6 +148,17 @@ Describe 'Get-PgBackup' {
         (Get-PgBackup -Repository $repo -Latest).Id | Should -Be @($second.Id, $third.Id)
     }
 
+    It 'writes ObjectNotFound for an id that names no backup, and still lists the ids that exist' {
+        $absent = '20000101T000000Z-000000'
+        $found = Get-PgBackup -Repository $repo -Id $first.Id, $absent -ErrorVariable err -ErrorAction SilentlyContinue
+        $found.Id | Should -Be $first.Id
+        $err.Count | Should -Be 1
+        $err[0].CategoryInfo.Category | Should -Be 'ObjectNotFound'
+        $err[0].TargetObject | Should -Be $absent
+        $err[0].Exception.Message | Should -Match "No backup with id '$absent'.*Get-PgBackup -Repository"
+        { Get-PgBackup -Repository $repo -Id $absent -ErrorAction Stop | Restore-PgDatabase -TargetDatabase never_made -Force } | Should -Throw -ExpectedMessage "*No backup with id*"
+    }
+
     It 'refuses a backup id with ../ and a repository that does not exist' {
         { Get-PgBackup -Repository $repo -Id '../../etc' -ErrorAction Stop } | Should -Throw -ExpectedMessage "*not a valid backup id*"
         $err = { Get-PgBackup -Repository (Join-Path $repo 'nope') -ErrorAction Stop } | Should -Throw -PassThru

@@ -252,7 +252,7 @@ Describe 'GCP persistent disks through application default credentials' {
         # Piped snapshots carry their provider, project and endpoint.
         Get-PgVolumeSnapshot @gcpTarget -BackupId $backup.Id | Remove-PgVolumeSnapshot -Repository $repo -Force
         @($gcp.Snapshots).Count | Should -Be 0
-        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
+        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id -ErrorAction SilentlyContinue).Count | Should -Be 0
     }
 
     It 'Remove-PgBackup deletes a GCP Snapshot backup''s snapshots in the project its manifest records, then the entry' {
@@ -264,7 +264,7 @@ Describe 'GCP persistent disks through application default credentials' {
         $deletes = @($gcp.Requests | Select-Object -Skip $mark | Where-Object Method -eq 'DELETE')
         $deletes.Path | Should -Be @($snaps.SnapshotId | ForEach-Object { "/compute/v1/projects/pgbt-test/global/snapshots/$_" })
         @($gcp.Snapshots).Count | Should -Be 0
-        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id).Count | Should -Be 0
+        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $backup.Id -ErrorAction SilentlyContinue).Count | Should -Be 0
     }
 }
 
@@ -395,7 +395,7 @@ Describe 'Azure managed disks through a managed identity (IDENTITY_ENDPOINT, as 
         $deletes.Path | Should -Be @($azureBackup.Snapshots.SnapshotId)
         $deletes | ForEach-Object { $_.Authorization | Should -Be "Bearer $($arm.IssuedToken)" }
         @($arm.Snapshots).Count | Should -Be 0
-        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $azureBackup.Id).Count | Should -Be 0
+        @(Get-PgBackup -Repository $repo -Type Snapshot -Id $azureBackup.Id -ErrorAction SilentlyContinue).Count | Should -Be 0
     }
 
     It 'Remove-PgVolumeSnapshot deletes a crash-consistent Azure set piped to it' {

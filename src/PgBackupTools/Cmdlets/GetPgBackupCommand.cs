@@ -1,5 +1,6 @@
 using System.Management.Automation;
 using PgBackupTools.Core;
+using PgBackupTools.Core.Errors;
 using PgBackupTools.Core.Repository;
 using PgBackupTools.Infrastructure;
 
@@ -29,6 +30,7 @@ public sealed class GetPgBackupCommand : PgRepositoryCmdlet
     [ValidateNotNullOrEmpty]
     public string? Stanza { get; set; }
 
+    /// <summary>Exact ids; an id that names no backup writes an ObjectNotFound error.</summary>
     [ArgumentCompleter(typeof(BackupIdCompleter))]
     [Parameter]
     [ValidateNotNullOrEmpty]
@@ -57,6 +59,15 @@ public sealed class GetPgBackupCommand : PgRepositoryCmdlet
             if (Latest)
                 selected = selected.GroupBy(b => (b.Stanza, b.Type, b.Database)).Select(g => g.MaxBy(b => b.StartTime)!).OrderBy(b => b.StartTime);
             foreach (var backup in selected) PostObject(backup);
+            // An exact id that names nothing is an error, as Get-Process -Id is: a runbook piping it into
+            // Restore-PgDatabase must not "succeed" by restoring nothing. -ErrorAction SilentlyContinue tests for absence.
+            foreach (var id in (Id ?? []).Where(id => !backups.Any(b => b.Id == id)).Distinct(StringComparer.Ordinal))
+            {
+                var notFound = new PgBackupException(FailureKind.NotFound,
+                    $"No backup with id '{id}' is in repository {repository.Location}{(Stanza is null ? "" : $" (stanza '{Stanza}')")}, or its manifest is damaged (a warning then names it). " +
+                    $"List the backups with: Get-PgBackup -Repository '{repository.Location}'", id);
+                Post(() => WriteError(ToErrorRecord(notFound, id)));
+            }
         });
     }
 }
