@@ -67,6 +67,15 @@ internal sealed class InProgressHeartbeat
         return heartbeat;
     }
 
+    /// <summary>
+    /// pg_backup_start returned <paramref name="startLsn"/> on a primary. Its timeline is taken from the checkpoint read
+    /// before the start rather than asked again on the backup's session (which then shows its pg_backup_start as its
+    /// last query): on a primary they are the same, except just after a promotion and before its first checkpoint,
+    /// where the marker names the previous timeline; the prune's cut is a segment number on every timeline, so it keeps
+    /// the same WAL either way, and the manifest records the timeline of backup_label.
+    /// </summary>
+    public Task StartedAtAsync(string startLsn, CancellationToken ct) => StartedAtAsync(startLsn, _marker.Timeline, ct);
+
     /// <summary>The server fixed the backup's start: the marker says it exactly from now on.</summary>
     public async Task StartedAtAsync(string startLsn, uint timeline, CancellationToken ct)
     {

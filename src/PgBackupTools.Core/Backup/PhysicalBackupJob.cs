@@ -254,9 +254,7 @@ public static class PhysicalBackupJob
         // replay begins only at the start LSN.
         var stop = await session.StopAfterAsync(async () =>
         {
-            // A primary's timeline: the one of the checkpoint pg_backup_start just made.
-            var (_, timeline) = await InProgressHeartbeat.LastCheckpointAsync(connection, ct).ConfigureAwait(false);
-            await heartbeat.StartedAtAsync(backup.StartLsn, timeline, ct).ConfigureAwait(false);
+            await heartbeat.StartedAtAsync(backup.StartLsn, ct).ConfigureAwait(false);
             meter.Status = CopyingStatus;
             meter.Report();
             await Task.Factory.StartNew(() =>

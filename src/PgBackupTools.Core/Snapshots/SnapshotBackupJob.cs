@@ -65,8 +65,7 @@ public static class SnapshotBackupJob
             backup.StartLsn = await session.StartAsync(backup.BackupLabel, ct).ConfigureAwait(false);
             var stop = await session.StopAfterAsync(async () =>
             {
-                var (_, timeline) = await InProgressHeartbeat.LastCheckpointAsync(connection, ct).ConfigureAwait(false);
-                await heartbeat.StartedAtAsync(backup.StartLsn, timeline, ct).ConfigureAwait(false);
+                await heartbeat.StartedAtAsync(backup.StartLsn, ct).ConfigureAwait(false);
                 snapshots = await SnapshotSet.StartAsync(provider, volumes, backup.Id, tags, context).ConfigureAwait(false);
             }).ConfigureAwait(false);
             backup.StopLsn = stop.StopLsn;
