@@ -22,6 +22,8 @@ public sealed record PhysicalBackupOptions
     public PhysicalBackupMethod Method { get; init; } = PhysicalBackupMethod.Auto;
     /// <summary>How long to wait for the WAL through the stop LSN to reach the repository's archive.</summary>
     public TimeSpan ArchiveTimeout { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>How often the backup's in-progress marker is rewritten; null: <see cref="InProgressHeartbeat.DefaultInterval"/>.</summary>
+    internal TimeSpan? HeartbeatInterval { get; init; }
 }
 
 /// <summary>
@@ -37,12 +39,18 @@ public sealed record PhysicalBackupOptions
 /// </summary>
 public static class PhysicalBackupJob
 {
+    /// <summary>
+    /// The progress status of a file-copy backup from the moment its in-progress marker holds its exact start until the
+    /// copy ends; its first report comes before any file is read.
+    /// </summary>
+    public const string CopyingStatus = "copying files";
 
     // The WAL range is read from the tar stream itself as it passes: backup_label (START WAL LOCATION, START TIMELINE)
     // at its start and the server's backup_manifest (WAL-Ranges: Timeline, Start-LSN, End-LSN) at its end. That is the
     // server's own answer to BASE_BACKUP, known the moment the stream ends; pg_basebackup -v does not print the end
     // point with -X none, and the archived .backup history file would have to be found and fetched first.
     private static readonly Regex StartPoint = new(@"START WAL LOCATION: ([0-9A-F]+/[0-9A-F]+)", RegexOptions.CultureInvariant);
+    private static readonly Regex StartTimelineOfLabel = new(@"START TIMELINE: (\d+)", RegexOptions.CultureInvariant);
     private static readonly Regex WalRange = new(@"""Timeline"":\s*(\d+),\s*""Start-LSN"":\s*""([0-9A-F]+/[0-9A-F]+)"",\s*""End-LSN"":\s*""([0-9A-F]+/[0-9A-F]+)""", RegexOptions.CultureInvariant);
 
     public static async Task<PgBackup> RunAsync(BackupRepository repository, PgConnectionInfo server, PhysicalBackupOptions options, OperationContext context)
@@ -74,13 +82,16 @@ public static class PhysicalBackupJob
         if (tablespaces.Count > 0) backup.Tablespaces = tablespaces;
         context.Log($"Backup {backup.Id}: physical base backup of {server.Server} (PostgreSQL {backup.ServerVersion}) into {repository.Location}, {(dataDirectory is null ? "streamed by pg_basebackup" : "copied from " + dataDirectory)}.");
 
+        InProgressHeartbeat? heartbeat = null;
         try
         {
+            // Before the server starts the backup: from here on a concurrent WAL prune keeps what it will need.
+            heartbeat = await InProgressHeartbeat.StartAsync(repository, connection, backup, segmentSize, context, options.HeartbeatInterval).ConfigureAwait(false);
             var meter = new ProgressMeter(context, $"Base backup of {server.Server}", null);
             string fileName = "base.tar" + Compression.FileExtension(options.Compression) + (key is null ? "" : BackupRepository.EncryptedExtension);
             string storeKey = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
-            if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, ct).ConfigureAwait(false);
-            else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+            if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, heartbeat, context).ConfigureAwait(false);
+            else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, heartbeat, context).ConfigureAwait(false);
             await RefuseTablespacesCreatedDuringAsync(connection, tablespaces, backup, ct).ConfigureAwait(false);
             SetWalSegments(backup, segmentSize);
             meter.Report();
@@ -90,11 +101,13 @@ public static class PhysicalBackupJob
 
             backup.EndTime = DateTimeOffset.UtcNow;
             await repository.CommitBackupAsync(backup, ct).ConfigureAwait(false);
+            await heartbeat.EndAsync().ConfigureAwait(false);
             context.Log($"Backup {backup.Id} committed: {backup.SizeBytes:N0} bytes, {backup.StoredBytes:N0} stored, WAL {backup.StartLsn}..{backup.StopLsn} on timeline {backup.Timeline} archived, in {backup.Duration.TotalSeconds:F1} s.");
             return backup;
         }
         catch
         {
+            if (heartbeat is not null) await heartbeat.StopAsync().ConfigureAwait(false);
             await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
             throw;
         }
@@ -181,11 +194,26 @@ public static class PhysicalBackupJob
     }
 
     private static async Task StreamBaseBackupAsync(BackupRepository repository, PgConnectionInfo server, string pgBaseBackup, PgBackup backup,
-        string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, CancellationToken ct)
+        string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, InProgressHeartbeat heartbeat, OperationContext context)
     {
+        var ct = context.CancellationToken;
         meter.Status = "pg_basebackup";
         var args = new List<string> { "--no-password", "-D", "-", "-F", "t", "-X", "none", "--checkpoint=fast", "--manifest-checksums=SHA256", "-l", backup.BackupLabel! };
-        var scan = new TarLabelScanner();
+        // backup_label is the tar's first entry: the exact start, known before the data directory streams.
+        var scan = new TarLabelScanner(async label =>
+        {
+            var start = StartPoint.Match(label);
+            var timeline = StartTimelineOfLabel.Match(label);
+            if (!start.Success || !timeline.Success) return; // the check after the stream fails the backup
+            try
+            {
+                await heartbeat.StartedAtAsync(start.Groups[1].Value, uint.Parse(timeline.Groups[1].Value, CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException && e is not OutOfMemoryException)
+            {
+                context.Warn($"Backup {backup.Id}: could not record its start in its in-progress marker ({e.Message}); the marker's earlier lower bound keeps protecting its WAL.");
+            }
+        });
         await using (var tool = PgToolProcess.Start(pgBaseBackup, server, args))
         {
             var file = await ToolOutputWriter.WriteAsync(repository, storeKey, tool, options.Compression, options.CompressionLevel, key, meter,
@@ -210,7 +238,8 @@ public static class PhysicalBackupJob
     /// hand-over are blocking calls), pg_backup_stop whatever happened, then backup_label and backup_manifest.
     /// </summary>
     private static async Task CopyDataDirectoryAsync(BackupRepository repository, NpgsqlConnection connection, ServerFacts facts, string dataDirectory,
-        IReadOnlyList<PgBackupTablespace> tablespaces, PgBackup backup, string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, OperationContext context)
+        IReadOnlyList<PgBackupTablespace> tablespaces, PgBackup backup, string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter,
+        InProgressHeartbeat heartbeat, OperationContext context)
     {
         var ct = context.CancellationToken;
         await using var output = await BackupObjectWriter.CreateAsync(repository, storeKey, options.Compression, options.CompressionLevel, key, ct, independentFrames: true, hashRaw: false).ConfigureAwait(false);
@@ -221,16 +250,21 @@ public static class PhysicalBackupJob
         meter.Status = "pg_backup_start";
         backup.StartLsn = await session.StartAsync(backup.BackupLabel!, ct).ConfigureAwait(false);
         var copy = new DataDirectoryCopy(dataDirectory, output.Raw, meter, context, checksums ? new PageCheck(blockSize, segmentBlocks, Lsn.Parse(backup.StartLsn)) : null);
-        meter.Status = "copying files";
         // The scan comes after pg_backup_start: a file created before the backup's start must be in the copy, as
         // replay begins only at the start LSN.
-        var stop = await session.StopAfterAsync(() => Task.Factory.StartNew(() =>
+        var stop = await session.StopAfterAsync(async () =>
         {
-            var entries = DataDirectoryScanner.Scan(dataDirectory,
-                new TablespaceScan(tablespaces.Select(t => t.Oid).ToHashSet(), TablespaceScan.VersionDirectoryPrefixOf(facts.VersionNumber)));
-            meter.TotalBytes = entries.Sum(e => e.Size);
-            copy.CopyFiles(entries, ct);
-        }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ConfigureAwait(false);
+            await heartbeat.StartedAtAsync(backup.StartLsn, ct).ConfigureAwait(false);
+            meter.Status = CopyingStatus;
+            meter.Report();
+            await Task.Factory.StartNew(() =>
+            {
+                var entries = DataDirectoryScanner.Scan(dataDirectory,
+                    new TablespaceScan(tablespaces.Select(t => t.Oid).ToHashSet(), TablespaceScan.VersionDirectoryPrefixOf(facts.VersionNumber)));
+                meter.TotalBytes = entries.Sum(e => e.Size);
+                copy.CopyFiles(entries, ct);
+            }, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+        }).ConfigureAwait(false);
         if (copy.PageFailures > 0)
             throw new PgBackupException(FailureKind.InvalidData,
                 $"{copy.PageFailures} data page(s) of {dataDirectory} failed their checksum ({string.Join(", ", copy.PageFailureSamples)}{(copy.PageFailures > copy.PageFailureSamples.Count ? ", ..." : "")}): the cluster holds corrupt data, and a backup of it would restore that corruption, so it is not kept. " +
@@ -303,7 +337,14 @@ internal sealed class TarLabelScanner
 
     public Task<(string? Label, string? ManifestTail)> Result { get; }
 
-    public TarLabelScanner() => Result = Task.Run(ScanAsync);
+    private readonly Func<string, Task>? _onLabel;
+
+    /// <param name="onLabel">Called with backup_label as soon as it has passed (before the rest of the stream is read).</param>
+    public TarLabelScanner(Func<string, Task>? onLabel = null)
+    {
+        _onLabel = onLabel;
+        Result = Task.Run(ScanAsync);
+    }
 
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
     {
@@ -324,7 +365,11 @@ internal sealed class TarLabelScanner
             while ((entry = await reader.GetNextEntryAsync().ConfigureAwait(false)) is not null)
             {
                 if (entry.DataStream is null) continue;
-                if (entry.Name == "backup_label") label = await new StreamReader(entry.DataStream).ReadToEndAsync().ConfigureAwait(false);
+                if (entry.Name == "backup_label")
+                {
+                    label = await new StreamReader(entry.DataStream).ReadToEndAsync().ConfigureAwait(false);
+                    if (_onLabel is not null) await _onLabel(label).ConfigureAwait(false);
+                }
                 else if (entry.Name == "backup_manifest") manifest = await TailAsync(entry.DataStream).ConfigureAwait(false);
             }
             // Drain the end-of-archive blocks so the writer never blocks on a full pipe.

@@ -8,4 +8,5 @@ namespace PgBackupTools.Core.Repository;
 [JsonSerializable(typeof(RepositoryInfo))]
 [JsonSerializable(typeof(PgBackup))]
 [JsonSerializable(typeof(PgBackupTestResult))]
+[JsonSerializable(typeof(BackupInProgressMarker))]
 internal sealed partial class RepositoryJsonContext : JsonSerializerContext;

@@ -10,13 +10,22 @@ namespace PgBackupTools.Core.Retention;
 /// </summary>
 public static class BackupRemover
 {
+    /// <summary>
+    /// Remove-PgBackup's default -GracePeriod: how old the remains of an unfinished backup (its newest object, which for a
+    /// running physical backup is its in-progress marker's last heartbeat) must be before they count as abandoned.
+    /// </summary>
+    public static readonly TimeSpan DefaultGracePeriod = TimeSpan.FromDays(1);
+
     public static async Task RemoveAsync(BackupRepository repository, PgBackup backup, CancellationToken cancellationToken)
     {
         await repository.Store.DeleteAsync(BackupRepository.BackupFileKey(backup.Stanza, backup.Id, BackupRepository.ManifestName), cancellationToken).ConfigureAwait(false);
         await repository.DeleteUncommittedAsync(backup.Stanza, backup.Id, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Backup folders without a manifest (unfinished or half-deleted) whose newest object is older than <paramref name="gracePeriod"/>.</summary>
+    /// <summary>
+    /// Backup folders without a manifest (unfinished or half-deleted) whose newest object is older than <paramref name="gracePeriod"/>.
+    /// A running physical or snapshot backup rewrites its in-progress marker every minute, so its folder never qualifies.
+    /// </summary>
     public static async Task<IReadOnlyList<(string Stanza, string Id, DateTimeOffset LastWrite)>> FindLeftoversAsync(BackupRepository repository,
         string? stanza, TimeSpan gracePeriod, DateTimeOffset now, CancellationToken cancellationToken)
     {

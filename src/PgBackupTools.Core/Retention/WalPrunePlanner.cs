@@ -1,4 +1,5 @@
 using PgBackupTools.Core.Backup;
+using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Wal;
 
@@ -25,6 +26,19 @@ public sealed record WalPrunePlan(string Stanza, PgBackup? OldestKept, string? K
 {
     public static WalPrunePlan Nothing(string stanza, string explanation) => new(stanza, null, null, [], explanation);
 
+    /// <summary>The backup in progress whose start is <see cref="KeepFrom"/>, when it starts before every kept backup.</summary>
+    public BackupInProgressMarker? HeldBy { get; init; }
+
+    /// <summary>The id of the backup (kept, or in progress) whose start WAL is <see cref="KeepFrom"/>.</summary>
+    public string? KeptFor => HeldBy?.BackupId ?? OldestKept?.Id;
+
+    /// <summary>What the operator should hear about though nothing stops the prune: in-progress markers ignored as abandoned.</summary>
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+
+    /// <summary>What -WhatIf and -Confirm show for <paramref name="range"/>: with the backup in progress that keeps the newer WAL, when there is one.</summary>
+    public string Describe(WalPruneRange range) =>
+        range.Describe(Stanza) + (HeldBy is { } running ? $"; WAL from {KeepFrom} stays for {running.Describe()}" : "");
+
     public IEnumerable<WalPruneFile> Files => Ranges.SelectMany(r => r.Files);
 }
 
@@ -40,42 +54,59 @@ public sealed record WalPrunePlan(string Stanza, PgBackup? OldestKept, string? K
 /// promotion reuse a timeline ID that still has WAL.
 /// When anything is unclear (a kept physical or snapshot backup without a start LSN or timeline, a start segment
 /// that does not match the archive's segment size) nothing is deleted.
+/// A physical or snapshot backup that is still running has no manifest yet, only its in-progress marker
+/// (<see cref="BackupInProgressMarker"/>): each live one counts like a kept backup starting where it says (it can only
+/// hold WAL back, never let a prune happen without a kept backup). Why a backup that starts while a prune runs is safe
+/// is told at <see cref="WalPruner.PlanAsync"/>.
 /// </summary>
 public static class WalPrunePlanner
 {
-    public static WalPrunePlan Plan(string stanza, IEnumerable<(WalFileName Name, StoredObjectInfo Object)> archived, long segmentSize, IEnumerable<PgBackup> keptBackups)
+    public static WalPrunePlan Plan(string stanza, IEnumerable<(WalFileName Name, StoredObjectInfo Object)> archived, long segmentSize, IEnumerable<PgBackup> keptBackups,
+        IEnumerable<BackupInProgressMarker>? running = null)
     {
         var kept = keptBackups.Where(b => b.Stanza == stanza && b.Type is BackupType.Physical or BackupType.Snapshot).ToList();
         if (kept.Count == 0)
             return WalPrunePlan.Nothing(stanza, $"Stanza '{stanza}' has no kept physical backup: no WAL is pruned.");
 
         PgBackup? oldest = null;
-        ulong cut = ulong.MaxValue;
-        foreach (var backup in kept)
+        BackupInProgressMarker? heldBy = null;
+        uint cutTimeline = 0;
+        ulong cut = ulong.MaxValue, oldestStart = ulong.MaxValue;
+        var starts = kept.Select(b => (Backup: (PgBackup?)b, Marker: (BackupInProgressMarker?)null, b.Id, b.StartLsn, b.Timeline, b.StartWalSegment, What: $"Backup {b.Id}"))
+            .Concat((running ?? []).Where(m => m.Stanza == stanza)
+                .Select(m => (Backup: (PgBackup?)null, Marker: (BackupInProgressMarker?)m, Id: m.BackupId, StartLsn: (string?)m.StartLsn, Timeline: (uint?)m.Timeline,
+                    StartWalSegment: (string?)m.StartWalSegment, What: $"The backup {m.BackupId} in progress")));
+        foreach (var (backup, marker, id, startLsn, recordedTimeline, startWalSegment, what) in starts)
         {
-            if (backup.StartLsn is null || backup.Timeline is not uint timeline || timeline == 0)
-                return WalPrunePlan.Nothing(stanza, $"Backup {backup.Id} of stanza '{stanza}' records no start LSN and timeline, so the WAL it needs is unknown: no WAL is pruned.");
+            if (startLsn is null || recordedTimeline is not uint timeline || timeline == 0)
+                return WalPrunePlan.Nothing(stanza, $"{what} of stanza '{stanza}' records no start LSN and timeline, so the WAL it needs is unknown: no WAL is pruned.");
             ulong start;
             try
             {
-                start = Lsn.Parse(backup.StartLsn) / (ulong)segmentSize;
+                start = Lsn.Parse(startLsn) / (ulong)segmentSize;
             }
             catch (Exception e) when (e is FormatException or OverflowException)
             {
-                return WalPrunePlan.Nothing(stanza, $"Backup {backup.Id} of stanza '{stanza}' records the start LSN '{backup.StartLsn}', which is not an LSN: no WAL is pruned.");
+                return WalPrunePlan.Nothing(stanza, $"{what} of stanza '{stanza}' records the start LSN '{startLsn}', which is not an LSN: no WAL is pruned.");
             }
             string startName = WalFileName.SegmentFileName(timeline, start, segmentSize);
-            if (backup.StartWalSegment is not null && backup.StartWalSegment != startName)
+            if (startWalSegment is not null && startWalSegment != startName)
                 return WalPrunePlan.Nothing(stanza,
-                    $"Backup {backup.Id} records its start segment as {backup.StartWalSegment}, but its start LSN {backup.StartLsn} is in {startName} with the archive's {segmentSize}-byte segments: no WAL is pruned.");
-            if (start < cut || start == cut && oldest is not null && timeline < oldest.Timeline)
+                    $"{what} records its start segment as {startWalSegment}, but its start LSN {startLsn} is in {startName} with the archive's {segmentSize}-byte segments: no WAL is pruned.");
+            if (start < cut || start == cut && timeline < cutTimeline)
             {
                 cut = start;
+                cutTimeline = timeline;
+                heldBy = marker;
+            }
+            if (backup is not null && (oldest is null || start < oldestStart || start == oldestStart && timeline < oldest.Timeline))
+            {
                 oldest = backup;
+                oldestStart = start;
             }
         }
 
-        string keepFrom = WalFileName.SegmentFileName(oldest!.Timeline!.Value, cut, segmentSize);
+        string keepFrom = WalFileName.SegmentFileName(cutTimeline, cut, segmentSize);
         var doomed = archived
             .Where(f => f.Name.Kind != WalFileKind.History && f.Name.FitsSegmentSize(segmentSize) && f.Name.SegmentNumber(segmentSize) < cut)
             .Select(f => new WalPruneFile(f.Name, f.Object.Key, f.Object.Size))
@@ -106,8 +137,11 @@ public static class WalPrunePlanner
         // Oldest position first, so an interrupted prune leaves every timeline's archive a suffix: never a hole before kept WAL.
         ranges = ranges.OrderBy(r => r.FirstSegmentNumber).ThenBy(r => r.Timeline).ToList();
 
-        string explanation = $"Stanza '{stanza}': WAL is kept from {keepFrom}, the start of backup {oldest.Id} (the oldest kept physical backup); " +
-            (ranges.Count == 0 ? "nothing older is archived." : $"{doomed.Count} older files in {ranges.Count} range(s) are not needed by any kept backup. History files all stay.");
-        return new WalPrunePlan(stanza, oldest, keepFrom, ranges, explanation);
+        string why = heldBy is null
+            ? $"the start of backup {oldest!.Id} (the oldest kept physical backup)"
+            : $"the start of {heldBy.Describe()}, which is older than the oldest kept backup {oldest!.Id}";
+        string explanation = $"Stanza '{stanza}': WAL is kept from {keepFrom}, {why}; " +
+            (ranges.Count == 0 ? "nothing older is archived." : $"{doomed.Count} older files in {ranges.Count} range(s) are not needed by any kept or running backup. History files all stay.");
+        return new WalPrunePlan(stanza, oldest, keepFrom, ranges, explanation) { HeldBy = heldBy };
     }
 }

@@ -15,6 +15,8 @@ public sealed record SnapshotBackupOptions
     /// <summary>More tags for every snapshot of the set.</summary>
     public IReadOnlyDictionary<string, string>? Tags { get; init; }
     public TimeSpan ArchiveTimeout { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>How often the backup's in-progress marker is rewritten; null: <see cref="InProgressHeartbeat.DefaultInterval"/>.</summary>
+    internal TimeSpan? HeartbeatInterval { get; init; }
 }
 
 /// <summary>
@@ -54,13 +56,18 @@ public static class SnapshotBackupJob
         if (facts.SystemIdentifier is not null) tags[SnapshotTags.Cluster] = facts.SystemIdentifier;
         context.Log($"Backup {backup.Id}: consistent snapshots of {volumes.Count} volume(s) ({string.Join(", ", volumes)}) in {provider.Location} for {server.Server} (PostgreSQL {backup.ServerVersion}), catalogued in {repository.Location}.");
 
-        var session = new NonExclusiveBackupSession(connection, facts.VersionNumber, context);
-        backup.StartLsn = await session.StartAsync(backup.BackupLabel, ct).ConfigureAwait(false);
-
+        // Before the server starts the backup: from here on a concurrent WAL prune keeps what it will need.
+        var heartbeat = await InProgressHeartbeat.StartAsync(repository, connection, backup, segmentSize, context, options.HeartbeatInterval).ConfigureAwait(false);
         List<PgVolumeSnapshot>? snapshots = null;
         try
         {
-            var stop = await session.StopAfterAsync(async () => snapshots = await SnapshotSet.StartAsync(provider, volumes, backup.Id, tags, context).ConfigureAwait(false)).ConfigureAwait(false);
+            var session = new NonExclusiveBackupSession(connection, facts.VersionNumber, context);
+            backup.StartLsn = await session.StartAsync(backup.BackupLabel, ct).ConfigureAwait(false);
+            var stop = await session.StopAfterAsync(async () =>
+            {
+                await heartbeat.StartedAtAsync(backup.StartLsn, ct).ConfigureAwait(false);
+                snapshots = await SnapshotSet.StartAsync(provider, volumes, backup.Id, tags, context).ConfigureAwait(false);
+            }).ConfigureAwait(false);
             backup.StopLsn = stop.StopLsn;
             backup.BackupLabelFile = stop.LabelFile;
             backup.TablespaceMapFile = stop.TablespaceMapFile;
@@ -68,6 +75,8 @@ public static class SnapshotBackupJob
         catch
         {
             if (snapshots is not null) await SnapshotSet.AbandonAsync(provider, backup.Id, snapshots, context).ConfigureAwait(false);
+            await heartbeat.StopAsync().ConfigureAwait(false);
+            await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
             throw;
         }
 
@@ -81,12 +90,14 @@ public static class SnapshotBackupJob
 
             backup.EndTime = DateTimeOffset.UtcNow;
             await repository.CommitBackupAsync(backup, ct).ConfigureAwait(false);
+            await heartbeat.EndAsync().ConfigureAwait(false);
             context.Log($"Backup {backup.Id} committed: {backup.Snapshots.Count} snapshot(s) ({string.Join(", ", backup.Snapshots.Select(s => s.SnapshotId))}), WAL {backup.StartLsn}..{backup.StopLsn} on timeline {backup.Timeline} archived, in {backup.Duration.TotalSeconds:F1} s.");
             return backup;
         }
         catch
         {
             await SnapshotSet.AbandonAsync(provider, backup.Id, backup.Snapshots ?? snapshots!, context).ConfigureAwait(false);
+            await heartbeat.StopAsync().ConfigureAwait(false);
             await repository.AbandonUnfinishedAsync(backup, context).ConfigureAwait(false);
             throw;
         }

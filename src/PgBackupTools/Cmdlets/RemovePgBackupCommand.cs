@@ -46,7 +46,7 @@ public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
 
     /// <summary>How old the remains of an unfinished or half-removed backup must be before they are cleaned up.</summary>
     [Parameter(ParameterSetName = PolicySet)]
-    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromDays(1);
+    public TimeSpan GracePeriod { get; set; } = BackupRemover.DefaultGracePeriod;
 
     [Parameter]
     public SwitchParameter Force { get; set; }
@@ -116,6 +116,6 @@ public sealed class RemovePgBackupCommand : PgRepositoryCmdlet
         }
         var removals = decisions.Where(d => !d.Keep).Select(d => d.Backup.Id).ToList();
         var stanzas = Stanza is not null ? [Stanza] : decisions.Select(d => d.Backup.Stanza).Distinct(StringComparer.Ordinal).ToList();
-        foreach (var stanza in stanzas) PruneWal(repository!, stanza, removals, Force, PassThru);
+        foreach (var stanza in stanzas) PruneWal(repository!, stanza, removals, Force, PassThru, GracePeriod);
     }
 }

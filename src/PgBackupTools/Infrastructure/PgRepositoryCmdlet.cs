@@ -120,17 +120,18 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
     /// (<paramref name="policyRemovals"/>) count as gone, so it names exactly what a real run deletes. One ShouldProcess
     /// per range; once a range of a timeline is declined or fails, the later ranges of that timeline stay too (no holes).
     /// </summary>
-    protected void PruneWal(BackupRepository repository, string stanza, IReadOnlyCollection<string> policyRemovals, bool force, bool passThru)
+    protected void PruneWal(BackupRepository repository, string stanza, IReadOnlyCollection<string> policyRemovals, bool force, bool passThru, TimeSpan? gracePeriod = null)
     {
         WalPrunePlan? plan = null;
         IReadOnlySet<string> assumeRemoved = WhatIfRequested ? policyRemovals.ToHashSet(StringComparer.Ordinal) : new HashSet<string>();
-        RunForItem(stanza, async context => plan = await WalPruner.PlanAsync(repository, stanza, assumeRemoved, context.CancellationToken));
+        RunForItem(stanza, async context => plan = await WalPruner.PlanAsync(repository, stanza, assumeRemoved, context.CancellationToken, gracePeriod));
         if (plan is null) return;
+        foreach (var warning in plan.Warnings) WriteWarning(warning);
         WriteVerbose(plan.Explanation);
         var stopped = new HashSet<uint>();
         foreach (var range in plan.Ranges)
         {
-            string description = range.Describe(plan.Stanza);
+            string description = plan.Describe(range);
             if (stopped.Contains(range.Timeline))
             {
                 WriteVerbose($"Keeping WAL {range.First}..{range.Last}: an older range of timeline {range.Timeline} stays, and WAL is only ever removed oldest first.");
@@ -153,7 +154,7 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
                     PostObject(new PgWalRemoval
                     {
                         Stanza = plan.Stanza, Timeline = range.Timeline, First = range.First, Last = range.Last, Files = range.Files.Count, Segments = range.Segments,
-                        StoredBytes = range.StoredBytes, KeptFrom = plan.KeepFrom!, KeptFor = plan.OldestKept!.Id, Repository = repository.Location,
+                        StoredBytes = range.StoredBytes, KeptFrom = plan.KeepFrom!, KeptFor = plan.KeptFor!, Repository = repository.Location,
                     });
                 }
             });

@@ -1,3 +1,4 @@
+using PgBackupTools.Core.Repository;
 using PgBackupTools.Core.Retention;
 using PgBackupTools.Core.Storage;
 using PgBackupTools.Core.Wal;
@@ -122,5 +123,50 @@ public class WalPrunePlannerTests
         var plan = WalPrunePlanner.Plan("main", Archived(), SegmentSize, [Physical("B0", 1, "0/1000028"), B3]);
         Assert.Empty(plan.Ranges);
         Assert.Contains("nothing older", plan.Explanation);
+    }
+
+    private static BackupInProgressMarker Running(string id, uint timeline, string startLsn) => new()
+    {
+        BackupId = id, Stanza = "main", Type = BackupType.Physical, Phase = BackupInProgressMarker.RunningPhase, StartLsn = startLsn, Timeline = timeline,
+        StartWalSegment = WalFileName.SegmentFileName(timeline, Core.Backup.Lsn.Parse(startLsn) / SegmentSize, SegmentSize),
+        Host = "db1", Pid = 4242, StartedAt = DateTimeOffset.UnixEpoch, HeartbeatAt = DateTimeOffset.UnixEpoch, HeartbeatSeconds = 60,
+    };
+
+    [Fact]
+    public void A_running_backup_that_started_before_every_kept_backup_holds_the_WAL_from_its_start_and_is_named()
+    {
+        var plan = WalPrunePlanner.Plan("main", Archived(), SegmentSize, [B2, B3], [Running("R", 1, "0/5000028")]);
+
+        Assert.Equal("B2", plan.OldestKept!.Id);
+        Assert.Equal("R", plan.HeldBy!.BackupId);
+        Assert.Equal("R", plan.KeptFor);
+        Assert.Equal(Seg(1, 5), plan.KeepFrom);
+        Assert.Equal([Seg(1, 1), Seg(1, 2), Seg(1, 3), Seg(1, 3) + ".00000028.backup"], plan.Files.Select(f => f.Name.Name).Order(StringComparer.Ordinal));
+        Assert.Contains("backup R in progress", plan.Explanation);
+        Assert.Contains("db1", plan.Explanation);
+        Assert.EndsWith($"WAL from {Seg(1, 5)} stays for the physical backup R in progress (started 1970-01-01 00:00:00Z on db1, pid 4242, start LSN 0/5000028)", plan.Describe(plan.Ranges[0]));
+    }
+
+    [Fact]
+    public void A_running_backup_newer_than_the_oldest_kept_one_changes_nothing()
+    {
+        var without = WalPrunePlanner.Plan("main", Archived(), SegmentSize, [B2, B3]);
+        var with = WalPrunePlanner.Plan("main", Archived(), SegmentSize, [B2, B3], [Running("R", 2, "0/D000028"), Running("Other", 1, "0/1000028") with { Stanza = "other" }]);
+
+        Assert.Null(with.HeldBy);
+        Assert.Equal("B2", with.KeptFor);
+        Assert.Equal(without.Files.Select(f => f.Key), with.Files.Select(f => f.Key));
+        Assert.Equal(without.Explanation, with.Explanation);
+    }
+
+    [Fact]
+    public void A_running_backup_alone_never_lets_a_prune_happen_and_an_inconsistent_marker_stops_it()
+    {
+        Assert.Empty(WalPrunePlanner.Plan("main", Archived(), SegmentSize, [Logical], [Running("R", 1, "0/C000028")]).Ranges);
+
+        var wrongSegment = Running("R", 1, "0/5000028") with { StartWalSegment = Seg(1, 9) };
+        var plan = WalPrunePlanner.Plan("main", Archived(), SegmentSize, [B2], [wrongSegment]);
+        Assert.Empty(plan.Ranges);
+        Assert.Contains("The backup R in progress records its start segment", plan.Explanation);
     }
 }

@@ -99,6 +99,87 @@ public abstract class WalPrunerStoreTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(names, await ArchivedAsync(archive));
     }
 
+    /// <summary>The marker a running backup that started in <paramref name="segment"/> keeps in its folder (as InProgressHeartbeat writes it).</summary>
+    protected static async Task<BackupInProgressMarker> WriteMarkerAsync(BackupRepository repo, WalFileName segment, long segmentSize, Func<string, string>? damage = null)
+    {
+        var marker = new BackupInProgressMarker
+        {
+            BackupId = RepositoryNames.NewBackupId(DateTimeOffset.UtcNow) + "-running", Stanza = "main", Type = BackupType.Physical,
+            Phase = BackupInProgressMarker.RunningPhase, Timeline = segment.Timeline, StartWalSegment = segment.Name,
+            StartLsn = Core.Backup.Lsn.Format(segment.SegmentNumber(segmentSize) * (ulong)segmentSize + 0x28),
+            Host = Environment.MachineName, Pid = Environment.ProcessId, StartedAt = DateTimeOffset.UtcNow, HeartbeatAt = DateTimeOffset.UtcNow, HeartbeatSeconds = 60,
+        };
+        await using var writer = await repo.Store.CreateAsync(BackupInProgressMarker.KeyOf("main", marker.BackupId), overwrite: true, default);
+        byte[] json = marker.ToSealedJson();
+        await writer.WriteAsync(damage is null ? json : System.Text.Encoding.UTF8.GetBytes(damage(System.Text.Encoding.UTF8.GetString(json))));
+        await writer.CommitAsync(default);
+        return marker;
+    }
+
+    [Fact]
+    public async Task A_live_in_progress_marker_holds_the_WAL_from_its_start_until_its_heartbeat_is_older_than_the_grace_period()
+    {
+        using var repo = await NewRepositoryAsync();
+        var archive = new WalArchive(repo, "main");
+        var (names, _, size) = await ArchiveSixSegmentsAsync(archive);
+        await repo.WriteManifestAsync(PhysicalStartingIn(WalFileName.Parse(names[4]), size), default);
+        var running = await WriteMarkerAsync(repo, WalFileName.Parse(names[1]), size);
+        // A committed backup whose marker was left behind (the process died between commit and cleanup): its manifest speaks for it.
+        var committed = PhysicalStartingIn(WalFileName.Parse(names[3]), size);
+        await repo.WriteManifestAsync(committed, default);
+        await using (var leftover = await repo.Store.CreateAsync(BackupInProgressMarker.KeyOf("main", committed.Id), overwrite: true, default))
+        {
+            await leftover.WriteAsync((running with { BackupId = committed.Id, StartLsn = "0/28", StartWalSegment = WalFileName.SegmentFileName(1, 0, size), Timeline = 1 }).ToSealedJson());
+            await leftover.CommitAsync(default);
+        }
+
+        var plan = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
+        Assert.Equal(names[..1], plan.Files.Select(f => f.Name.Name));
+        Assert.Equal(running.BackupId, plan.HeldBy!.BackupId);
+        Assert.Equal(names[1], plan.KeepFrom);
+        Assert.Contains($"backup {running.BackupId} in progress", plan.Explanation);
+        Assert.Contains(running.BackupId, plan.Describe(Assert.Single(plan.Ranges)));
+        Assert.Empty(plan.Warnings);
+        // Its folder is fresh, so the leftover cleanup leaves it too.
+        Assert.Empty(await BackupRemover.FindLeftoversAsync(repo, "main", TimeSpan.FromHours(1), DateTimeOffset.UtcNow, default));
+
+        // The backup was killed: its heartbeat stops, and after the grace period the marker no longer holds anything back.
+        var later = DateTimeOffset.UtcNow + TimeSpan.FromHours(2);
+        var stale = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default, TimeSpan.FromHours(1), later);
+        Assert.Null(stale.HeldBy);
+        Assert.Equal(names[..3], stale.Files.Select(f => f.Name.Name)); // the committed backup at names[3] is the oldest kept
+        string warning = Assert.Single(stale.Warnings);
+        Assert.Contains(BackupInProgressMarker.KeyOf("main", running.BackupId), warning);
+        Assert.Contains("grace period", warning);
+        Assert.Contains(warning, stale.Explanation);
+        var leftovers = await BackupRemover.FindLeftoversAsync(repo, "main", TimeSpan.FromHours(1), later, default);
+        Assert.Equal([running.BackupId], leftovers.Select(l => l.Id));
+        await BackupRemover.RemoveLeftoverAsync(repo, "main", running.BackupId, default);
+        Assert.Null(await repo.Store.GetInfoAsync(BackupInProgressMarker.KeyOf("main", running.BackupId), default));
+        Assert.Empty((await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default, TimeSpan.FromHours(1), later)).Warnings);
+    }
+
+    [Fact]
+    public async Task A_damaged_in_progress_marker_stops_the_prune()
+    {
+        using var repo = await NewRepositoryAsync();
+        var archive = new WalArchive(repo, "main");
+        var (names, _, size) = await ArchiveSixSegmentsAsync(archive);
+        await repo.WriteManifestAsync(PhysicalStartingIn(WalFileName.Parse(names[4]), size), default);
+        // One digit of the start LSN flipped on the way to the disk: the checksum line catches it.
+        var marker = await WriteMarkerAsync(repo, WalFileName.Parse(names[1]), size, text =>
+        {
+            int at = text.IndexOf("\"startLsn\": \"", StringComparison.Ordinal) + "\"startLsn\": \"".Length;
+            return text[..at] + "F" + text[(at + 1)..];
+        });
+
+        var plan = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
+        Assert.Empty(plan.Ranges);
+        Assert.Contains($"in-progress marker {BackupInProgressMarker.KeyOf("main", marker.BackupId)} is not readable", plan.Explanation);
+        Assert.Contains("checksum", plan.Explanation);
+        Assert.Equal(names, await ArchivedAsync(archive));
+    }
+
     /// <summary>A store that stops answering deletes after a number of them, as a killed process or a lost connection would.</summary>
     private sealed class DyingStore(IObjectStore inner, int deletionsBeforeCrash) : IObjectStore
     {
