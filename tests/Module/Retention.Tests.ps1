@@ -166,4 +166,19 @@ Describe 'Retention prunes the WAL archive' {
         $verbose | Should -Match "Stanza 'logical-only' has no WAL archive"
         Get-ArchivedWal | Should -Be $before
     }
+
+    It 'warns, and prunes no WAL, when a manifest of the stanza is damaged' {
+        $before = Get-ArchivedWal
+        $damaged = Join-Path $repo 'backups/main/20000101T000000Z-d4m4g3'
+        $null = New-Item -ItemType Directory -Path $damaged
+        Set-Content -Path (Join-Path $damaged 'manifest.json') -Value '{ not json'
+        try {
+            $warnings = Remove-PgBackup -Repository $repo -Stanza main -KeepLast 5 -Force 3>&1 | Where-Object { $_ -is [System.Management.Automation.WarningRecord] }
+            ($warnings.Message -join "`n") | Should -Match "manifest .*20000101T000000Z-d4m4g3.* is not readable.*no WAL of stanza 'main' is pruned"
+            Get-ArchivedWal | Should -Be $before
+        }
+        finally {
+            Remove-Item -Recurse -Force $damaged
+        }
+    }
 }

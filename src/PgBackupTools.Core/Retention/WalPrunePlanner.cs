@@ -26,13 +26,19 @@ public sealed record WalPrunePlan(string Stanza, PgBackup? OldestKept, string? K
 {
     public static WalPrunePlan Nothing(string stanza, string explanation) => new(stanza, null, null, [], explanation);
 
+    /// <summary>
+    /// Nothing is pruned because a record is damaged or inconsistent: unlike "nothing to prune", the operator must hear
+    /// it (as a warning), or the archive grows until the disk is full with nobody knowing why.
+    /// </summary>
+    public static WalPrunePlan Refused(string stanza, string explanation) => Nothing(stanza, explanation) with { Warnings = [explanation] };
+
     /// <summary>The backup in progress whose start is <see cref="KeepFrom"/>, when it starts before every kept backup.</summary>
     public BackupInProgressMarker? HeldBy { get; init; }
 
     /// <summary>The id of the backup (kept, or in progress) whose start WAL is <see cref="KeepFrom"/>.</summary>
     public string? KeptFor => HeldBy?.BackupId ?? OldestKept?.Id;
 
-    /// <summary>What the operator should hear about though nothing stops the prune: in-progress markers ignored as abandoned.</summary>
+    /// <summary>What the operator must hear about: in-progress markers ignored as abandoned, or why nothing may be pruned.</summary>
     public IReadOnlyList<string> Warnings { get; init; } = [];
 
     /// <summary>What -WhatIf and -Confirm show for <paramref name="range"/>: with the backup in progress that keeps the newer WAL, when there is one.</summary>
@@ -79,7 +85,7 @@ public static class WalPrunePlanner
         foreach (var (backup, marker, id, startLsn, recordedTimeline, startWalSegment, what) in starts)
         {
             if (startLsn is null || recordedTimeline is not uint timeline || timeline == 0)
-                return WalPrunePlan.Nothing(stanza, $"{what} of stanza '{stanza}' records no start LSN and timeline, so the WAL it needs is unknown: no WAL is pruned.");
+                return WalPrunePlan.Refused(stanza, $"{what} of stanza '{stanza}' records no start LSN and timeline, so the WAL it needs is unknown: no WAL is pruned.");
             ulong start;
             try
             {
@@ -87,11 +93,11 @@ public static class WalPrunePlanner
             }
             catch (Exception e) when (e is FormatException or OverflowException)
             {
-                return WalPrunePlan.Nothing(stanza, $"{what} of stanza '{stanza}' records the start LSN '{startLsn}', which is not an LSN: no WAL is pruned.");
+                return WalPrunePlan.Refused(stanza, $"{what} of stanza '{stanza}' records the start LSN '{startLsn}', which is not an LSN: no WAL is pruned.");
             }
             string startName = WalFileName.SegmentFileName(timeline, start, segmentSize);
             if (startWalSegment is not null && startWalSegment != startName)
-                return WalPrunePlan.Nothing(stanza,
+                return WalPrunePlan.Refused(stanza,
                     $"{what} records its start segment as {startWalSegment}, but its start LSN {startLsn} is in {startName} with the archive's {segmentSize}-byte segments: no WAL is pruned.");
             if (start < cut || start == cut && timeline < cutTimeline)
             {

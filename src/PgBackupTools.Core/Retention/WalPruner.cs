@@ -48,13 +48,13 @@ public static class WalPruner
 
         var state = new PlanInputs();
         if (await ReadBackupsAndMarkersAsync(repository, archive.Stanza, state, grace, now ?? DateTimeOffset.UtcNow, ct).ConfigureAwait(false) is { } refused)
-            return WalPrunePlan.Nothing(stanza, refused);
+            return WalPrunePlan.Refused(stanza, refused);
         var files = await archive.ListAsync(ct).ConfigureAwait(false);
         int runningBefore = state.Running.Count;
         int backupsBefore = state.Backups.Count;
         // The second listing: markers (and the manifests of backups that committed meanwhile) that the first one missed.
         if (await ReadBackupsAndMarkersAsync(repository, archive.Stanza, state, grace, now ?? DateTimeOffset.UtcNow, ct).ConfigureAwait(false) is { } refusedLater)
-            return WalPrunePlan.Nothing(stanza, refusedLater);
+            return WalPrunePlan.Refused(stanza, refusedLater);
         var plan = WalPrunePlanner.Plan(archive.Stanza, files, binding.WalSegmentSize, state.Backups.Where(b => !assumeRemoved.Contains(b.Id)), state.Running.Values);
         if (state.Running.Count > runningBefore || state.Backups.Count > backupsBefore)
             plan = plan with { Explanation = plan.Explanation + $" ({state.Running.Count - runningBefore + state.Backups.Count - backupsBefore} backup(s) started or finished while the prune was planned, and count.)" };

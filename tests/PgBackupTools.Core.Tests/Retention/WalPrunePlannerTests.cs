@@ -89,6 +89,7 @@ public class WalPrunePlannerTests
         var plan = WalPrunePlanner.Plan("main", Archived(), SegmentSize, [Logical]);
         Assert.Empty(plan.Ranges);
         Assert.Contains("no kept physical backup", plan.Explanation);
+        Assert.Empty(plan.Warnings); // a dumps-only stanza is normal, not worth a warning on every retention run
     }
 
     [Fact]
@@ -107,6 +108,7 @@ public class WalPrunePlannerTests
         var unknown = WalPrunePlanner.Plan("main", Archived(), SegmentSize, [B3, noLsn]);
         Assert.Empty(unknown.Ranges);
         Assert.Contains("records no start LSN", unknown.Explanation);
+        Assert.Equal([unknown.Explanation], unknown.Warnings); // a refusal is said out loud: the archive would grow unseen
 
         var snapshot = new PgBackup { Id = "S", Type = BackupType.Snapshot, Stanza = "main" };
         Assert.Empty(WalPrunePlanner.Plan("main", Archived(), SegmentSize, [B3, snapshot]).Ranges);
@@ -115,6 +117,7 @@ public class WalPrunePlannerTests
         var mismatch = WalPrunePlanner.Plan("main", Archived(), 64 << 20, [B3]);
         Assert.Empty(mismatch.Ranges);
         Assert.Contains("67108864-byte segments", mismatch.Explanation);
+        Assert.Equal([mismatch.Explanation], mismatch.Warnings);
     }
 
     [Fact]

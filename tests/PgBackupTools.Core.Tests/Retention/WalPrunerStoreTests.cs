@@ -96,6 +96,7 @@ public abstract class WalPrunerStoreTests(ClusterFixture fixture) : IDisposable
         var plan = await WalPruner.PlanAsync(repo, "main", new HashSet<string>(), default);
         Assert.Empty(plan.Ranges);
         Assert.Contains("not readable", plan.Explanation);
+        Assert.Equal([plan.Explanation], plan.Warnings);
         Assert.Equal(names, await ArchivedAsync(archive));
     }
 
@@ -177,6 +178,7 @@ public abstract class WalPrunerStoreTests(ClusterFixture fixture) : IDisposable
         Assert.Empty(plan.Ranges);
         Assert.Contains($"in-progress marker {BackupInProgressMarker.KeyOf("main", marker.BackupId)} is not readable", plan.Explanation);
         Assert.Contains("checksum", plan.Explanation);
+        Assert.Equal([plan.Explanation], plan.Warnings);
         Assert.Equal(names, await ArchivedAsync(archive));
     }
 
