@@ -153,7 +153,7 @@ internal sealed class InProgressHeartbeat
         WalFileName.SegmentFileName(timeline, Lsn.Parse(lsn) / (ulong)segmentSize, segmentSize);
 
     /// <summary>The redo point and timeline of the server's last checkpoint (a standby's last restartpoint), from pg_control.</summary>
-    internal static async Task<(string RedoLsn, uint Timeline)> LastCheckpointAsync(NpgsqlConnection connection, CancellationToken ct)
+    private static async Task<(string RedoLsn, uint Timeline)> LastCheckpointAsync(NpgsqlConnection connection, CancellationToken ct)
     {
         await using var cmd = new NpgsqlCommand("SELECT redo_lsn::text, timeline_id FROM pg_control_checkpoint()", connection);
         await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
