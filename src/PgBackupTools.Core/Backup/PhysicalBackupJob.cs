@@ -81,6 +81,9 @@ public static class PhysicalBackupJob
             string storeKey = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
             if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, ct).ConfigureAwait(false);
             else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+            meter.Status = "configuration files";
+            await ServerConfigurationCapture.CaptureAsync(repository, connection, backup, dataDirectory is not null || await IsServerHostAsync(connection, facts, ct).ConfigureAwait(false),
+                options.Compression, options.CompressionLevel, key, context).ConfigureAwait(false);
             await RefuseTablespacesCreatedDuringAsync(connection, tablespaces, backup, ct).ConfigureAwait(false);
             SetWalSegments(backup, segmentSize);
             meter.Report();
@@ -162,6 +165,20 @@ public static class PhysicalBackupJob
             throw new PgBackupException(FailureKind.InvalidArgument, $"-Method FileCopy cannot copy {server.Server}: {reason}. Run it on the server's host as a user that can read the data directory (root or the server's owner), or use -Method BaseBackup.", server.Server);
         context.Log($"Streaming the backup with pg_basebackup rather than copying the files: {reason}.");
         return (null, reason);
+    }
+
+    /// <summary>Whether this host is the server's: its data directory readable here, with the server's own system identifier.</summary>
+    private static async Task<bool> IsServerHostAsync(NpgsqlConnection connection, ServerFacts facts, CancellationToken ct)
+    {
+        try
+        {
+            string dataDirectory = await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('data_directory')", ct).ConfigureAwait(false);
+            return CheckLocalDataDirectory(dataDirectory, facts.SystemIdentifier) is null;
+        }
+        catch (PostgresException)
+        {
+            return false;
+        }
     }
 
     private static string? CheckLocalDataDirectory(string dataDirectory, string? systemIdentifier)
