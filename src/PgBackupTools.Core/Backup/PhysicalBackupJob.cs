@@ -82,8 +82,7 @@ public static class PhysicalBackupJob
             if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, ct).ConfigureAwait(false);
             else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
             meter.Status = "configuration files";
-            await ServerConfigurationCapture.CaptureAsync(repository, connection, backup, dataDirectory is not null || await IsServerHostAsync(connection, facts, ct).ConfigureAwait(false),
-                options.Compression, options.CompressionLevel, key, context).ConfigureAwait(false);
+            await ServerConfigurationCapture.CaptureAsync(repository, server, facts, backup, options.Compression, options.CompressionLevel, key, context).ConfigureAwait(false);
             await RefuseTablespacesCreatedDuringAsync(connection, tablespaces, backup, ct).ConfigureAwait(false);
             SetWalSegments(backup, segmentSize);
             meter.Report();
@@ -167,21 +166,8 @@ public static class PhysicalBackupJob
         return (null, reason);
     }
 
-    /// <summary>Whether this host is the server's: its data directory readable here, with the server's own system identifier.</summary>
-    private static async Task<bool> IsServerHostAsync(NpgsqlConnection connection, ServerFacts facts, CancellationToken ct)
-    {
-        try
-        {
-            string dataDirectory = await PgServer.ScalarAsync<string>(connection, "SELECT current_setting('data_directory')", ct).ConfigureAwait(false);
-            return CheckLocalDataDirectory(dataDirectory, facts.SystemIdentifier) is null;
-        }
-        catch (PostgresException)
-        {
-            return false;
-        }
-    }
-
-    private static string? CheckLocalDataDirectory(string dataDirectory, string? systemIdentifier)
+    /// <summary>Null when <paramref name="dataDirectory"/> here is the server's (its pg_control readable, with the server's system identifier); else why not.</summary>
+    internal static string? CheckLocalDataDirectory(string dataDirectory, string? systemIdentifier)
     {
         string control = Path.Combine(dataDirectory, ControlFile.RelativePath);
         string found;

@@ -24,32 +24,39 @@ internal static class ServerConfigurationCapture
     public const string Folder = "config";
     private const long MaxFileBytes = 16L << 20;
 
-    public static async Task CaptureAsync(BackupRepository repository, NpgsqlConnection connection, PgBackup backup, bool onServerHost,
+    /// <remarks>
+    /// On a connection of its own: a failed read is an error on the session that ran it (and Npgsql closes the
+    /// connection after some, e.g. "could not stat file"), which must not touch the backup's own session.
+    /// </remarks>
+    public static async Task CaptureAsync(BackupRepository repository, PgConnectionInfo server, ServerFacts facts, PgBackup backup,
         CompressionKind compression, int? level, EncryptionKey? key, OperationContext context)
     {
         var ct = context.CancellationToken;
+        await using var session = new ServerSession(server);
         PgBackupConfiguration config;
         try
         {
+            var connection = await session.OpenAsync(ct).ConfigureAwait(false);
             await using var cmd = new NpgsqlCommand("SELECT current_setting('data_directory'), current_setting('config_file'), current_setting('hba_file'), current_setting('ident_file')", connection);
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await reader.ReadAsync(ct).ConfigureAwait(false);
             config = new PgBackupConfiguration { DataDirectory = reader.GetString(0), ConfigFile = reader.GetString(1), HbaFile = reader.GetString(2), IdentFile = reader.GetString(3) };
         }
-        catch (PostgresException e)
+        catch (Exception e) when (e is PostgresException or Errors.PgBackupException)
         {
-            context.Warn($"Backup {backup.Id} does not carry the server's configuration files: the role cannot read where they are ({e.MessageText}; pg_read_all_settings grants it). A restore that needs them (Debian and Ubuntu keep them outside the data directory) will say what to copy by hand.");
+            context.Warn($"Backup {backup.Id} does not carry the server's configuration files: {(e is PostgresException pg ? $"the role cannot read where they are ({pg.MessageText}; pg_read_all_settings grants it)" : e.Message)}. A restore that needs them (Debian and Ubuntu keep them outside the data directory) will say what to copy by hand.");
             return;
         }
+        bool onServerHost = PhysicalBackupJob.CheckLocalDataDirectory(config.DataDirectory, facts.SystemIdentifier) is null;
 
         var queue = new Queue<(string Path, bool Optional)>(new[] { config.ConfigFile, config.HbaFile, config.IdentFile }
-            .Concat(await ReadSourceFilesAsync(connection, context).ConfigureAwait(false)).Select(p => (p, false)));
+            .Concat(await ReadSourceFilesAsync(session, context).ConfigureAwait(false)).Select(p => (p, false)));
         var seen = new HashSet<string>(StringComparer.Ordinal);
         while (queue.TryDequeue(out var next))
         {
             string path = next.Path;
             if (!seen.Add(path) || IsInside(path, config.DataDirectory)) continue;
-            var (content, notRead) = await ReadAsync(connection, path, onServerHost, ct).ConfigureAwait(false);
+            var (content, notRead) = await ReadAsync(session, path, onServerHost, ct).ConfigureAwait(false);
             if (content is null && next.Optional)
             {
                 // include_if_exists of a file that is not there is the normal case of that directive.
@@ -78,7 +85,7 @@ internal static class ServerConfigurationCapture
                 if (setting is null || !ConfigurationFileSyntax.IncludeDirectives.Contains(setting.Name)) continue;
                 string target = ConfigurationFileSyntax.ResolveInclude(path, setting.Value);
                 if (setting.Name != "include_dir") queue.Enqueue((target, setting.Name == "include_if_exists"));
-                else foreach (string file in await ListDirectoryAsync(connection, target, onServerHost, ct).ConfigureAwait(false)) queue.Enqueue((file, false));
+                else foreach (string file in await ListDirectoryAsync(session, target, onServerHost, ct).ConfigureAwait(false)) queue.Enqueue((file, false));
             }
         }
         backup.Configuration = config;
@@ -101,23 +108,25 @@ internal static class ServerConfigurationCapture
         path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal);
 
     /// <summary>pg_file_settings.sourcefile: every configuration file the server reads that holds a setting (superuser only by default).</summary>
-    private static async Task<List<string>> ReadSourceFilesAsync(NpgsqlConnection connection, OperationContext context)
+    private static async Task<List<string>> ReadSourceFilesAsync(ServerSession session, OperationContext context)
     {
         var files = new List<string>();
         try
         {
+            var connection = await session.OpenAsync(context.CancellationToken).ConfigureAwait(false);
             await using var cmd = new NpgsqlCommand("SELECT DISTINCT sourcefile FROM pg_file_settings WHERE sourcefile IS NOT NULL ORDER BY 1", connection);
             await using var reader = await cmd.ExecuteReaderAsync(context.CancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(context.CancellationToken).ConfigureAwait(false)) files.Add(reader.GetString(0));
         }
-        catch (PostgresException e)
+        catch (Exception e) when (e is NpgsqlException or Errors.PgBackupException)
         {
-            context.Log($"pg_file_settings is not readable ({e.MessageText}): the configuration files are found from config_file's include directives only.");
+            await session.ResetAsync().ConfigureAwait(false);
+            context.Log($"pg_file_settings is not readable ({(e as PostgresException)?.MessageText ?? e.Message}): the configuration files are found from config_file's include directives only.");
         }
         return files;
     }
 
-    private static async Task<(byte[]? Content, string? NotRead)> ReadAsync(NpgsqlConnection connection, string path, bool onServerHost, CancellationToken ct)
+    private static async Task<(byte[]? Content, string? NotRead)> ReadAsync(ServerSession session, string path, bool onServerHost, CancellationToken ct)
     {
         string? localFailure = null;
         if (onServerHost)
@@ -135,22 +144,27 @@ internal static class ServerConfigurationCapture
         }
         try
         {
-            await using var cmd = new NpgsqlCommand("SELECT CASE WHEN (pg_stat_file($1)).size <= $2 THEN pg_read_binary_file($1) END", connection)
+            var connection = await session.OpenAsync(ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand("SELECT s.size, CASE WHEN s.size <= $2 THEN pg_read_binary_file($1, true) END FROM pg_stat_file($1, true) AS s", connection)
             {
                 Parameters = { new() { Value = path }, new() { Value = MaxFileBytes } },
             };
-            var content = await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false);
-            return content is byte[] bytes ? (bytes, null) : (null, $"it is larger than {MaxFileBytes:N0} bytes");
+            await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            await reader.ReadAsync(ct).ConfigureAwait(false);
+            if (reader.IsDBNull(0)) return (null, (localFailure ?? "this is not the server's host") + ", and the server finds no such file");
+            if (reader.IsDBNull(1)) return (null, $"it is {reader.GetInt64(0):N0} bytes, more than a configuration file holds");
+            return (reader.GetFieldValue<byte[]>(1), null);
         }
-        catch (PostgresException e)
+        catch (Exception e) when (e is NpgsqlException or Errors.PgBackupException)
         {
-            string server = $"the server could not read it either ({e.MessageText}{(e.SqlState == "42501" ? "; pg_read_server_files grants it" : "")})";
+            await session.ResetAsync().ConfigureAwait(false);
+            string server = $"the server could not read it either ({(e as PostgresException)?.MessageText ?? e.Message}{(e is PostgresException { SqlState: "42501" } ? "; pg_read_server_files grants it" : "")})";
             return (null, localFailure is null ? $"this is not the server's host, and {server}" : $"{localFailure}, and {server}");
         }
     }
 
     /// <summary>The *.conf files of an include_dir (not those starting with '.'), as PostgreSQL reads them; empty when the directory cannot be listed.</summary>
-    private static async Task<List<string>> ListDirectoryAsync(NpgsqlConnection connection, string directory, bool onServerHost, CancellationToken ct)
+    private static async Task<List<string>> ListDirectoryAsync(ServerSession session, string directory, bool onServerHost, CancellationToken ct)
     {
         static bool IsConf(string name) => name.EndsWith(".conf", StringComparison.Ordinal) && !name.StartsWith('.');
         if (onServerHost)
@@ -161,12 +175,37 @@ internal static class ServerConfigurationCapture
         var files = new List<string>();
         try
         {
-            await using var cmd = new NpgsqlCommand("SELECT pg_ls_dir($1) ORDER BY 1", connection) { Parameters = { new() { Value = directory } } };
+            var connection = await session.OpenAsync(ct).ConfigureAwait(false);
+            await using var cmd = new NpgsqlCommand("SELECT pg_ls_dir($1, true, false) ORDER BY 1", connection) { Parameters = { new() { Value = directory } } };
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
                 if (IsConf(reader.GetString(0))) files.Add(Path.Combine(directory, reader.GetString(0)));
         }
-        catch (PostgresException) { }
+        catch (Exception e) when (e is NpgsqlException or Errors.PgBackupException)
+        {
+            await session.ResetAsync().ConfigureAwait(false);
+        }
         return files;
+    }
+
+    /// <summary>A connection to the server opened when first needed and again after a failed statement.</summary>
+    private sealed class ServerSession(PgConnectionInfo server) : IAsyncDisposable
+    {
+        private NpgsqlConnection? _connection;
+
+        public async Task<NpgsqlConnection> OpenAsync(CancellationToken ct)
+        {
+            if (_connection is { State: System.Data.ConnectionState.Open } open) return open;
+            await ResetAsync().ConfigureAwait(false);
+            return _connection = await PgServer.OpenAsync(server, ct).ConfigureAwait(false);
+        }
+
+        public async Task ResetAsync()
+        {
+            if (_connection is not null) await _connection.DisposeAsync().ConfigureAwait(false);
+            _connection = null;
+        }
+
+        public ValueTask DisposeAsync() => _connection?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 }

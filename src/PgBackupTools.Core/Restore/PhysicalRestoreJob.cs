@@ -112,6 +112,8 @@ public static class PhysicalRestoreJob
         CheckDirectory(dataDir, options.Force);
         tablespaces.Check(options.Force, dataDir);
         var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context, plan).ConfigureAwait(false);
+        // The configuration files the backup carries from outside the data directory, checked before anything is written.
+        var configuration = options.RestoreConfiguration ? await RestoredConfiguration.ReadAsync(repository, backup, ct).ConfigureAwait(false) : new Dictionary<string, byte[]>();
         tablespaces.Check(options.Force, dataDir); // once more right before anything moves, as PrepareDirectory does
         string? movedAside = PrepareDirectory(dataDir, options.Force, context);
         tablespaces.MoveAside(context);
@@ -138,8 +140,8 @@ public static class PhysicalRestoreJob
             result.RestoredBytes = content.BytesRead;
         }
         fileChecksums?.Verify(dataDir);
-        if (options.RestoreConfiguration && (await RestoredConfiguration.WriteAsync(repository, backup, dataDir, context).ConfigureAwait(false)).Where(File.Exists).ToList() is { Count: > 0 } configuration)
-            result.ConfigurationFiles = configuration;
+        if (options.RestoreConfiguration && RestoredConfiguration.Write(backup, configuration, dataDir, context).Where(File.Exists).ToList() is { Count: > 0 } written)
+            result.ConfigurationFiles = written;
 
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
         result.Target = DescribeTarget(options);

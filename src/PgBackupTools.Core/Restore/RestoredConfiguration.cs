@@ -31,33 +31,50 @@ public static class RestoredConfiguration
     private static readonly Encoding Bytes = Encoding.Latin1;
 
     /// <summary>
-    /// Writes the backup's external configuration into <paramref name="dataDir"/>; returns the files written (none
-    /// when the backup carries no external postgresql.conf: its data directory has its own, or it predates this).
+    /// The captured files' contents, read and checked against the backup's checksums (small files: before a restore
+    /// writes anything, so a damaged one stops it there); empty when the backup carries no external postgresql.conf
+    /// (its data directory has its own, or the backup predates capturing it).
     /// </summary>
-    public static async Task<IReadOnlyList<string>> WriteAsync(BackupRepository repository, PgBackup backup, string dataDir, OperationContext context)
+    public static async Task<IReadOnlyDictionary<string, byte[]>> ReadAsync(BackupRepository repository, PgBackup backup, CancellationToken ct)
     {
+        var contents = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         var config = backup.Configuration;
-        if (config is null || !config.HasExternalConfigFile) return [];
-        var ct = context.CancellationToken;
-        // What the data directory held before any of this was written: a place for a file beside config_file is taken if its first part is there.
-        var taken = Directory.EnumerateFileSystemEntries(dataDir).Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
-        var places = Places(config, taken);
-        var written = new List<string>();
+        if (config is null || !config.HasExternalConfigFile) return contents;
         foreach (var file in config.Files.Where(f => f.BackupFile is not null))
         {
             var stored = backup.Files.SingleOrDefault(f => f.Name == file.BackupFile)
                 ?? throw new Errors.PgBackupException(Errors.FailureKind.InvalidData, $"Backup {backup.Id} records {file.Path} as {file.BackupFile}, which is not among its files.", backup.Id);
             using var content = new MemoryStream();
             await BackupFileReader.CopyVerifiedAsync(repository, backup, stored, content, null, ct).ConfigureAwait(false);
-            string target = Path.Combine(dataDir, places[file.Path]);
-            var lines = Rewrite(Bytes.GetString(content.ToArray()), file.Path, target, config, places, taken, dataDir, written, context);
-            if (file.Path == config.ConfigFile) lines.AddRange(PointAtUncapturedFiles(config, dataDir, context));
+            contents[file.Path] = content.ToArray();
+        }
+        return contents;
+    }
+
+    /// <summary>Writes what <see cref="ReadAsync"/> read into <paramref name="dataDir"/>; returns the files and directories written.</summary>
+    public static IReadOnlyList<string> Write(PgBackup backup, IReadOnlyDictionary<string, byte[]> contents, string dataDir, OperationContext context)
+    {
+        var config = backup.Configuration;
+        if (config is null || contents.Count == 0) return [];
+        // What the data directory held before any of this was written: a place for a file beside config_file is taken if its first part is there.
+        var taken = Directory.EnumerateFileSystemEntries(dataDir).Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
+        var places = Places(config, taken);
+        var written = new List<string>();
+        foreach (var (path, content) in contents)
+        {
+            string target = Path.Combine(dataDir, places[path]);
+            var lines = Rewrite(Bytes.GetString(content), path, target, config, places, taken, dataDir, written, context);
+            if (path == config.ConfigFile) lines.AddRange(PointAtUncapturedFiles(config, dataDir, context));
             WriteFile(target, lines, written);
-            context.Log($"{file.Path} restored as {target}.");
+            context.Log($"{path} restored as {target}.");
         }
         foreach (string directory in written.Select(w => Path.GetDirectoryName(w)!).Distinct()) FileSync.SyncDirectory(directory);
         return written;
     }
+
+    /// <summary><see cref="ReadAsync"/> then <see cref="Write"/>.</summary>
+    public static async Task<IReadOnlyList<string>> RestoreAsync(BackupRepository repository, PgBackup backup, string dataDir, OperationContext context) =>
+        Write(backup, await ReadAsync(repository, backup, context.CancellationToken).ConfigureAwait(false), dataDir, context);
 
     /// <summary>Where each captured file goes, relative to the restored data directory.</summary>
     private static Dictionary<string, string> Places(PgBackupConfiguration config, IReadOnlySet<string?> taken)

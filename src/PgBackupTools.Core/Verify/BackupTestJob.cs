@@ -155,7 +155,7 @@ public static class BackupTestJob
             result.Restored = true;
             result.Checks.Add(VerifyBackup(scratch, restored.Tablespaces is { Count: > 0 }, context));
             // After pg_verifybackup: the configuration written from the backup's external files is not in backup_manifest.
-            var configuration = await RestoredConfiguration.WriteAsync(repository, backup, scratch, context).ConfigureAwait(false);
+            var configuration = await RestoredConfiguration.RestoreAsync(repository, backup, scratch, context).ConfigureAwait(false);
             ScratchServer.Prepare(scratch, options.Owner, configuration, context);
             started = true;
             var clock = Stopwatch.StartNew();
