@@ -32,6 +32,10 @@ internal static class ScratchServer
         // The backed-up server's pid file and log directory (Debian: /var/run/postgresql/15-main.pid) are not the copy's.
         ["external_pid_file"] = "",
         ["logging_collector"] = "off",
+        // Test-PgBackup usually runs on the live server's host: a carried postgresql.conf must not make the scratch copy
+        // claim the production shared_buffers a second time, or fail on huge pages reserved for the live server.
+        ["shared_buffers"] = "128MB",
+        ["huge_pages"] = "try",
     };
 
     /// <summary>

@@ -34,13 +34,14 @@ public sealed class TestRestoreScratchServerTests : IDisposable
         var log = new List<string>();
         var test = await BackupTestJob.RunAsync(repo, backup, debian.Server, restore: true,
             ["SELECT count(*) = 1000 FROM t", "SELECT current_setting('listen_addresses') = ''", "SELECT current_setting('hba_file') LIKE '%/pgbt_test_hba.conf'",
-             $"SELECT current_setting('work_mem') = '{DebianStyleCluster.WorkMem}'", "SELECT current_setting('external_pid_file') = ''"],
+             $"SELECT current_setting('work_mem') = '{DebianStyleCluster.WorkMem}'", "SELECT current_setting('external_pid_file') = ''",
+             "SELECT current_setting('shared_buffers') = '128MB'"],
             new OperationContext { Verbose = log.Add }, WalTestSegments.EntryPoint);
 
         Assert.True(test.Passed, test.Error + string.Join('\n', test.Checks.Select(c => $"{c.Kind} {c.Name}: {c.Actual}")));
         Assert.Contains(test.Checks, c => c.Kind == "Recovery" && c.Passed);
         Assert.Contains(test.Checks, c => c.Kind == "VerifyBackup" && c.Passed);
-        Assert.Equal(6, test.Checks.Count(c => c.Kind == "Query" && c.Passed));
+        Assert.Equal(7, test.Checks.Count(c => c.Kind == "Query" && c.Passed));
         Assert.Contains(log, line => line.Contains("runs with the backed-up server's configuration", StringComparison.Ordinal));
         Assert.False(Directory.Exists(test.ScratchDatabase), "the scratch directory was left behind");
         Assert.Equal(debian.Cluster.DataDirectory, debian.Cluster.Psql("SHOW data_directory").Trim());
