@@ -79,10 +79,15 @@ public static class PhysicalBackupJob
             var meter = new ProgressMeter(context, $"Base backup of {server.Server}", null);
             string fileName = "base.tar" + Compression.FileExtension(options.Compression) + (key is null ? "" : BackupRepository.EncryptedExtension);
             string storeKey = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
-            if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, ct).ConfigureAwait(false);
-            else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+            bool carriesPostgresqlConf;
+            if (dataDirectory is null) carriesPostgresqlConf = await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, ct).ConfigureAwait(false);
+            else
+            {
+                await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, context).ConfigureAwait(false);
+                carriesPostgresqlConf = File.Exists(Path.Combine(dataDirectory, "postgresql.conf"));
+            }
             meter.Status = "configuration files";
-            await ServerConfigurationCapture.CaptureAsync(repository, server, facts, backup, options.Compression, options.CompressionLevel, key, context).ConfigureAwait(false);
+            await ServerConfigurationCapture.CaptureAsync(repository, server, facts, backup, carriesPostgresqlConf, options.Compression, options.CompressionLevel, key, context).ConfigureAwait(false);
             await RefuseTablespacesCreatedDuringAsync(connection, tablespaces, backup, ct).ConfigureAwait(false);
             SetWalSegments(backup, segmentSize);
             meter.Report();
@@ -183,7 +188,8 @@ public static class PhysicalBackupJob
             : $"{control} belongs to cluster {found}, not to the server's {systemIdentifier ?? "(unknown)"}: another cluster at the same path";
     }
 
-    private static async Task StreamBaseBackupAsync(BackupRepository repository, PgConnectionInfo server, string pgBaseBackup, PgBackup backup,
+    /// <returns>Whether the tar holds a postgresql.conf (the server's configuration is, most likely, in its data directory).</returns>
+    private static async Task<bool> StreamBaseBackupAsync(BackupRepository repository, PgConnectionInfo server, string pgBaseBackup, PgBackup backup,
         string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, CancellationToken ct)
     {
         meter.Status = "pg_basebackup";
@@ -206,6 +212,7 @@ public static class PhysicalBackupJob
         backup.Timeline = uint.Parse(range.Groups[1].Value, CultureInfo.InvariantCulture);
         if (startMatch.Groups[1].Value != backup.StartLsn)
             throw new PgBackupException(FailureKind.ToolFailed, $"backup_label says the backup starts at {startMatch.Groups[1].Value}, its backup_manifest at {backup.StartLsn}; not kept.", pgBaseBackup);
+        return scan.SawPostgresqlConf;
     }
 
     /// <summary>
@@ -306,6 +313,9 @@ internal sealed class TarLabelScanner
 
     public Task<(string? Label, string? ManifestTail)> Result { get; }
 
+    /// <summary>Whether the tar holds postgresql.conf at its top; known once <see cref="Result"/> completed.</summary>
+    public bool SawPostgresqlConf { get; private set; }
+
     public TarLabelScanner() => Result = Task.Run(ScanAsync);
 
     public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, CancellationToken ct)
@@ -327,6 +337,7 @@ internal sealed class TarLabelScanner
             while ((entry = await reader.GetNextEntryAsync().ConfigureAwait(false)) is not null)
             {
                 if (entry.DataStream is null) continue;
+                if (entry.Name is "postgresql.conf" or "./postgresql.conf") SawPostgresqlConf = true;
                 if (entry.Name == "backup_label") label = await new StreamReader(entry.DataStream).ReadToEndAsync().ConfigureAwait(false);
                 else if (entry.Name == "backup_manifest") manifest = await TailAsync(entry.DataStream).ConfigureAwait(false);
             }

@@ -28,7 +28,8 @@ internal static class ServerConfigurationCapture
     /// On a connection of its own: a failed read is an error on the session that ran it (and Npgsql closes the
     /// connection after some, e.g. "could not stat file"), which must not touch the backup's own session.
     /// </remarks>
-    public static async Task CaptureAsync(BackupRepository repository, PgConnectionInfo server, ServerFacts facts, PgBackup backup,
+    /// <param name="carriesPostgresqlConf">The base tar holds a postgresql.conf: when the role cannot say where the configuration is, that is only logged.</param>
+    public static async Task CaptureAsync(BackupRepository repository, PgConnectionInfo server, ServerFacts facts, PgBackup backup, bool carriesPostgresqlConf,
         CompressionKind compression, int? level, EncryptionKey? key, OperationContext context)
     {
         var ct = context.CancellationToken;
@@ -42,9 +43,12 @@ internal static class ServerConfigurationCapture
             await reader.ReadAsync(ct).ConfigureAwait(false);
             config = new PgBackupConfiguration { DataDirectory = reader.GetString(0), ConfigFile = reader.GetString(1), HbaFile = reader.GetString(2), IdentFile = reader.GetString(3) };
         }
-        catch (Exception e) when (e is PostgresException or Errors.PgBackupException)
+        catch (Exception e) when (e is NpgsqlException or Errors.PgBackupException)
         {
-            context.Warn($"Backup {backup.Id} does not carry the server's configuration files: {(e is PostgresException pg ? $"the role cannot read where they are ({pg.MessageText}; pg_read_all_settings grants it)" : e.Message)}. A restore that needs them (Debian and Ubuntu keep them outside the data directory) will say what to copy by hand.");
+            string why = e is PostgresException pg ? $"the role cannot read where they are ({pg.MessageText}; pg_read_all_settings grants it)" : e.Message;
+            // A server whose postgresql.conf is in its data directory (the tar carries it) most likely keeps the rest there too: no warning on every backup.
+            if (carriesPostgresqlConf) context.Log($"Configuration files outside the data directory were not looked for: {why}. The backup carries the data directory's postgresql.conf.");
+            else context.Warn($"Backup {backup.Id} does not carry the server's configuration files: {why}. A restore that needs them (Debian and Ubuntu keep them outside the data directory) will say what to copy by hand.");
             return;
         }
         bool onServerHost = PhysicalBackupJob.CheckLocalDataDirectory(config.DataDirectory, facts.SystemIdentifier) is null;

@@ -51,7 +51,7 @@ public static class RestoredConfiguration
         return contents;
     }
 
-    /// <summary>Writes what <see cref="ReadAsync"/> read into <paramref name="dataDir"/>; returns the files and directories written.</summary>
+    /// <summary>Writes what <see cref="ReadAsync"/> read into <paramref name="dataDir"/>; returns the files and directories it created.</summary>
     public static IReadOnlyList<string> Write(PgBackup backup, IReadOnlyDictionary<string, byte[]> contents, string dataDir, OperationContext context)
     {
         var config = backup.Configuration;
@@ -124,8 +124,7 @@ public static class RestoredConfiguration
             if (setting.Name == "include_dir")
             {
                 // An include_dir that is missing stops the server; its files (if any) are written into it as well.
-                CreatePrivateDirectory(restored!);
-                if (!written.Contains(restored!)) written.Add(restored!);
+                CreatePrivateDirectory(restored!, written);
             }
             else if (restored is null)
             {
@@ -162,7 +161,7 @@ public static class RestoredConfiguration
 
     private static void WriteFile(string path, List<string> lines, List<string> written)
     {
-        CreatePrivateDirectory(Path.GetDirectoryName(path)!);
+        CreatePrivateDirectory(Path.GetDirectoryName(path)!, written);
         var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
         if (!OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         using (var stream = new FileStream(path, options))
@@ -175,10 +174,17 @@ public static class RestoredConfiguration
 
     private static bool IsInside(string path, string directory) => path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal);
 
-    private static void CreatePrivateDirectory(string path)
+    /// <summary>Creates <paramref name="path"/> and the parents it needs (0700), each listed in <paramref name="written"/> (they are given to the server's user too).</summary>
+    private static void CreatePrivateDirectory(string path, List<string> written)
     {
-        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(path);
-        else Directory.CreateDirectory(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var missing = new Stack<string>();
+        for (string? at = path; at is not null && !Directory.Exists(at); at = Path.GetDirectoryName(at)) missing.Push(at);
+        foreach (string directory in missing)
+        {
+            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(directory);
+            else Directory.CreateDirectory(directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            written.Add(directory);
+        }
     }
 
     private static string Utf8(string latin1) => Encoding.UTF8.GetString(Bytes.GetBytes(latin1));

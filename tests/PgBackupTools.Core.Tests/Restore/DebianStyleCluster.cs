@@ -7,7 +7,8 @@ namespace PgBackupTools.Core.Tests.Restore;
 /// A cluster archiving into a repository and laid out as Debian's and Ubuntu's pg_createcluster lays it out: its
 /// postgresql.conf, pg_hba.conf, pg_ident.conf and conf.d in a directory of their own (<see cref="Etc"/>), named by
 /// config_file (given on the command line, as pg_ctlcluster does), data_directory, hba_file and ident_file; an
-/// external_pid_file there too; a password for every TCP login, the superuser's too; 1,000 rows in t.
+/// external_pid_file there too, and an ssl_key_file (a key is not configuration: no backup may carry it); a password
+/// for every TCP login, the superuser's too; 1,000 rows in t.
 /// </summary>
 internal sealed class DebianStyleCluster : IDisposable
 {
@@ -29,6 +30,7 @@ internal sealed class DebianStyleCluster : IDisposable
     public string IdentFile => Path.Combine(Etc, "pg_ident.conf");
     public string ConfDFile => Path.Combine(Etc, "conf.d", "50-pgbt.conf");
     public string ExternalPidFile => Path.Combine(Etc, "live.pid");
+    public string SslKeyFile => Path.Combine(Etc, "server.key");
 
     /// <summary>The cluster reached through its socket (as its own tools reach it: TCP wants a password).</summary>
     public PgConnectionInfo Server => PgConnectionInfo.Resolve(host: Cluster.SocketDirectory, port: Cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
@@ -62,7 +64,8 @@ internal sealed class DebianStyleCluster : IDisposable
         foreach (var name in new[] { "postgresql.conf", "pg_hba.conf", "pg_ident.conf" })
             File.Move(Path.Combine(Cluster.DataDirectory, name), Path.Combine(Etc, name));
         File.AppendAllText(ConfigFile,
-            $"\ndata_directory = '{Cluster.DataDirectory}'\nhba_file = '{HbaFile}'\nident_file = '{IdentFile}'\nexternal_pid_file = '{ExternalPidFile}'\ninclude_dir = 'conf.d'\n");
+            $"\ndata_directory = '{Cluster.DataDirectory}'\nhba_file = '{HbaFile}'\nident_file = '{IdentFile}'\nexternal_pid_file = '{ExternalPidFile}'\nssl_key_file = '{SslKeyFile}'\ninclude_dir = 'conf.d'\n");
+        File.WriteAllText(SslKeyFile, "-----BEGIN PRIVATE KEY-----\nnot-a-real-key\n-----END PRIVATE KEY-----\n");
         File.WriteAllText(ConfDFile, $"work_mem = '{WorkMem}'\n");
         File.WriteAllText(HbaFile, """
             local all all trust

@@ -38,7 +38,7 @@ public sealed class ExternalConfigurationTests : IDisposable
         Assert.Equal(debian.HbaFile, config.HbaFile);
         Assert.Equal(debian.IdentFile, config.IdentFile);
         Assert.Equal(debian.Cluster.DataDirectory, config.DataDirectory);
-        Assert.Equal(new[] { debian.ConfigFile, debian.ConfDFile, debian.HbaFile, debian.IdentFile }.Order(), config.Files.Select(f => f.Path).Order());
+        Assert.Equal(new[] { debian.ConfigFile, debian.ConfDFile, debian.HbaFile, debian.IdentFile }.Order(), config.Files.Select(f => f.Path).Order()); // not ssl_key_file
         foreach (var file in config.Files)
         {
             Assert.Null(file.NotCaptured);
@@ -136,6 +136,27 @@ public sealed class ExternalConfigurationTests : IDisposable
         Assert.Equal(3, result.ConfigurationFiles!.Count);
         Assert.Contains($"ident_file = '{debian.IdentFile}'", File.ReadAllText(Path.Combine(restored, "postgresql.conf")));
         Assert.Contains(restoreWarnings, w => w.Contains(debian.IdentFile, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_role_that_cannot_see_where_the_configuration_is_gets_a_warning_and_a_backup_restored_as_before()
+    {
+        using var debian = await DebianStyleCluster.StartAsync(_temp.Path);
+        using var repo = await BackupRepository.OpenAsync(debian.RepositoryPath, create: false, CancellationToken.None);
+        debian.Cluster.Psql("CREATE ROLE backup_operator LOGIN REPLICATION; GRANT EXECUTE ON FUNCTION pg_switch_wal() TO backup_operator; GRANT pg_read_all_stats TO backup_operator");
+        var operatorServer = PgBackupTools.Core.Postgres.PgConnectionInfo.Resolve(host: debian.Cluster.SocketDirectory, port: debian.Cluster.Port, username: "backup_operator", database: "postgres", environment: new Dictionary<string, string?>());
+        var warnings = new List<string>();
+
+        var backup = await PhysicalBackupJob.RunAsync(repo, operatorServer, new PhysicalBackupOptions(), new OperationContext { Warning = warnings.Add });
+
+        Assert.Equal(PhysicalBackupMethod.BaseBackup, backup.Method);
+        Assert.Null(backup.Configuration);
+        Assert.DoesNotContain(backup.Files, f => f.Name.StartsWith("config/", StringComparison.Ordinal));
+        var warning = Assert.Single(warnings);
+        Assert.Contains("does not carry the server's configuration files", warning);
+        Assert.Contains("pg_read_all_settings", warning);
+        var noConfig = await Assert.ThrowsAsync<Errors.PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, ArchivingCluster.StartedRestore(Path.Combine(_temp.Path, "restored")), OperationContext.None));
+        Assert.Contains("The backup holds no postgresql.conf", noConfig.Message);
     }
 
     /// <summary>What a restore elsewhere must leave as it was: the live configuration's bytes, its pid file, its data directory's postmaster.pid.</summary>

@@ -61,6 +61,7 @@ public sealed class RestoredConfigurationTests : IDisposable
         Assert.Equal("map a b\n", File.ReadAllText(Path.Combine(dataDir, "pg_ident.conf")));
         Assert.False(File.Exists(Path.Combine(dataDir, "base", "extra.conf")), "a carried file must never be written into a directory of the data directory");
         Assert.Contains(Path.Combine(dataDir, "conf.d"), written);
+        Assert.Contains(Path.Combine(dataDir, "pgbt-config", "etc"), written); // given to the server's user with the files
         Assert.Empty(log);
         if (!OperatingSystem.IsWindows())
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(dataDir, "pg_ident.conf")));
