@@ -41,7 +41,10 @@ internal static class ServerConfigurationCapture
             await using var cmd = new NpgsqlCommand("SELECT current_setting('data_directory'), current_setting('config_file'), current_setting('hba_file'), current_setting('ident_file')", connection);
             await using var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
             await reader.ReadAsync(ct).ConfigureAwait(false);
-            config = new PgBackupConfiguration { DataDirectory = reader.GetString(0), ConfigFile = reader.GetString(1), HbaFile = reader.GetString(2), IdentFile = reader.GetString(3) };
+            string dataDirectory = reader.GetString(0);
+            // The server resolves a relative path from its data directory (its working directory), never from ours.
+            string Absolute(int column) => Path.GetFullPath(reader.GetString(column), dataDirectory);
+            config = new PgBackupConfiguration { DataDirectory = dataDirectory, ConfigFile = Absolute(1), HbaFile = Absolute(2), IdentFile = Absolute(3) };
         }
         catch (Exception e) when (e is NpgsqlException or Errors.PgBackupException)
         {
@@ -75,7 +78,7 @@ internal static class ServerConfigurationCapture
                 context.Warn($"{path}, a configuration file of {backup.Server} outside its data directory, is not in backup {backup.Id}: {notRead}. A restore into another directory or host will need it copied by hand; the backup itself is complete.");
                 continue;
             }
-            string name = StoredName(path, config.Files.Count) + Compression.FileExtension(compression) + (key is null ? "" : BackupRepository.EncryptedExtension);
+            string name = StoredName(path, config.Files.Count, Compression.FileExtension(compression) + (key is null ? "" : BackupRepository.EncryptedExtension), backup);
             await using (var output = await BackupObjectWriter.CreateAsync(repository, BackupRepository.BackupFileKey(backup.Stanza, backup.Id, name), compression, level, key, ct).ConfigureAwait(false))
             {
                 await output.Raw.WriteAsync(content, ct).ConfigureAwait(false);
@@ -99,13 +102,16 @@ internal static class ServerConfigurationCapture
             : $"Captured {captured} of {config.Files.Count} configuration file(s) outside the data directory: {string.Join(", ", config.Files.Where(f => f.BackupFile is not null).Select(f => f.Path))}.");
     }
 
-    /// <summary>The repository name of a captured file: config/ and its absolute path (config/etc/postgresql/15/main/pg_hba.conf).</summary>
-    private static string StoredName(string path, int index)
+    /// <summary>The repository name of a captured file: config/ and its absolute path (config/etc/postgresql/15/main/pg_hba.conf.zst).</summary>
+    /// <remarks>A path that makes no valid key, or the same name as another (C:\a and C_\a), is stored by its position instead.</remarks>
+    private static string StoredName(string path, int index, string extension, PgBackup backup)
     {
         string relative = path.Replace('\\', '/').Replace(':', '_').TrimStart('/');
-        string name = Folder + "/" + relative;
-        try { Storage.StorageKey.Validate(name); return name; }
-        catch (Errors.PgBackupException) { return $"{Folder}/{index:D3}-{Path.GetFileName(relative)}"; }
+        string name = Folder + "/" + relative + extension;
+        bool valid;
+        try { Storage.StorageKey.Validate(name); valid = true; }
+        catch (Errors.PgBackupException) { valid = false; }
+        return valid && !backup.Files.Any(f => f.Name == name) ? name : $"{Folder}/{index:D3}-{Path.GetFileName(relative)}{extension}";
     }
 
     private static bool IsInside(string path, string directory) =>

@@ -59,10 +59,11 @@ public static class RestoredConfiguration
         // What the data directory held before any of this was written: a place for a file beside config_file is taken if its first part is there.
         var taken = Directory.EnumerateFileSystemEntries(dataDir).Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
         var places = Places(config, taken);
+        var targets = contents.Keys.ToDictionary(path => path, path => Inside(dataDir, places[path], path), StringComparer.Ordinal); // all checked before one is written
         var written = new List<string>();
         foreach (var (path, content) in contents)
         {
-            string target = Path.Combine(dataDir, places[path]);
+            string target = targets[path];
             var lines = Rewrite(Bytes.GetString(content), path, target, config, places, taken, dataDir, written, context);
             if (path == config.ConfigFile) lines.AddRange(PointAtUncapturedFiles(config, dataDir, context));
             WriteFile(target, lines, written);
@@ -118,9 +119,9 @@ public static class RestoredConfiguration
             }
             if (!ConfigurationFileSyntax.IncludeDirectives.Contains(setting.Name)) { lines.Add(line); continue; }
             string included = ConfigurationFileSyntax.ResolveInclude(originalPath, Utf8(setting.Value));
-            string? restored = IsInside(included, config.DataDirectory) ? Path.Combine(dataDir, Path.GetRelativePath(config.DataDirectory, included)) // in the base tar
-                : setting.Name == "include_dir" ? Path.Combine(dataDir, PlaceOf(included, Path.GetDirectoryName(config.ConfigFile)!, taken))
-                : places.TryGetValue(included, out string? place) ? Path.Combine(dataDir, place) : null;
+            string? restored = IsInside(included, config.DataDirectory) ? Inside(dataDir, Path.GetRelativePath(config.DataDirectory, included), included) // in the base tar
+                : setting.Name == "include_dir" ? Inside(dataDir, PlaceOf(included, Path.GetDirectoryName(config.ConfigFile)!, taken), included)
+                : places.TryGetValue(included, out string? place) ? Inside(dataDir, place, included) : null;
             if (setting.Name == "include_dir")
             {
                 // An include_dir that is missing stops the server; its files (if any) are written into it as well.
@@ -170,6 +171,18 @@ public static class RestoredConfiguration
             stream.Flush(flushToDisk: true);
         }
         written.Add(path);
+    }
+
+    /// <summary>
+    /// <paramref name="relative"/> under the restored data directory; as the tar's entries, a place outside it (a
+    /// manifest path with "..") is refused, never written.
+    /// </summary>
+    private static string Inside(string dataDir, string relative, string original)
+    {
+        string full = Path.GetFullPath(Path.Combine(dataDir, relative));
+        if (!IsInside(full, dataDir))
+            throw new Errors.PgBackupException(Errors.FailureKind.InvalidData, $"The backup's configuration file {original} would be restored at {full}, outside the data directory {dataDir}; nothing of it was written.", original);
+        return full;
     }
 
     private static bool IsInside(string path, string directory) => path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal);

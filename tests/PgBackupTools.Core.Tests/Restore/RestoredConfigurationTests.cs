@@ -95,6 +95,20 @@ public sealed class RestoredConfigurationTests : IDisposable
         Assert.Contains(warnings, w => w.Contains("/etc/pg/main/pg_hba.conf", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void A_manifest_path_that_would_land_outside_the_data_directory_is_refused()
+    {
+        string dataDir = Path.Combine(_temp.Path, "restored");
+        Directory.CreateDirectory(dataDir);
+        var (backup, contents) = Backup(("/etc/pg/main/postgresql.conf", "include '../../../../x.conf'\n"), ("/etc/pg/main/../../../../x.conf", "x = 1\n"));
+
+        var e = Assert.Throws<Errors.PgBackupException>(() => RestoredConfiguration.Write(backup, contents, dataDir, OperationContext.None));
+
+        Assert.Contains("outside the data directory", e.Message);
+        Assert.False(File.Exists(Path.Combine(_temp.Path, "x.conf")));
+        Assert.Empty(Directory.EnumerateFileSystemEntries(dataDir));
+    }
+
     /// <summary>A backup of a server at /var/lib/pg/main whose config_file is the first file, all files carried; and their contents as read back.</summary>
     private static (PgBackup Backup, Dictionary<string, byte[]> Contents) Backup(params (string Path, string Text)[] files)
     {
