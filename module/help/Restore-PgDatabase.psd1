@@ -20,6 +20,13 @@ refused; -Force moves it aside (renamed, never deleted). With -Start the server 
 root) and the result tells where recovery ended. Tablespaces go back to their original locations unless
 -TablespaceMapping names new directories; a non-empty one is refused like the data directory.
 
+A server that keeps its configuration outside the data directory (Debian and Ubuntu: /etc/postgresql/<version>/<cluster>)
+has it carried in its physical backups; the restore writes it into the data directory as postgresql.conf, pg_hba.conf,
+pg_ident.conf and conf.d, with data_directory, hba_file, ident_file and external_pid_file commented out (they name the
+original cluster's files) and include paths pointed at the copies, so -Start into a new directory needs no step by
+hand. ConfigurationFiles in the result lists them. Debian's pg_ctlcluster reads /etc/postgresql/... whatever the data
+directory holds. A backup taken before configuration was carried cannot start by itself: -Start then says what to copy.
+
 Before anything is written or moved, the WAL archive is checked along the path recovery will take, from the backup's
 first segment to the target (for "latest": the newest archived segment, on the newest timeline): PostgreSQL ends
 recovery at the first segment it cannot fetch and promotes there, so a missing segment would otherwise make the
@@ -50,7 +57,7 @@ exactly as for a physical backup. An existing backup_label is refused unless -Fo
         Immediate        = 'Physical: stop as soon as the backup is consistent (recovery_target = immediate).'
         TargetAction     = 'Physical: what the server does at the target: Promote (the default), Pause or Shutdown (recovery_target_action). Without a target, recovery replays all archived WAL and promotes.'
         ArchiveMode      = "Physical: Preserve (the default) keeps the backup's archive_command, so a restored server that promotes archives its new timeline into the same stanza, as a replacement for production should; Off writes archive_mode = off, for drills and copies that must not add a timeline to production's archive (pgBackRest's --archive-mode)."
-        Start            = 'Physical: start the restored server with pg_ctl and wait until recovery ends; the result carries the reached LSN and time and the new timeline.'
+        Start            = 'Physical: start the restored server with pg_ctl and wait until recovery ends; the result carries the reached LSN and time and the new timeline. A backup of a Debian/Ubuntu cluster starts on the configuration it carries from /etc/postgresql (give -Port when the original server still runs).'
         Owner            = 'Physical, when running as root: the OS user that gets the restored directory and runs the server (default postgres). Otherwise the directory belongs to, and the server runs as, the current user.'
         EntryPointPath   = "Physical: the pgbt-wal executable that restore_command runs (default: the module's bin/pgbt-wal)."
         HostName         = 'Server host name, IP address or Unix socket directory (alias -Host; default: PGHOST, then the server the backup came from).'

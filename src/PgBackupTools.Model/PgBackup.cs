@@ -55,6 +55,8 @@ public sealed class PgBackup
     public SnapshotProvider? SnapshotProvider { get; set; }
     /// <summary>Snapshot backups: one snapshot per volume of the set, all taken between pg_backup_start and pg_backup_stop.</summary>
     public List<PgVolumeSnapshot>? Snapshots { get; set; }
+    /// <summary>Physical backups: the server's configuration files and those outside the data directory the backup carries (null in older manifests).</summary>
+    public PgBackupConfiguration? Configuration { get; set; }
     public string? DatabaseEncoding { get; set; }
     public string? DatabaseCollate { get; set; }
     public string? DatabaseCtype { get; set; }

@@ -30,6 +30,11 @@ public sealed class PgRestoreResult
     public string? MovedAsideTo { get; set; }
     /// <summary>Physical restores: the backup's tablespaces as restored, each <see cref="PgBackupTablespace.Location"/> the directory it was restored into (its link in pg_tblspc points there).</summary>
     public List<PgBackupTablespace>? Tablespaces { get; set; }
+    /// <summary>
+    /// Physical restores: the configuration files written into the data directory from the backup's copy of the
+    /// server's configuration outside it (Debian and Ubuntu: /etc/postgresql/&lt;version&gt;/&lt;cluster&gt;); null when there was none.
+    /// </summary>
+    public List<string>? ConfigurationFiles { get; set; }
     /// <summary>Physical restores: the recovery target ("latest", "time …", "lsn …", "name …", "xid …", "immediate").</summary>
     public string? Target { get; set; }
     /// <summary>Physical restores: the last archived WAL segment recovery needs for the target (for latest: the newest on the recovery path when the restore began), checked to be continuous from the backup's start before anything was written.</summary>

@@ -90,8 +90,15 @@ public static class PhysicalBackupJob
             var meter = new ProgressMeter(context, $"Base backup of {server.Server}", null);
             string fileName = "base.tar" + Compression.FileExtension(options.Compression) + (key is null ? "" : BackupRepository.EncryptedExtension);
             string storeKey = BackupRepository.BackupFileKey(backup.Stanza, backup.Id, fileName);
-            if (dataDirectory is null) await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, heartbeat, context).ConfigureAwait(false);
-            else await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, heartbeat, context).ConfigureAwait(false);
+            bool carriesPostgresqlConf;
+            if (dataDirectory is null) carriesPostgresqlConf = await StreamBaseBackupAsync(repository, server, pgBaseBackup, backup, storeKey, fileName, options, key, meter, heartbeat, context).ConfigureAwait(false);
+            else
+            {
+                await CopyDataDirectoryAsync(repository, connection, facts, dataDirectory, tablespaces, backup, storeKey, fileName, options, key, meter, heartbeat, context).ConfigureAwait(false);
+                carriesPostgresqlConf = File.Exists(Path.Combine(dataDirectory, "postgresql.conf"));
+            }
+            meter.Status = "configuration files";
+            await ServerConfigurationCapture.CaptureAsync(repository, server, facts, backup, carriesPostgresqlConf, options.Compression, options.CompressionLevel, key, context).ConfigureAwait(false);
             await RefuseTablespacesCreatedDuringAsync(connection, tablespaces, backup, ct).ConfigureAwait(false);
             SetWalSegments(backup, segmentSize);
             meter.Report();
@@ -177,7 +184,8 @@ public static class PhysicalBackupJob
         return (null, reason);
     }
 
-    private static string? CheckLocalDataDirectory(string dataDirectory, string? systemIdentifier)
+    /// <summary>Null when <paramref name="dataDirectory"/> here is the server's (its pg_control readable, with the server's system identifier); else why not.</summary>
+    internal static string? CheckLocalDataDirectory(string dataDirectory, string? systemIdentifier)
     {
         string control = Path.Combine(dataDirectory, ControlFile.RelativePath);
         string found;
@@ -193,7 +201,8 @@ public static class PhysicalBackupJob
             : $"{control} belongs to cluster {found}, not to the server's {systemIdentifier ?? "(unknown)"}: another cluster at the same path";
     }
 
-    private static async Task StreamBaseBackupAsync(BackupRepository repository, PgConnectionInfo server, string pgBaseBackup, PgBackup backup,
+    /// <returns>Whether the tar holds a postgresql.conf (the server's configuration is, most likely, in its data directory).</returns>
+    private static async Task<bool> StreamBaseBackupAsync(BackupRepository repository, PgConnectionInfo server, string pgBaseBackup, PgBackup backup,
         string storeKey, string fileName, PhysicalBackupOptions options, EncryptionKey? key, ProgressMeter meter, InProgressHeartbeat heartbeat, OperationContext context)
     {
         var ct = context.CancellationToken;
@@ -231,6 +240,7 @@ public static class PhysicalBackupJob
         backup.Timeline = uint.Parse(range.Groups[1].Value, CultureInfo.InvariantCulture);
         if (startMatch.Groups[1].Value != backup.StartLsn)
             throw new PgBackupException(FailureKind.ToolFailed, $"backup_label says the backup starts at {startMatch.Groups[1].Value}, its backup_manifest at {backup.StartLsn}; not kept.", pgBaseBackup);
+        return scan.SawPostgresqlConf;
     }
 
     /// <summary>
@@ -339,6 +349,9 @@ internal sealed class TarLabelScanner
 
     private readonly Func<string, Task>? _onLabel;
 
+    /// <summary>Whether the tar holds postgresql.conf at its top; known once <see cref="Result"/> completed.</summary>
+    public bool SawPostgresqlConf { get; private set; }
+
     /// <param name="onLabel">Called with backup_label as soon as it has passed (before the rest of the stream is read).</param>
     public TarLabelScanner(Func<string, Task>? onLabel = null)
     {
@@ -365,6 +378,7 @@ internal sealed class TarLabelScanner
             while ((entry = await reader.GetNextEntryAsync().ConfigureAwait(false)) is not null)
             {
                 if (entry.DataStream is null) continue;
+                if (entry.Name is "postgresql.conf" or "./postgresql.conf") SawPostgresqlConf = true;
                 if (entry.Name == "backup_label")
                 {
                     label = await new StreamReader(entry.DataStream).ReadToEndAsync().ConfigureAwait(false);

@@ -47,6 +47,11 @@ public sealed record PhysicalRestoreOptions
     public int? Port { get; init; }
     /// <summary>More settings appended to postgresql.auto.conf (e.g. archive_mode = off for a drill).</summary>
     public IReadOnlyDictionary<string, string>? Settings { get; init; }
+    /// <summary>
+    /// Write the configuration files the backup carries from outside the data directory into it (<see cref="RestoredConfiguration"/>).
+    /// Test-PgBackup writes them itself, after pg_verifybackup checked the directory against the backup's manifest.
+    /// </summary>
+    public bool RestoreConfiguration { get; init; } = true;
     /// <summary>Start the server (pg_ctl) and wait for recovery to end.</summary>
     public bool Start { get; init; }
     /// <summary>OS user that owns the directory and runs the server. When running as root: default 'postgres', the directory is chowned to it.</summary>
@@ -107,6 +112,8 @@ public static class PhysicalRestoreJob
         CheckDirectory(dataDir, options.Force);
         tablespaces.Check(options.Force, dataDir);
         var (walThrough, mustReach) = await CheckArchiveAsync(repository, backup, options, context, plan).ConfigureAwait(false);
+        // The configuration files the backup carries from outside the data directory, checked before anything is written.
+        var configuration = options.RestoreConfiguration ? await RestoredConfiguration.ReadAsync(repository, backup, ct).ConfigureAwait(false) : new Dictionary<string, byte[]>();
         tablespaces.Check(options.Force, dataDir); // once more right before anything moves, as PrepareDirectory does
         string? movedAside = PrepareDirectory(dataDir, options.Force, context);
         tablespaces.MoveAside(context);
@@ -133,6 +140,8 @@ public static class PhysicalRestoreJob
             result.RestoredBytes = content.BytesRead;
         }
         fileChecksums?.Verify(dataDir);
+        if (options.RestoreConfiguration && RestoredConfiguration.Write(backup, configuration, dataDir, context).Where(File.Exists).ToList() is { Count: > 0 } written)
+            result.ConfigurationFiles = written;
 
         WriteRecoveryConfiguration(repository, backup, dataDir, options);
         result.Target = DescribeTarget(options);

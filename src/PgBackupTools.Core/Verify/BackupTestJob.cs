@@ -144,6 +144,7 @@ public static class BackupTestJob
             // Never archives into the repository; reachable only through a socket in its own directory.
             Settings = ScratchServer.Settings(scratch),
             ServerHost = scratch,
+            RestoreConfiguration = false,
         };
         bool started = false;
         try
@@ -153,7 +154,9 @@ public static class BackupTestJob
             var restored = await PhysicalRestoreJob.RunAsync(repository, backup, options, context, plan).ConfigureAwait(false);
             result.Restored = true;
             result.Checks.Add(VerifyBackup(scratch, restored.Tablespaces is { Count: > 0 }, context));
-            ScratchServer.Prepare(scratch, options.Owner, context);
+            // After pg_verifybackup: the configuration written from the backup's external files is not in backup_manifest.
+            var configuration = await RestoredConfiguration.RestoreAsync(repository, backup, scratch, context).ConfigureAwait(false);
+            ScratchServer.Prepare(scratch, options.Owner, configuration, context);
             started = true;
             var clock = Stopwatch.StartNew();
             await PhysicalRestoreJob.StartAndWaitAsync(repository, scratch, options, restored, context).ConfigureAwait(false);

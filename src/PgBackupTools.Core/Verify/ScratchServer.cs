@@ -7,9 +7,11 @@ namespace PgBackupTools.Core.Verify;
 /// What makes a restored copy a private scratch server for Test-PgBackup -Restore: no TCP port, only a Unix socket in
 /// its own directory (mode 0700, so only root and the server's user get in), and a pg_hba.conf of its own that trusts
 /// those local connections. The backed-up server's authentication (passwords, peer, certificates) and network settings
-/// play no part, and no other user of the host can reach the copy of the data. A backup without postgresql.conf (Debian
-/// and Ubuntu keep it in /etc/postgresql/&lt;version&gt;/&lt;cluster&gt;) gets an empty one, with the limits pg_control
-/// records, which recovery needs at least.
+/// play no part, and no other user of the host can reach the copy of the data: these settings go into
+/// postgresql.auto.conf, which wins over postgresql.conf and everything it includes. A backup that carries its
+/// server's configuration from outside the data directory (Debian and Ubuntu keep it in
+/// /etc/postgresql/&lt;version&gt;/&lt;cluster&gt;) runs with that, as restored by <see cref="Restore.RestoredConfiguration"/>;
+/// one without any postgresql.conf gets an empty one, with the limits pg_control records, which recovery needs at least.
 /// </summary>
 internal static class ScratchServer
 {
@@ -27,15 +29,25 @@ internal static class ScratchServer
         ["hba_file"] = Path.Combine(scratch, HbaFile),
         ["ident_file"] = Path.Combine(scratch, IdentFile),
         ["ssl"] = "off",
+        // The backed-up server's pid file and log directory (Debian: /var/run/postgresql/15-main.pid) are not the copy's.
+        ["external_pid_file"] = "",
+        ["logging_collector"] = "off",
+        // Test-PgBackup usually runs on the live server's host: a carried postgresql.conf must not make the scratch copy
+        // claim the production shared_buffers a second time, or fail on huge pages reserved for the live server.
+        ["shared_buffers"] = "128MB",
+        ["huge_pages"] = "try",
     };
 
     /// <summary>
     /// Writes the scratch server's own files into the restored directory (after pg_verifybackup has checked it against
     /// the backup's manifest, before the server starts) and gives them to <paramref name="owner"/> when running as root.
     /// </summary>
-    public static void Prepare(string scratch, string? owner, OperationContext context)
+    /// <param name="restoredConfiguration">The files <see cref="Restore.RestoredConfiguration"/> wrote from the backup (none: it carries no external configuration).</param>
+    public static void Prepare(string scratch, string? owner, IReadOnlyList<string> restoredConfiguration, OperationContext context)
     {
-        var written = new List<string> { Path.Combine(scratch, HbaFile), Path.Combine(scratch, IdentFile) };
+        List<string> written = [Path.Combine(scratch, HbaFile), Path.Combine(scratch, IdentFile), .. restoredConfiguration];
+        if (restoredConfiguration.Count > 0)
+            context.Log($"The scratch server runs with the backed-up server's configuration as the backup carries it ({string.Join(", ", restoredConfiguration)}), its own socket, pg_hba.conf and no TCP port overriding it.");
         File.WriteAllText(written[0], "# Test-PgBackup's scratch server: reachable only through the socket in its own directory.\nlocal all all trust\n");
         File.WriteAllText(written[1], "");
         string config = Path.Combine(scratch, ConfigFile);

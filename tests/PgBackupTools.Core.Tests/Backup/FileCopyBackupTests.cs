@@ -250,9 +250,13 @@ public sealed class FileCopyBackupTests : IDisposable
         Assert.Contains("pg_read_all_settings", e.Message);
         Assert.Contains("-Method BaseBackup", e.Message);
 
-        var backup = await PhysicalBackupJob.RunAsync(repo, operatorServer, new PhysicalBackupOptions(), OperationContext.None);
+        var warnings = new List<string>();
+        var backup = await PhysicalBackupJob.RunAsync(repo, operatorServer, new PhysicalBackupOptions(), new OperationContext { Warning = warnings.Add });
         Assert.Equal(PhysicalBackupMethod.BaseBackup, backup.Method);
         Assert.Contains("pg_basebackup", backup.ClientVersion);
+        // Nor can it see where the configuration is; the tar carries the data directory's postgresql.conf, so no warning.
+        Assert.Null(backup.Configuration);
+        Assert.Empty(warnings);
     }
 
     [Fact]

@@ -12,8 +12,9 @@ namespace PgBackupTools.Core.Tests.Restore;
 /// <summary>
 /// Test-PgBackup -Restore of a physical backup from a server set up as Debian and Ubuntu packages set it up: its
 /// postgresql.conf, pg_hba.conf and pg_ident.conf outside the data directory, and a password for every TCP connection,
-/// the superuser's too. The scratch server still starts (an empty postgresql.conf of its own) and is asked its
-/// questions, through a socket in its own directory with its own pg_hba.conf, never over TCP.
+/// the superuser's too. The scratch server starts with the configuration the backup carries (or, for a backup from
+/// before that, an empty postgresql.conf of its own) and is asked its questions, through a socket in its own directory
+/// with its own pg_hba.conf, never over TCP.
 /// </summary>
 [Collection("cluster")]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")] // runuser, chown: the test clusters are Linux-only
@@ -24,30 +25,52 @@ public sealed class TestRestoreScratchServerTests : IDisposable
     public void Dispose() => _temp.Dispose();
 
     [Fact]
-    public async Task A_server_configured_outside_its_data_directory_that_wants_passwords_passes_a_test_restore_over_a_private_socket()
+    public async Task A_server_configured_outside_its_data_directory_that_wants_passwords_passes_a_test_restore_with_its_own_configuration_over_a_private_socket()
     {
-        var (cluster, server, repo, backup) = await BackUpDebianStyleClusterAsync();
-        using var _ = cluster;
-        using var __ = repo;
+        using var debian = await DebianStyleCluster.StartAsync(_temp.Path);
+        using var repo = await BackupRepository.OpenAsync(debian.RepositoryPath, create: false, CancellationToken.None);
+        var backup = await PhysicalBackupJob.RunAsync(repo, debian.Server, new PhysicalBackupOptions(), OperationContext.None);
 
         var log = new List<string>();
-        var test = await BackupTestJob.RunAsync(repo, backup, server, restore: true,
-            ["SELECT count(*) = 1000 FROM t", "SELECT current_setting('listen_addresses') = ''", "SELECT current_setting('hba_file') LIKE '%/pgbt_test_hba.conf'"],
+        var test = await BackupTestJob.RunAsync(repo, backup, debian.Server, restore: true,
+            ["SELECT count(*) = 1000 FROM t", "SELECT current_setting('listen_addresses') = ''", "SELECT current_setting('hba_file') LIKE '%/pgbt_test_hba.conf'",
+             $"SELECT current_setting('work_mem') = '{DebianStyleCluster.WorkMem}'", "SELECT current_setting('external_pid_file') = ''",
+             "SELECT current_setting('shared_buffers') = '128MB'"],
             new OperationContext { Verbose = log.Add }, WalTestSegments.EntryPoint);
 
         Assert.True(test.Passed, test.Error + string.Join('\n', test.Checks.Select(c => $"{c.Kind} {c.Name}: {c.Actual}")));
         Assert.Contains(test.Checks, c => c.Kind == "Recovery" && c.Passed);
+        Assert.Contains(test.Checks, c => c.Kind == "VerifyBackup" && c.Passed);
+        Assert.Equal(7, test.Checks.Count(c => c.Kind == "Query" && c.Passed));
+        Assert.Contains(log, line => line.Contains("runs with the backed-up server's configuration", StringComparison.Ordinal));
+        Assert.False(Directory.Exists(test.ScratchDatabase), "the scratch directory was left behind");
+        Assert.Equal(debian.Cluster.DataDirectory, debian.Cluster.Psql("SHOW data_directory").Trim());
+    }
+
+    [Fact]
+    public async Task A_backup_without_captured_configuration_passes_a_test_restore_on_an_empty_postgresql_conf()
+    {
+        using var debian = await DebianStyleCluster.StartAsync(_temp.Path);
+        using var repo = await BackupRepository.OpenAsync(debian.RepositoryPath, create: false, CancellationToken.None);
+        var backup = await OldStyleBackupAsync(repo, debian);
+
+        var log = new List<string>();
+        var test = await BackupTestJob.RunAsync(repo, backup, debian.Server, restore: true,
+            ["SELECT count(*) = 1000 FROM t", "SELECT current_setting('listen_addresses') = ''", "SELECT current_setting('hba_file') LIKE '%/pgbt_test_hba.conf'"],
+            new OperationContext { Verbose = log.Add }, WalTestSegments.EntryPoint);
+
+        Assert.True(test.Passed, test.Error + string.Join('\n', test.Checks.Select(c => $"{c.Kind} {c.Name}: {c.Actual}")));
         Assert.Equal(4, test.Checks.Count(c => c.Kind == "Query" && c.Passed));
         Assert.Contains(log, line => line.Contains("has no postgresql.conf", StringComparison.Ordinal) && line.Contains("max_connections", StringComparison.Ordinal));
         Assert.False(Directory.Exists(test.ScratchDatabase), "the scratch directory was left behind");
     }
 
     [Fact]
-    public async Task Restore_and_start_says_what_to_do_when_the_backup_has_no_postgresql_conf_or_the_restored_server_wants_a_password()
+    public async Task Restore_and_start_of_a_backup_without_captured_configuration_says_what_to_do_and_the_restored_server_wants_a_password()
     {
-        var (cluster, _, repo, backup) = await BackUpDebianStyleClusterAsync();
-        using var _ = cluster;
-        using var __ = repo;
+        using var debian = await DebianStyleCluster.StartAsync(_temp.Path);
+        using var repo = await BackupRepository.OpenAsync(debian.RepositoryPath, create: false, CancellationToken.None);
+        var backup = await OldStyleBackupAsync(repo, debian);
 
         string bare = Path.Combine(_temp.Path, "bare");
         var noConfig = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, ArchivingCluster.StartedRestore(bare), OperationContext.None));
@@ -61,7 +84,7 @@ public sealed class TestRestoreScratchServerTests : IDisposable
         try
         {
             await PhysicalRestoreJob.RunAsync(repo, backup, restore with { Start = false }, OperationContext.None);
-            CopyConfigurationIn(Path.Combine(_temp.Path, "etc"), configured);
+            CopyConfigurationIn(debian.Etc, configured);
             var refused = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.StartAndWaitAsync(repo, configured, restore, new PgRestoreResult(), OperationContext.None));
             Assert.Equal(FailureKind.PermissionDenied, refused.Kind);
             Assert.Contains("refused PgBackupTools' connection as 'postgres'", refused.Message);
@@ -75,49 +98,34 @@ public sealed class TestRestoreScratchServerTests : IDisposable
     }
 
     /// <summary>
-    /// A cluster archiving into a repository, its configuration moved out as Debian keeps it, a password wanted for
-    /// every TCP login, 1,000 rows in t, and a physical backup of it taken through its socket (as its own tools would).
+    /// A backup as PgBackupTools wrote them before it captured configuration: its manifest (sealed and authenticated
+    /// as any) without Configuration and without the config/ files.
     /// </summary>
-    private async Task<(PgTestCluster Cluster, PgConnectionInfo Server, BackupRepository Repository, PgBackup Backup)> BackUpDebianStyleClusterAsync()
+    internal static async Task<PgBackup> OldStyleBackupAsync(BackupRepository repo, DebianStyleCluster debian)
     {
-        string repoPath = Path.Combine(_temp.Path, "repo");
-        var cluster = await ArchivingCluster.StartAsync(repoPath, _temp.Path);
-        cluster.Psql("ALTER ROLE postgres PASSWORD 'not-given-to-the-test'; CREATE TABLE t AS SELECT generate_series(1, 1000) AS id");
-        MoveConfigurationOut(cluster, Path.Combine(_temp.Path, "etc"));
-        Assert.False(File.Exists(Path.Combine(cluster.DataDirectory, "postgresql.conf")));
-        var server = PgConnectionInfo.Resolve(host: cluster.SocketDirectory, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
-        var repo = await BackupRepository.OpenAsync(repoPath, create: false, CancellationToken.None);
-        return (cluster, server, repo, await PhysicalBackupJob.RunAsync(repo, server, new PhysicalBackupOptions(), OperationContext.None));
+        var backup = await PhysicalBackupJob.RunAsync(repo, debian.Server, new PhysicalBackupOptions(), OperationContext.None);
+        Assert.NotNull(backup.Configuration);
+        backup.Configuration = null;
+        backup.Files.RemoveAll(f => f.Name.StartsWith("config/", StringComparison.Ordinal));
+        await repo.Store.DeleteAsync(BackupRepository.BackupFileKey(backup.Stanza, backup.Id, BackupRepository.ManifestName), CancellationToken.None);
+        await repo.WriteManifestAsync(backup, CancellationToken.None);
+        return backup;
     }
 
     /// <summary>What the refusal above tells a user to do: the files into the restored directory, pointing there.</summary>
     private static void CopyConfigurationIn(string etc, string dataDirectory)
     {
         foreach (var name in new[] { "pg_hba.conf", "pg_ident.conf" }) File.Copy(Path.Combine(etc, name), Path.Combine(dataDirectory, name));
+        CopyDirectory(Path.Combine(etc, "conf.d"), Path.Combine(dataDirectory, "conf.d"));
         var lines = File.ReadAllLines(Path.Combine(etc, "postgresql.conf")).Where(l => !l.StartsWith("data_directory", StringComparison.Ordinal)
-            && !l.StartsWith("hba_file", StringComparison.Ordinal) && !l.StartsWith("ident_file", StringComparison.Ordinal));
+            && !l.StartsWith("hba_file", StringComparison.Ordinal) && !l.StartsWith("ident_file", StringComparison.Ordinal) && !l.StartsWith("external_pid_file", StringComparison.Ordinal));
         File.WriteAllLines(Path.Combine(dataDirectory, "postgresql.conf"), lines);
         PgTestCluster.GiveToServerUser(dataDirectory);
     }
 
-    /// <summary>The Debian layout: the three files in their own directory, named by config_file, hba_file and ident_file.</summary>
-    private static void MoveConfigurationOut(PgTestCluster cluster, string etc)
+    private static void CopyDirectory(string from, string to)
     {
-        cluster.Stop();
-        Directory.CreateDirectory(etc);
-        foreach (var name in new[] { "postgresql.conf", "pg_hba.conf", "pg_ident.conf" })
-            File.Move(Path.Combine(cluster.DataDirectory, name), Path.Combine(etc, name));
-        File.AppendAllText(Path.Combine(etc, "postgresql.conf"),
-            $"\ndata_directory = '{cluster.DataDirectory}'\nhba_file = '{etc}/pg_hba.conf'\nident_file = '{etc}/pg_ident.conf'\n");
-        File.WriteAllText(Path.Combine(etc, "pg_hba.conf"), """
-            local all all trust
-            local replication all trust
-            host all all 127.0.0.1/32 scram-sha-256
-            host replication all 127.0.0.1/32 scram-sha-256
-
-            """);
-        PgTestCluster.GiveToServerUser(etc);
-        PgTestCluster.RunAsServerUser(Path.Combine(cluster.BinDirectory, "pg_ctl"), "-D", cluster.DataDirectory, "-o", $"-c config_file={etc}/postgresql.conf",
-            "-l", cluster.LogFile, "-w", "-t", "60", "start");
+        Directory.CreateDirectory(to);
+        foreach (var file in Directory.GetFiles(from)) File.Copy(file, Path.Combine(to, Path.GetFileName(file)));
     }
 }
