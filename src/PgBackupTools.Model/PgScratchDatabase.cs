@@ -1,6 +1,6 @@
 namespace PgBackupTools;
 
-/// <summary>What became of a scratch database (pgbt_restore_*, pgbt_test_*) a restore or a test restore left on a server.</summary>
+/// <summary>What became of a scratch database (pgbt_restore_*, pgbt_test_*) a restore or a test restore left on a server, or of a database a -Force restore renamed away (pgbt_replaced_*).</summary>
 public enum ScratchDatabaseState
 {
     /// <summary>The process that made it still runs: a restore or test in progress. Kept.</summary>
@@ -13,7 +13,8 @@ public enum ScratchDatabaseState
     Abandoned,
     /// <summary>
     /// A -Force restore was killed while putting it in place: the database it replaced was renamed away and the target
-    /// name is free. It may be the only copy under a usable name; kept for a person to decide.
+    /// name is free, so it may be the only copy under a usable name; or it is that renamed-away database (pgbt_replaced_*),
+    /// holding what the target held. Kept for a person to decide; the reason says what to do.
     /// </summary>
     Interrupted,
     /// <summary>Named like a scratch database but without this module's marker: not ours to drop. Kept.</summary>

@@ -154,6 +154,23 @@ Describe 'A -Force restore killed between its two renames' {
         $null = $cluster.Psql("DROP DATABASE $staging"); $null = $cluster.Psql("DROP DATABASE $replaced")
     }
 
+    It 'reports, never drops, the database it renamed away once it was killed after the second rename' {
+        $replaced = 'pgbt_replaced_' + [guid]::NewGuid().ToString('N').Substring(0, 12)
+        $cluster.CreateDatabase($replaced) # the old data, renamed away
+        $target = New-AuditDatabase -Cluster $cluster -Rows 10 # the restored copy, in place under the target name, still carrying the marker
+        $marker = [ordered]@{ tool = 'PgBackupTools'; purpose = 'restore'; host = [Environment]::MachineName; pid = (Get-EndedProcessId)
+            processStart = [datetime]::UtcNow.ToString('o'); created = [datetime]::UtcNow.ToString('o'); phase = 'placing'; target = $target; replaced = $replaced }
+        $null = $cluster.Psql("COMMENT ON DATABASE $target IS '$($marker | ConvertTo-Json -Compress)'")
+        $null = $small | Restore-PgDatabase -TargetDatabase ('other_' + [guid]::NewGuid().ToString('N').Substring(0, 8)) @server -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
+        ($warnings -join "`n") | Should -Match "Database $replaced .*NOT dropped.*'$target' now holds the restored backup.*DROP DATABASE ""$replaced"""
+        $found = Remove-PgScratchDatabase -Name $replaced -Force @server -WarningAction SilentlyContinue
+        $found.State | Should -Be 'Interrupted'
+        $found.Dropped | Should -BeFalse
+        Test-DatabaseExists $replaced | Should -BeTrue
+        Test-DatabaseExists $target | Should -BeTrue
+        $null = $cluster.Psql("DROP DATABASE $replaced")
+    }
+
     It 'is dropped when it was killed before the first rename (the target still there, nothing renamed away)' {
         $target = New-AuditDatabase -Cluster $cluster -Rows 10
         $staging = New-ScratchDatabase -Prefix 'pgbt_restore_' -ProcessId (Get-EndedProcessId) -Phase placing -Target $target -Replaced ('pgbt_replaced_' + [guid]::NewGuid().ToString('N').Substring(0, 12))

@@ -70,10 +70,18 @@ public static class LogicalRestoreJob
             await ScratchDatabases.MarkAsync(admin, staging, marker with { Phase = ScratchDatabaseMarker.PlacingPhase, TargetDatabase = options.TargetDatabase, ReplacedDatabase = replaced }, ct).ConfigureAwait(false);
             await PlaceAsync(admin, staging, options.TargetDatabase, replaced, context).ConfigureAwait(false);
             placed = true;
-            if (options.ScratchPurpose is { } purpose)
-                await ScratchDatabases.MarkAsync(admin, options.TargetDatabase, ScratchDatabaseMarker.ForThisProcess(purpose), CancellationToken.None).ConfigureAwait(false);
-            else
-                await ScratchDatabases.UnmarkAsync(admin, options.TargetDatabase, CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                if (options.ScratchPurpose is { } purpose)
+                    await ScratchDatabases.MarkAsync(admin, options.TargetDatabase, ScratchDatabaseMarker.ForThisProcess(purpose), CancellationToken.None).ConfigureAwait(false);
+                else
+                    await ScratchDatabases.UnmarkAsync(admin, options.TargetDatabase, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                // The restore is done and in place; a marker left on it is harmless (its name is not a scratch name).
+                context.Warn($"Database '{options.TargetDatabase}' is restored, but its PgBackupTools marker could not be updated: {e.Message}. COMMENT ON DATABASE {PgServer.QuoteIdentifier(options.TargetDatabase)} IS NULL removes it.");
+            }
             return new PgRestoreResult
             {
                 BackupId = backup.Id, Type = backup.Type, SourceDatabase = backup.Database, TargetDatabase = options.TargetDatabase,

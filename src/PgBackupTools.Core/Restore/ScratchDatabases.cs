@@ -60,36 +60,48 @@ public static partial class ScratchDatabases
         }
     }
 
-    /// <summary>Every database on the server named like a scratch database, each with the state that decides its fate.</summary>
+    /// <summary>
+    /// Every database on the server named like a scratch database, each with the state that decides its fate; and every
+    /// database a -Force restore renamed away (pgbt_replaced_*) that is still there, never to be dropped by us.
+    /// </summary>
     public static async Task<List<PgScratchDatabase>> FindAsync(NpgsqlConnection admin, string server, CancellationToken ct)
     {
+        // Every database, for the names; sizes and sessions only of ours (a size needs CONNECT, which a role may lack).
         const string sql = """
             SELECT d.datname, shobj_description(d.oid, 'pg_database'),
-                   CASE WHEN has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END,
+                   CASE WHEN d.datname LIKE 'pgbt\_%' AND has_database_privilege(d.oid, 'CONNECT') THEN pg_database_size(d.oid) END,
                    (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid)::int
-            FROM pg_database d WHERE d.datname LIKE 'pgbt\_%' ORDER BY d.datname
+            FROM pg_database d ORDER BY d.datname
             """;
-        var rows = new List<(string Name, string? Comment, long? Size, int Connections)>();
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        await using (var cmd = new NpgsqlCommand("SELECT datname FROM pg_database", admin))
-        await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
-        {
-            while (await reader.ReadAsync(ct).ConfigureAwait(false)) names.Add(reader.GetString(0));
-        }
+        var rows = new List<(string Name, ScratchDatabaseMarker? Marker, long? Size, int Connections)>();
         await using (var cmd = new NpgsqlCommand(sql, admin))
         await using (var reader = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(ct).ConfigureAwait(false))
-                rows.Add((reader.GetString(0), reader.IsDBNull(1) ? null : reader.GetString(1), reader.IsDBNull(2) ? null : reader.GetInt64(2), reader.GetInt32(3)));
+                rows.Add((reader.GetString(0), ScratchDatabaseMarker.TryParse(reader.IsDBNull(1) ? null : reader.GetString(1)),
+                    reader.IsDBNull(2) ? null : reader.GetInt64(2), reader.GetInt32(3)));
         }
+        var names = rows.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+        var now = DateTimeOffset.UtcNow;
         var found = new List<PgScratchDatabase>();
-        foreach (var (name, comment, size, connections) in rows)
+        foreach (var (name, marker, size, connections) in rows)
         {
-            if (!IsScratchName(name)) continue;
-            found.Add(Classify(name, server, ScratchDatabaseMarker.TryParse(comment), size, connections, names.Contains, DateTimeOffset.UtcNow));
+            if (IsScratchName(name))
+                found.Add(Classify(name, server, marker, size, connections, names.Contains, now));
+            else if (IsReplacedName(name))
+            {
+                // The marker that names it travels with the restored copy: on the staging database, or on the target once renamed.
+                var owner = rows.FirstOrDefault(r => r.Marker?.ReplacedDatabase == name && r.Marker.Phase == ScratchDatabaseMarker.PlacingPhase);
+                found.Add(ClassifyReplaced(name, server, owner.Marker is null ? null : (owner.Name, owner.Marker), size, connections, now));
+            }
         }
         return found;
     }
+
+    public static bool IsReplacedName(string name) => ReplacedName().IsMatch(name);
+
+    [GeneratedRegex("^pgbt_replaced_[0-9a-f]{12}$", RegexOptions.CultureInvariant)]
+    private static partial Regex ReplacedName();
 
     /// <summary>Decides what may become of one scratch database; <paramref name="exists"/> says whether a database name exists on the server.</summary>
     internal static PgScratchDatabase Classify(string name, string server, ScratchDatabaseMarker? marker, long? size, int connections,
@@ -102,48 +114,13 @@ public static partial class ScratchDatabases
             found.Reason = "It has no PgBackupTools marker (COMMENT ON DATABASE), so nothing proves it is a scratch database of this module: kept.";
             return found;
         }
-        found.Purpose = marker.Purpose;
-        found.HostName = marker.HostName;
-        found.ProcessId = marker.ProcessId;
-        found.ProcessStartTime = marker.ProcessStartTime;
-        found.Created = marker.Created;
-        found.TargetDatabase = marker.TargetDatabase;
-        found.ReplacedDatabase = marker.ReplacedDatabase;
-        string maker = $"process {marker.ProcessId} on {marker.HostName} (started {marker.ProcessStartTime:u})";
-
-        string gone;
-        if (string.Equals(marker.HostName, Environment.MachineName, StringComparison.OrdinalIgnoreCase))
+        Describe(found, marker);
+        if (Ownership(marker, now, out string gone) is { } kept)
         {
-            switch (ProcessState(marker.ProcessId, marker.ProcessStartTime))
-            {
-                case Liveness.Running:
-                    found.State = ScratchDatabaseState.InUse;
-                    found.Reason = $"Made by {maker}, which is still running: kept.";
-                    return found;
-                case Liveness.Unknown:
-                    found.State = ScratchDatabaseState.InUse;
-                    found.Reason = $"Made by {maker}; process {marker.ProcessId} runs and its start time cannot be read, so it may be the same process: kept.";
-                    return found;
-                case Liveness.Reused:
-                    gone = $"made by {maker}, which has ended (pid {marker.ProcessId} now belongs to another process)";
-                    break;
-                default:
-                    gone = $"made by {maker}, which is no longer running";
-                    break;
-            }
+            found.State = kept;
+            found.Reason = gone;
+            return found;
         }
-        else
-        {
-            var age = now - marker.Created;
-            if (age < OtherHostAge)
-            {
-                found.State = ScratchDatabaseState.Recent;
-                found.Reason = $"Made by {maker} {DurationText(age)} ago; another host's restore counts as gone only after {OtherHostAge.TotalHours:0} hours: kept.";
-                return found;
-            }
-            gone = $"made by {maker} {DurationText(age)} ago, on another host, longer ago than any restore runs";
-        }
-
         if (connections > 0)
         {
             found.State = ScratchDatabaseState.Connected;
@@ -170,6 +147,83 @@ public static partial class ScratchDatabases
         found.State = ScratchDatabaseState.Abandoned;
         found.Reason = $"It was {gone}, and nobody is connected to it.";
         return found;
+    }
+
+    /// <summary>
+    /// A database a -Force restore renamed away (pgbt_replaced_*): it holds the data the target had. Never dropped here;
+    /// reported once the restore that renamed it is gone, with what to do.
+    /// </summary>
+    internal static PgScratchDatabase ClassifyReplaced(string name, string server, (string Name, ScratchDatabaseMarker Marker)? owner, long? size, int connections, DateTimeOffset now)
+    {
+        var found = new PgScratchDatabase { Name = name, Server = server, SizeBytes = size, Connections = connections, Purpose = RestorePurpose, ReplacedDatabase = name };
+        if (owner is not { } o)
+        {
+            found.State = ScratchDatabaseState.Unmarked;
+            found.Reason = "It is named like a database a -Force Restore-PgDatabase renamed away, and no restore's marker names it: it may hold the data a replaced database had. " +
+                $"Check it, then drop it by hand (DROP DATABASE {PgServer.QuoteIdentifier(name)}) or rename it back. Kept.";
+            return found;
+        }
+        Describe(found, o.Marker);
+        found.ReplacedDatabase = name;
+        if (Ownership(o.Marker, now, out string gone) is { } kept)
+        {
+            found.State = kept;
+            found.Reason = $"Renamed away by a -Force restore of '{o.Marker.TargetDatabase}' that is not known to be gone: {gone}";
+            return found;
+        }
+        found.State = ScratchDatabaseState.Interrupted;
+        string target = o.Marker.TargetDatabase ?? "?";
+        found.Reason = o.Name == target
+            ? $"It holds what '{target}' held before a -Force restore replaced it ({gone}): '{target}' now holds the restored backup, and the restore ended before dropping this one. " +
+              $"Once '{target}' is checked: DROP DATABASE {PgServer.QuoteIdentifier(name)}. Kept."
+            : $"It holds what '{target}' held before a -Force restore renamed it away ({gone}); the restored copy is {o.Name}, reported with what to do. Kept.";
+        return found;
+    }
+
+    private static void Describe(PgScratchDatabase found, ScratchDatabaseMarker marker)
+    {
+        found.Purpose = marker.Purpose;
+        found.HostName = marker.HostName;
+        found.ProcessId = marker.ProcessId;
+        found.ProcessStartTime = marker.ProcessStartTime;
+        found.Created = marker.Created;
+        found.TargetDatabase = marker.TargetDatabase;
+        found.ReplacedDatabase = marker.ReplacedDatabase;
+    }
+
+    /// <summary>
+    /// Null when the process the marker names is provably gone (<paramref name="text"/> then says how, as "made by ...");
+    /// otherwise the state to keep the database in, with <paramref name="text"/> the whole reason.
+    /// </summary>
+    private static ScratchDatabaseState? Ownership(ScratchDatabaseMarker marker, DateTimeOffset now, out string text)
+    {
+        string maker = $"process {marker.ProcessId} on {marker.HostName} (started {marker.ProcessStartTime:u})";
+        if (string.Equals(marker.HostName, Environment.MachineName, StringComparison.OrdinalIgnoreCase))
+        {
+            switch (ProcessState(marker.ProcessId, marker.ProcessStartTime))
+            {
+                case Liveness.Running:
+                    text = $"Made by {maker}, which is still running: kept.";
+                    return ScratchDatabaseState.InUse;
+                case Liveness.Unknown:
+                    text = $"Made by {maker}; process {marker.ProcessId} runs and its start time cannot be read, so it may be the same process: kept.";
+                    return ScratchDatabaseState.InUse;
+                case Liveness.Reused:
+                    text = $"made by {maker}, which has ended (pid {marker.ProcessId} now belongs to another process)";
+                    return null;
+                default:
+                    text = $"made by {maker}, which is no longer running";
+                    return null;
+            }
+        }
+        var age = now - marker.Created;
+        if (age < OtherHostAge)
+        {
+            text = $"Made by {maker} {DurationText(age)} ago; another host's restore counts as gone only after {OtherHostAge.TotalHours:0} hours: kept.";
+            return ScratchDatabaseState.Recent;
+        }
+        text = $"made by {maker} {DurationText(age)} ago, on another host, longer ago than any restore runs";
+        return null;
     }
 
     /// <summary>
@@ -205,7 +259,7 @@ public static partial class ScratchDatabases
             foreach (var found in await FindAsync(admin, server, context.CancellationToken).ConfigureAwait(false))
             {
                 if (found.State == ScratchDatabaseState.Interrupted)
-                    context.Warn($"Scratch database {found.Name} on {server} is left from an interrupted restore and is NOT dropped: {found.Reason}");
+                    context.Warn($"Database {found.Name} on {server} is left from an interrupted restore and is NOT dropped: {found.Reason}");
                 else if (found.State == ScratchDatabaseState.Abandoned)
                 {
                     if (await DropAsync(admin, found, context.CancellationToken).ConfigureAwait(false))
