@@ -23,7 +23,7 @@ public static partial class ScratchDatabases
     /// <summary>How old a marker made on another host must be before its restore counts as gone: no restore runs a day.</summary>
     public static readonly TimeSpan OtherHostAge = TimeSpan.FromHours(24);
 
-    [GeneratedRegex("^pgbt_(restore|test)_[0-9a-f]{12}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("\\Apgbt_(restore|test)_[0-9a-f]{12}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex ScratchName();
 
     public static bool IsScratchName(string name) => ScratchName().IsMatch(name);
@@ -100,7 +100,7 @@ public static partial class ScratchDatabases
 
     public static bool IsReplacedName(string name) => ReplacedName().IsMatch(name);
 
-    [GeneratedRegex("^pgbt_replaced_[0-9a-f]{12}$", RegexOptions.CultureInvariant)]
+    [GeneratedRegex("\\Apgbt_replaced_[0-9a-f]{12}\\z", RegexOptions.CultureInvariant)]
     private static partial Regex ReplacedName();
 
     /// <summary>Decides what may become of one scratch database; <paramref name="exists"/> says whether a database name exists on the server.</summary>
