@@ -38,28 +38,50 @@ AfterAll {
 }
 
 Describe 'A logical restore killed with SIGKILL leaves a marked staging database' {
+    BeforeAll {
+        $script:big = New-AuditDatabase -Cluster $cluster -Rows 400000
+        $script:bigBackup = Invoke-PgBackup -Repository $repo -Database $big @server
+
+        # Runs $Command on the big backup in another pwsh and SIGKILLs it (and pg_restore with it) once its staging
+        # database, marked with its pid, has grown well past an empty one (template0 is about 8 MB). Returns the pid.
+        function Stop-HalfwayRestore([string]$Command) {
+            $script = "Import-Module '$ModulePath'; Get-PgBackup -Repository '$repo' -Id '$($bigBackup.Id)' | $Command -HostName $($cluster.Host) -Port $($cluster.Port) -Username postgres"
+            $psi = [Diagnostics.ProcessStartInfo]::new((Join-Path $PSHOME 'pwsh'))
+            foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $script) { $psi.ArgumentList.Add($a) }
+            $proc = [Diagnostics.Process]::Start($psi)
+            $staged = "SELECT coalesce(max(pg_database_size(datname)), 0) FROM pg_database WHERE datname LIKE 'pgbt_restore_%' AND shobj_description(oid, 'pg_database') LIKE '%""pid"":$($proc.Id),%'"
+            $deadline = [DateTime]::UtcNow.AddSeconds(120)
+            while ([DateTime]::UtcNow -lt $deadline -and -not $proc.HasExited -and [long]$cluster.Psql($staged) -lt 20MB) { Start-Sleep -Milliseconds 50 }
+            [long]$cluster.Psql($staged) | Should -BeGreaterThan 20MB -Because 'the restore must be halfway, its staging database marked with its pid, when killed'
+            $proc.Kill($true)
+            $proc.WaitForExit()
+            $proc.Id
+        }
+    }
+
     It 'is dropped by the next Restore-PgDatabase against that server, which warns naming it' {
-        $big = New-AuditDatabase -Cluster $cluster -Rows 400000
-        $backup = Invoke-PgBackup -Repository $repo -Database $big @server
-        $script = "Import-Module '$ModulePath'; Get-PgBackup -Repository '$repo' -Id '$($backup.Id)' | Restore-PgDatabase -TargetDatabase 'killed_$big' -Confirm:`$false -HostName $($cluster.Host) -Port $($cluster.Port) -Username postgres"
-        $psi = [Diagnostics.ProcessStartInfo]::new((Join-Path $PSHOME 'pwsh'))
-        foreach ($a in '-NoProfile', '-NonInteractive', '-Command', $script) { $psi.ArgumentList.Add($a) }
-        $proc = [Diagnostics.Process]::Start($psi)
-        $staged = "SELECT coalesce(max(pg_database_size(datname)), 0) FROM pg_database WHERE datname LIKE 'pgbt_restore_%' AND shobj_description(oid, 'pg_database') LIKE '%""pid"":$($proc.Id),%'"
-        $deadline = [DateTime]::UtcNow.AddSeconds(120)
-        while ([DateTime]::UtcNow -lt $deadline -and -not $proc.HasExited -and [long]$cluster.Psql($staged) -lt 20MB) { Start-Sleep -Milliseconds 50 }
-        [long]$cluster.Psql($staged) | Should -BeGreaterThan 20MB -Because 'the restore must be halfway, its staging database marked with its pid, when killed'
-        $proc.Kill($true) # SIGKILL, pg_restore with it
-        $proc.WaitForExit()
-        $leftover = $cluster.Psql("SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '%""pid"":$($proc.Id),%'")
+        $killed = Stop-HalfwayRestore "Restore-PgDatabase -TargetDatabase 'killed_$big' -Confirm:`$false"
+        $leftover = $cluster.Psql("SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '%""pid"":$killed,%'")
         $leftover | Should -Match '^pgbt_restore_[0-9a-f]{12}$'
 
         $result = $small | Restore-PgDatabase -TargetDatabase "after_$big" @server -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
         $result.TargetDatabase | Should -Be "after_$big"
         Test-DatabaseExists $leftover | Should -BeFalse
-        ($warnings -join "`n") | Should -Match "Dropped scratch database $leftover .*Restore-PgDatabase.*process $($proc.Id) .*no longer running"
+        ($warnings -join "`n") | Should -Match "Dropped scratch database $leftover .*Restore-PgDatabase.*process $killed .*no longer running"
         Test-DatabaseExists "killed_$big" | Should -BeFalse -Because 'the killed restore never put its database in place'
         $cluster.Psql("SELECT shobj_description(oid, 'pg_database') IS NULL FROM pg_database WHERE datname = 'after_$big'") | Should -Be 't' -Because 'a restored database does not keep the scratch marker'
+    }
+
+    It 'is dropped, for a killed Test-PgBackup -Restore, by the next Test-PgBackup -Restore' {
+        $killed = Stop-HalfwayRestore 'Test-PgBackup -Restore'
+        $leftover = $cluster.Psql("SELECT datname FROM pg_database WHERE shobj_description(oid, 'pg_database') LIKE '%""pid"":$killed,%'")
+        $leftover | Should -Match '^pgbt_restore_[0-9a-f]{12}$'
+        $cluster.Psql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '$leftover'") | Should -Match '"purpose":"test"'
+
+        $test = $small | Test-PgBackup -Restore @server -WarningVariable warnings -WarningAction SilentlyContinue
+        $test.Passed | Should -BeTrue
+        Test-DatabaseExists $leftover | Should -BeFalse
+        ($warnings -join "`n") | Should -Match "Dropped scratch database $leftover .*interrupted Test-PgBackup -Restore.*process $killed "
     }
 }
 

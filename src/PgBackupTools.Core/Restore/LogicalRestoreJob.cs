@@ -48,7 +48,7 @@ public static class LogicalRestoreJob
         var start = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
         string staging = ScratchDatabases.NewName(ScratchDatabases.RestorePrefix);
-        var marker = ScratchDatabaseMarker.ForThisProcess(ScratchDatabases.RestorePurpose);
+        var marker = ScratchDatabaseMarker.ForThisProcess(options.ScratchPurpose ?? ScratchDatabases.RestorePurpose);
         await CreateDatabaseAsync(admin, staging, backup, ct).ConfigureAwait(false);
         context.Log($"Restoring backup {backup.Id} of '{backup.Database}' into staging database {staging} on {server.Server}.");
         bool placed = false;
