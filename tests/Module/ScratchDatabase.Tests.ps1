@@ -55,6 +55,11 @@ Describe 'A logical restore killed with SIGKILL leaves a marked staging database
             [long]$cluster.Psql($staged) | Should -BeGreaterThan 20MB -Because 'the restore must be halfway, its staging database marked with its pid, when killed'
             $proc.Kill($true)
             $proc.WaitForExit()
+            # The server ends pg_restore's backend only once it notices its client gone; until then the database has a
+            # session and is rightly kept. The next run comes later than that.
+            $sessions = "SELECT count(*) FROM pg_stat_activity a JOIN pg_database d ON d.oid = a.datid WHERE shobj_description(d.oid, 'pg_database') LIKE '%""pid"":$($proc.Id),%'"
+            $deadline = [DateTime]::UtcNow.AddSeconds(60)
+            while ([DateTime]::UtcNow -lt $deadline -and $cluster.Psql($sessions) -ne '0') { Start-Sleep -Milliseconds 100 }
             $proc.Id
         }
     }
