@@ -125,7 +125,8 @@ Describe 'Restore-PgDatabase and Test-PgBackup -Restore clean up before they sta
             $null = $small | Restore-PgDatabase -TargetDatabase ('kept_' + [guid]::NewGuid().ToString('N').Substring(0, 8)) @server -Confirm:$false -WarningVariable warnings -WarningAction SilentlyContinue
             Test-DatabaseExists $unmarked | Should -BeTrue
             Test-DatabaseExists $connected | Should -BeTrue
-            ($warnings -join "`n") | Should -Not -Match "$unmarked|$connected"
+            ($warnings -join "`n") | Should -Not -Match $unmarked
+            ($warnings -join "`n") | Should -Match "Scratch database $connected .*is kept: .*1 session\(s\) are connected"
             $found = Remove-PgScratchDatabase -Name $unmarked, $connected -Force @server
             ($found | Where-Object Name -eq $unmarked).State | Should -Be 'Unmarked'
             ($found | Where-Object Name -eq $connected).State | Should -Be 'Connected'

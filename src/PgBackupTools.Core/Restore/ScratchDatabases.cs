@@ -267,6 +267,8 @@ public static partial class ScratchDatabases
                     else
                         context.Warn($"Scratch database {found.Name} on {server} was left behind by an interrupted run and could not be dropped: {found.Reason}");
                 }
+                else if (found.State == ScratchDatabaseState.Connected)
+                    context.Warn($"Scratch database {found.Name}{SizeText(found.SizeBytes)} on {server} was left behind by an interrupted run, but is kept: {found.Reason}");
                 else
                     context.Log($"Scratch database {found.Name} on {server}: {found.Reason}");
             }
