@@ -219,10 +219,10 @@ public static partial class ScratchDatabases
         var age = now - marker.Created;
         if (age < OtherHostAge)
         {
-            text = $"Made by {maker} {DurationText(age)} ago; another host's restore counts as gone only after {OtherHostAge.TotalHours:0} hours: kept.";
+            text = $"Made {DurationText(age)} ago by {maker}, on another host, whose restore counts as gone only after {OtherHostAge.TotalHours:0} hours: kept.";
             return ScratchDatabaseState.Recent;
         }
-        text = $"made by {maker} {DurationText(age)} ago, on another host, longer ago than any restore runs";
+        text = $"made {DurationText(age)} ago by {maker}, on another host (no restore runs {OtherHostAge.TotalHours:0} hours)";
         return null;
     }
 
