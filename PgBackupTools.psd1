@@ -17,6 +17,7 @@
         'Remove-PgBackup'
         'Restore-PgDatabase'
         'Test-PgBackup'
+        'Remove-PgScratchDatabase'
         'Protect-PgBackupFile'
         'Unprotect-PgBackupFile'
         'Send-PgWalSegment'

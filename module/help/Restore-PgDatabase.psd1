@@ -6,6 +6,12 @@ verifying the SHA-256 of every stored byte. Only when the restore succeeded and 
 staging database take the target's name; an existing target (with -Force) is renamed aside first and dropped only
 after the new one is in place. A damaged backup or a failed restore leaves the target exactly as it was.
 
+The staging database is named pgbt_restore_<12 hex digits> and marked (COMMENT ON DATABASE) with the host, process id
+and process start time. If the process is killed, the next Restore-PgDatabase or Test-PgBackup -Restore against the
+server drops such leftovers once their process is provably gone and nobody is connected, with a warning naming each;
+one caught between the two renames of a -Force restore is reported with what to do, never dropped. Remove-PgScratchDatabase
+does the same on request. Target names of that form are refused.
+
 Without connection parameters (and without PGHOST) the restore goes to the server the backup was taken from.
 
 It asks before it runs (ConfirmImpact High), also for a new database or an empty directory. Where nobody can answer

@@ -5,7 +5,8 @@ Without -Restore it reads every stored file of the backup and compares its SHA-2
 backup stores no files: its provider is asked that every snapshot still exists, is complete and is of the recorded
 volume; -Restore is refused for it, see Restore-PgVolumeSnapshot). With -Restore
 it also restores the backup into a scratch database, compares every table's row count with the count recorded at
-backup time, runs the -Query checks, and drops the scratch database. It writes one PgBackupTestResult per backup
+backup time, runs the -Query checks, and drops the scratch database (pgbt_test_<12 hex digits>; one a killed test left
+behind is dropped by the next run, see Remove-PgScratchDatabase). It writes one PgBackupTestResult per backup
 (Passed, every check with expected and actual values, and Duration, the restore's wall time: a measured RTO). A
 backup that fails also writes an error, so scheduled jobs fail loudly.
 

@@ -21,6 +21,9 @@ public static class LogicalRestoreJob
             throw new PgBackupException(FailureKind.InvalidArgument, $"Backup {backup.Id} is a {backup.Type} backup; restoring it into a database needs a logical backup.", backup.Id);
         if (string.IsNullOrEmpty(options.TargetDatabase))
             throw new PgBackupException(FailureKind.InvalidArgument, "Give -TargetDatabase: the name the restored database gets.");
+        if (options.ScratchPurpose is null && ScratchDatabases.IsScratchName(options.TargetDatabase))
+            throw new PgBackupException(FailureKind.InvalidArgument,
+                $"'{options.TargetDatabase}' is named like a scratch database of this module (pgbt_restore_*, pgbt_test_*), which later runs may drop once abandoned. Choose another -TargetDatabase.", options.TargetDatabase);
         // In an encrypted repository, restore what the authenticated manifest says, not what the pipeline brought.
         backup = await repository.GetAuthenticatedBackupAsync(backup, ct).ConfigureAwait(false);
         bool encrypted = backup.Files.Any(f => f.Encrypted);
@@ -40,15 +43,20 @@ public static class LogicalRestoreJob
             throw new PgBackupException(FailureKind.AlreadyExists,
                 $"Database '{options.TargetDatabase}' already exists on {server.Server}. Use -Force to replace it, or choose another -TargetDatabase.", options.TargetDatabase);
         var facts = await PgServer.GetFactsAsync(admin, ct).ConfigureAwait(false);
+        await ScratchDatabases.CleanUpAbandonedAsync(admin, server.Server, context).ConfigureAwait(false);
 
         var start = DateTimeOffset.UtcNow;
         var clock = Stopwatch.StartNew();
-        string staging = "pgbt_restore_" + Guid.NewGuid().ToString("N")[..12];
+        string staging = ScratchDatabases.NewName(ScratchDatabases.RestorePrefix);
+        var marker = ScratchDatabaseMarker.ForThisProcess(options.ScratchPurpose ?? ScratchDatabases.RestorePurpose);
         await CreateDatabaseAsync(admin, staging, backup, ct).ConfigureAwait(false);
         context.Log($"Restoring backup {backup.Id} of '{backup.Database}' into staging database {staging} on {server.Server}.");
         bool placed = false;
         try
         {
+            // Marked at once (CREATE DATABASE cannot share a transaction with it), so that a kill from here on leaves a
+            // database the next run can prove abandoned and drop.
+            await ScratchDatabases.MarkAsync(admin, staging, marker, ct).ConfigureAwait(false);
             var meter = new ProgressMeter(context, $"Restore of backup {backup.Id} into '{options.TargetDatabase}'", backup.SizeBytes);
             var target = server.WithDatabase(staging);
             long restored = backup.Format switch
@@ -56,8 +64,24 @@ public static class LogicalRestoreJob
                 DumpFormat.Plain => await RestorePlainAsync(repository, backup, target, facts, meter, context).ConfigureAwait(false),
                 _ => await RestoreArchiveAsync(repository, backup, target, facts, options.Jobs, meter, context).ConfigureAwait(false),
             };
-            await PlaceAsync(admin, staging, options.TargetDatabase, targetExists, context).ConfigureAwait(false);
+            string? replaced = targetExists ? "pgbt_replaced_" + Guid.NewGuid().ToString("N")[..12] : null;
+            // Recorded before the first rename: a kill between the two renames leaves the target name free and this copy
+            // the one the user asked for, which the clean-up must then report, not drop.
+            await ScratchDatabases.MarkAsync(admin, staging, marker with { Phase = ScratchDatabaseMarker.PlacingPhase, TargetDatabase = options.TargetDatabase, ReplacedDatabase = replaced }, ct).ConfigureAwait(false);
+            await PlaceAsync(admin, staging, options.TargetDatabase, replaced, context).ConfigureAwait(false);
             placed = true;
+            try
+            {
+                if (options.ScratchPurpose is { } purpose)
+                    await ScratchDatabases.MarkAsync(admin, options.TargetDatabase, ScratchDatabaseMarker.ForThisProcess(purpose), CancellationToken.None).ConfigureAwait(false);
+                else
+                    await ScratchDatabases.UnmarkAsync(admin, options.TargetDatabase, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException)
+            {
+                // The restore is done and in place; a marker left on it is harmless (its name is not a scratch name).
+                context.Warn($"Database '{options.TargetDatabase}' is restored, but its PgBackupTools marker could not be updated: {e.Message}. COMMENT ON DATABASE {PgServer.QuoteIdentifier(options.TargetDatabase)} IS NULL removes it.");
+            }
             return new PgRestoreResult
             {
                 BackupId = backup.Id, Type = backup.Type, SourceDatabase = backup.Database, TargetDatabase = options.TargetDatabase,
@@ -150,13 +174,11 @@ public static class LogicalRestoreJob
     }
 
     /// <summary>Gives the staging database the target's name; an existing target is moved aside first and dropped only once the new one is in place.</summary>
-    private static async Task PlaceAsync(NpgsqlConnection admin, string staging, string target, bool targetExists, OperationContext context)
+    private static async Task PlaceAsync(NpgsqlConnection admin, string staging, string target, string? old, OperationContext context)
     {
         var ct = context.CancellationToken;
-        string? old = null;
-        if (targetExists)
+        if (old is not null)
         {
-            old = "pgbt_replaced_" + Guid.NewGuid().ToString("N")[..12];
             context.Log($"Replacing database '{target}': disconnecting its sessions and renaming it to {old}.");
             await ExecAsync(admin, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", ct, target).ConfigureAwait(false);
             await ExecAsync(admin, $"ALTER DATABASE {PgServer.QuoteIdentifier(target)} RENAME TO {PgServer.QuoteIdentifier(old)}", ct).ConfigureAwait(false);

@@ -7,4 +7,9 @@ public sealed record LogicalRestoreOptions
     public bool Replace { get; init; }
     /// <summary>Parallel pg_restore jobs (custom and directory archives).</summary>
     public int Jobs { get; init; } = 1;
+    /// <summary>
+    /// Test-PgBackup: the target is itself a scratch database (pgbt_test_*) and keeps a marker with this purpose once in
+    /// place, so that a killed test leaves nothing a later run cannot clean up. Null for a user's restore.
+    /// </summary>
+    public string? ScratchPurpose { get; init; }
 }

@@ -483,15 +483,34 @@ public static class PhysicalRestoreJob
     {
         string tail = Tail(log);
         string why = tail.Contains("recovery ended before configured recovery target was reached", StringComparison.Ordinal)
-            ? $" Recovery ran out of archived WAL before reaching {DescribeTarget(options)}: the target lies after the newest archived WAL or beyond a gap (Test-PgWalArchive names gaps)."
+            ? $" Recovery ran out of archived WAL before reaching {DescribeTarget(options)}: the target lies after the newest archived WAL or beyond a gap (Test-PgWalArchive names gaps). " +
+              "A target near the present is usually in WAL the source server has not archived yet (a segment is archived only once full or switched): " +
+              "run SELECT pg_switch_wal(); on the source server, wait until that segment is archived (Test-PgWalArchive, or last_archived_wal in pg_stat_archiver), then restore again."
             : tail.Contains("could not access the server configuration file", StringComparison.Ordinal)
             ? " The backup holds no postgresql.conf: its server keeps the configuration outside the data directory (Debian and Ubuntu: /etc/postgresql/<version>/<cluster>, with pg_hba.conf and pg_ident.conf). " +
               $"Restored into that cluster's own data directory, start it with pg_ctlcluster. Elsewhere, copy that directory's postgresql.conf, pg_hba.conf, pg_ident.conf and conf.d into {options.DataDirectory}, " +
               "comment out data_directory, hba_file, ident_file and external_pid_file in the copy (they name the original cluster's files), then start it with pg_ctl: recovery begins as restored."
+            : PortTaken(tail, options) is { } port
+            ? $" Port {port} is taken: another server or program already listens on it (often the server the backup came from, on the same host). " +
+              $"Nothing has to be restored again: set a free port in {Path.Combine(options.DataDirectory, "postgresql.auto.conf")} (port = N) and start it with pg_ctl start -D {options.DataDirectory}, " +
+              "or restore again with -Force and -Port <a free port> (Restore-PgDatabase writes -Port there as port = N)."
             : tail.Contains("recovery stops here rather than end early", StringComparison.Ordinal)
             ? $" restore_command could not fetch a WAL segment that is in the archive (the pgbt-wal line in the log says why), so recovery stopped instead of promoting without it. Fix the cause, then start the server again (pg_ctl start -D {options.DataDirectory}): recovery resumes where it stopped."
             : "";
         return new PgBackupException(FailureKind.ToolFailed, $"{what}{why}\nServer log {log}:\n{tail}", log, inner);
+    }
+
+    /// <summary>
+    /// The port a server that could not start found taken: "could not bind ... Address already in use" (with the hint's
+    /// "port N", else the configured one), or another postmaster's socket lock file (.s.PGSQL.N.lock). Null otherwise.
+    /// </summary>
+    internal static int? PortTaken(string logTail, PhysicalRestoreOptions options)
+    {
+        var lockFile = System.Text.RegularExpressions.Regex.Match(logTail, @"lock file ""[^""]*\.s\.PGSQL\.(\d+)\.lock"" already exists");
+        if (lockFile.Success) return int.Parse(lockFile.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        if (!logTail.Contains("could not bind", StringComparison.Ordinal) && !logTail.Contains("Address already in use", StringComparison.Ordinal)) return null;
+        var hint = System.Text.RegularExpressions.Regex.Match(logTail, @"already running on port (\d+)");
+        return hint.Success ? int.Parse(hint.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : options.Port ?? 5432;
     }
 
     private static PgBackupException RecoveryTimeout(string log, PhysicalRestoreOptions options) =>

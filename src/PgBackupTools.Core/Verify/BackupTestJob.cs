@@ -88,11 +88,11 @@ public static class BackupTestJob
         IReadOnlyList<string> queries, PgBackupTestResult result, OperationContext context)
     {
         var ct = context.CancellationToken;
-        string scratch = "pgbt_test_" + Guid.NewGuid().ToString("N")[..12];
+        string scratch = ScratchDatabases.NewName(ScratchDatabases.TestPrefix);
         result.ScratchDatabase = scratch;
         try
         {
-            var restored = await LogicalRestoreJob.RunAsync(repository, backup, server, new LogicalRestoreOptions { TargetDatabase = scratch }, context).ConfigureAwait(false);
+            var restored = await LogicalRestoreJob.RunAsync(repository, backup, server, new LogicalRestoreOptions { TargetDatabase = scratch, ScratchPurpose = ScratchDatabases.TestPurpose }, context).ConfigureAwait(false);
             result.Restored = true;
             result.Duration = restored.Duration;
             await using var connection = await PgServer.OpenAsync(server.WithDatabase(scratch), ct).ConfigureAwait(false);

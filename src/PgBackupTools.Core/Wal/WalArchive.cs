@@ -211,8 +211,7 @@ public sealed partial class WalArchive
                     throw new PgBackupException(FailureKind.InvalidData,
                         $"'{full}' is {source.Length} bytes but its header says segments are {header.SegmentSize} bytes: it is not a complete WAL segment.", full);
                 if (!name.FitsSegmentSize(header.SegmentSize) || header.PageAddress != name.SegmentNumber(header.SegmentSize) * header.SegmentSize)
-                    throw new PgBackupException(FailureKind.InvalidData,
-                        $"'{full}' is named {name.SegmentName} but its first page belongs to WAL position {header.PageAddress:X}: the file was renamed or recycled. It is refused.", full);
+                    throw new PgBackupException(FailureKind.InvalidData, RecycledMessage(full, name, header), full);
                 source.Position = 0;
             }
 
@@ -769,6 +768,15 @@ public sealed partial class WalArchive
 
     private static PgWalGap Gap(uint timeline, ulong first, ulong last, long size) =>
         new(timeline, WalFileName.SegmentFileName(timeline, first, size), WalFileName.SegmentFileName(timeline, last, size), (long)(last - first + 1));
+
+    /// <summary>A segment whose first page is another segment's: WAL positions as PostgreSQL prints them (0/3000000).</summary>
+    internal static string RecycledMessage(string path, WalFileName name, WalPageHeader header)
+    {
+        string expected = name.FitsSegmentSize(header.SegmentSize) ? $" (WAL position {Backup.Lsn.Format(name.SegmentNumber(header.SegmentSize) * header.SegmentSize)})" : "";
+        string holds = WalFileName.SegmentFileName(header.Timeline, header.PageAddress / header.SegmentSize, header.SegmentSize);
+        return $"'{path}' is named {name.SegmentName}{expected} but its first page belongs to WAL position {Backup.Lsn.Format(header.PageAddress)} (segment {holds}): " +
+            "the file was renamed or recycled. It is refused.";
+    }
 }
 
 /// <summary>A push of a file whose name is archived with different content: refused, the archived copy is kept.</summary>

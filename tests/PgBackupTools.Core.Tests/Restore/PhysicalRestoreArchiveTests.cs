@@ -105,6 +105,24 @@ public sealed class PhysicalRestoreArchiveTests : IDisposable
     }
 
     [Fact]
+    public async Task A_time_target_in_WAL_not_archived_yet_fails_with_the_advice_to_switch_WAL_on_the_source_first()
+    {
+        using var cluster = await StartArchivingClusterAsync();
+        var backup = await BackupAsync(cluster);
+        await SwitchAndArchiveAsync(cluster, 1);
+        // "Now": the rows just written are in the segment the server is still filling, which nothing has archived.
+        cluster.Psql("CREATE TABLE recent(id int); INSERT INTO recent SELECT generate_series(1, 10)");
+        var target = DateTimeOffset.UtcNow;
+
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        string dir = Path.Combine(_temp.Path, "now");
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, Options(dir) with { TargetTime = target }, OperationContext.None));
+        Assert.Contains("Recovery ran out of archived WAL before reaching", e.Message);
+        Assert.Contains("SELECT pg_switch_wal(); on the source server", e.Message);
+        Assert.True(File.Exists(Path.Combine(dir, "recovery.signal")), "nothing promoted");
+    }
+
+    [Fact]
     public async Task A_restore_to_latest_from_a_timeline_1_backup_follows_a_promoted_timeline_2_that_archives_into_the_same_stanza()
     {
         using var cluster = await StartArchivingClusterAsync();

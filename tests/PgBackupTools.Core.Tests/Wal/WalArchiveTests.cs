@@ -124,9 +124,16 @@ public sealed class WalArchiveTests(ClusterFixture fixture) : IDisposable
         Assert.Equal(FailureKind.InvalidData, e.Kind);
         // A real segment under another segment's name (a renamed file) is refused too.
         var real = WalTestSegments.CopyCompleted(fixture.Cluster, Dir("real"), 1)[0];
-        File.Copy(real, fake, overwrite: true);
-        e = await Assert.ThrowsAsync<PgBackupException>(() => archive.PushAsync(fake, new WalPushOptions(), OperationContext.None));
+        // (A name no segment of the fixture's cluster reaches: run alone, its first completed segment is ...0001 itself.)
+        var renamed = Path.Combine(Dir("renamed"), "00000001000000FF000000FF");
+        File.Copy(real, renamed);
+        e = await Assert.ThrowsAsync<PgBackupException>(() => archive.PushAsync(renamed, new WalPushOptions(), OperationContext.None));
         Assert.Contains("renamed", e.Message);
+        // Both positions as PostgreSQL prints an LSN (high/low 32 bits in hex), and the segment the content really is.
+        var realName = WalFileName.Parse(Path.GetFileName(real));
+        string realLsn = PgBackupTools.Core.Backup.Lsn.Format(realName.SegmentNumber(16 << 20) * (16UL << 20));
+        Assert.Contains($"is named 00000001000000FF000000FF (WAL position FF/FF000000) but its first page belongs to WAL position {realLsn} (segment {realName.Name})", e.Message);
+        Assert.Matches("^[0-9A-F]+/[0-9A-F]+$", realLsn);
         Assert.Empty(await archive.ListAsync(CancellationToken.None));
     }
 
