@@ -414,7 +414,9 @@ public static class PhysicalRestoreJob
         }
         catch (PgBackupException) { }
 
-        int port = options.Port ?? 5432;
+        // Without -Port the server listens where the restored configuration says (the source's port, not always 5432):
+        // postmaster.pid names the port it bound, so the watch below reaches this server and never another one.
+        int port = ListeningPort(dataDir) ?? options.Port ?? 5432;
         var sw = Stopwatch.StartNew();
         if (options.TargetAction == RecoveryTargetAction.Shutdown && options.TargetCount > 0)
         {
@@ -494,6 +496,9 @@ public static class PhysicalRestoreJob
             ? $" Port {port} is taken: another server or program already listens on it (often the server the backup came from, on the same host). " +
               $"Nothing has to be restored again: set a free port in {Path.Combine(options.DataDirectory, "postgresql.auto.conf")} (port = N) and start it with pg_ctl start -D {options.DataDirectory}, " +
               "or restore again with -Force and -Port <a free port> (Restore-PgDatabase writes -Port there as port = N)."
+            : MissingSocketDirectory.Match(tail) is { Success: true } socket
+            ? $" The socket directory {socket.Groups[1].Value} that the restored configuration names (unix_socket_directories) does not exist on this host. " +
+              $"Nothing has to be restored again: create it, writable by the server's user, or set unix_socket_directories = '<an existing directory>' in {Path.Combine(options.DataDirectory, "postgresql.auto.conf")}; then start it with pg_ctl start -D {options.DataDirectory}: recovery begins as restored."
             : tail.Contains("recovery stops here rather than end early", StringComparison.Ordinal)
             ? $" restore_command could not fetch a WAL segment that is in the archive (the pgbt-wal line in the log says why), so recovery stopped instead of promoting without it. Fix the cause, then start the server again (pg_ctl start -D {options.DataDirectory}): recovery resumes where it stopped."
             : "";
@@ -511,6 +516,23 @@ public static class PhysicalRestoreJob
         if (!logTail.Contains("could not bind", StringComparison.Ordinal) && !logTail.Contains("Address already in use", StringComparison.Ordinal)) return null;
         var hint = System.Text.RegularExpressions.Regex.Match(logTail, @"already running on port (\d+)");
         return hint.Success ? int.Parse(hint.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : options.Port ?? 5432;
+    }
+
+    private static readonly System.Text.RegularExpressions.Regex MissingSocketDirectory =
+        new(@"could not create lock file ""(.*)/\.s\.PGSQL\.\d+\.lock"": No such file or directory", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>The port in a running server's postmaster.pid (its fourth line), or null when there is none to read.</summary>
+    internal static int? ListeningPort(string dataDir)
+    {
+        try
+        {
+            var lines = File.ReadAllLines(Path.Combine(dataDir, "postmaster.pid"));
+            return lines.Length > 3 && int.TryParse(lines[3].Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) && port > 0 ? port : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
     }
 
     private static PgBackupException RecoveryTimeout(string log, PhysicalRestoreOptions options) =>

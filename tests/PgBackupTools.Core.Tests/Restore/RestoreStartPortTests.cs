@@ -47,6 +47,31 @@ public sealed class RestoreStartPortTests : IDisposable
     }
 
     [Fact]
+    public async Task Without_Port_the_restored_server_is_watched_on_the_port_its_restored_configuration_chose()
+    {
+        var source = await ArchivingCluster.StartAsync(RepoPath, _temp.Path);
+        int sourcePort = source.Port; // the test cluster's postgresql.conf says port = sourcePort, and the backup carries it
+        var backup = await ArchivingCluster.BackupAsync(RepoPath, source);
+        source.Dispose(); // frees its port: the restored copy takes it over
+        using var repo = await BackupRepository.OpenAsync(RepoPath, create: false, CancellationToken.None);
+        string dir = Path.Combine(_temp.Path, "restored");
+        _started.Add(dir);
+        // The source's socket directory went with it: a missing one stops the server, and says so (see below).
+        var options = ArchivingCluster.StartedRestore(dir) with { Port = null, Immediate = true, RecoveryTimeout = TimeSpan.FromMinutes(2) };
+        var e = await Assert.ThrowsAsync<PgBackupException>(() => PhysicalRestoreJob.RunAsync(repo, backup, options, OperationContext.None));
+        Assert.Contains("unix_socket_directories", e.Message);
+        Assert.Contains("does not exist on this host", e.Message);
+
+        options = options with { Force = true, Settings = new Dictionary<string, string> { ["archive_mode"] = "off", ["unix_socket_directories"] = "/tmp" } };
+        var result = await PhysicalRestoreJob.RunAsync(repo, backup, options, OperationContext.None);
+
+        Assert.Equal(sourcePort, result.Port);
+        Assert.Equal("promoted", result.RecoveryState);
+        Assert.Equal("False", ArchivingCluster.PsqlAt(sourcePort, "SELECT pg_is_in_recovery()"));
+        Assert.Equal(dir, ArchivingCluster.PsqlAt(sourcePort, "SHOW data_directory"));
+    }
+
+    [Fact]
     public void The_port_is_read_from_the_log_hint_or_a_socket_lock_file_and_other_failures_are_not_taken_for_it()
     {
         var options = new PhysicalRestoreOptions { DataDirectory = "/tmp/x", WalEntryPoint = "pgbt-wal", Port = 6000 };
