@@ -55,10 +55,8 @@ public sealed class RemovePgScratchDatabaseCommand : PgCmdlet
         });
         if (patterns is not null) found = found.Where(f => patterns.Any(p => p.IsMatch(f.Name))).ToList();
 
-        bool whatIf = MyInvocation.BoundParameters.TryGetValue("WhatIf", out var w) ? w is SwitchParameter { IsPresent: true }
-            : LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue("WhatIfPreference"));
         var approved = found.Where(f => f.State == ScratchDatabaseState.Abandoned
-            && (Force && !whatIf || ShouldProcess($"database {f.Name} on {f.Server}", $"Drop abandoned scratch database ({f.Reason})"))).ToList();
+            && Confirmed(Force, $"database {f.Name} on {f.Server}", $"Drop abandoned scratch database ({f.Reason})")).ToList();
         if (approved.Count > 0)
         {
             RunForItem(server.Server, context => ScratchDatabases.DropAsync(server, approved, context));

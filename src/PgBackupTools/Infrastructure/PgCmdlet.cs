@@ -119,6 +119,20 @@ public abstract class PgCmdlet : PSCmdlet
         _ => $"{bytes} B",
     };
 
+    /// <summary>-WhatIf always wins; -Force skips the question.</summary>
+    protected bool Confirmed(bool force, string target, string action) =>
+        force && !WhatIfRequested || ShouldProcess(target, action);
+
+    /// <summary>Like <see cref="Confirmed"/>, for an operation that one sentence names ("What if: Remove WAL ...").</summary>
+    protected bool ConfirmedOperation(bool force, string description, string caption) =>
+        force && !WhatIfRequested || ShouldProcess(description, description + "?", caption);
+
+    /// <summary>True when this run only says what it would do (-WhatIf, or $WhatIfPreference).</summary>
+    protected bool WhatIfRequested =>
+        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var whatIf)
+            ? whatIf is SwitchParameter { IsPresent: true }
+            : LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue("WhatIfPreference"));
+
     /// <summary>An ErrorRecord with a category that matches the failure and the sentence the core wrote.</summary>
     protected static ErrorRecord ToErrorRecord(Exception exception, object? target = null)
     {

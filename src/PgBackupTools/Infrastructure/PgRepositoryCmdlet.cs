@@ -100,20 +100,6 @@ public abstract class PgRepositoryCmdlet : PgCmdlet, IDisposable
         });
     }
 
-    /// <summary>-WhatIf always wins; -Force skips the question.</summary>
-    protected bool Confirmed(bool force, string target, string action) =>
-        force && !WhatIfRequested || ShouldProcess(target, action);
-
-    /// <summary>Like <see cref="Confirmed"/>, for an operation that one sentence names ("What if: Remove WAL ...").</summary>
-    protected bool ConfirmedOperation(bool force, string description, string caption) =>
-        force && !WhatIfRequested || ShouldProcess(description, description + "?", caption);
-
-    /// <summary>True when this run only says what it would do (-WhatIf, or $WhatIfPreference).</summary>
-    protected bool WhatIfRequested =>
-        MyInvocation.BoundParameters.TryGetValue("WhatIf", out var whatIf)
-            ? whatIf is SwitchParameter { IsPresent: true }
-            : LanguagePrimitives.IsTrue(SessionState.PSVariable.GetValue("WhatIfPreference"));
-
     /// <summary>
     /// Prunes the WAL archive of <paramref name="stanza"/> after a retention policy ran: everything older than the start
     /// of the oldest physical backup that is still there. Under -WhatIf the backups the policy would have removed
