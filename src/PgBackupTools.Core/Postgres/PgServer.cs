@@ -157,4 +157,7 @@ public static class PgServer
         ScalarAsync<long>(connection, "SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size'", cancellationToken);
 
     public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"") + "\"";
+
+    /// <summary>A string literal for SQL and for postgresql.conf values (standard_conforming_strings: only ' is doubled).</summary>
+    public static string QuoteLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 }

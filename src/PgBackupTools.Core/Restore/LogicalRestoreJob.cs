@@ -97,9 +97,9 @@ public static class LogicalRestoreJob
     private static async Task CreateDatabaseAsync(NpgsqlConnection admin, string name, PgBackup backup, CancellationToken ct)
     {
         string sql = $"CREATE DATABASE {PgServer.QuoteIdentifier(name)} TEMPLATE template0";
-        if (backup.DatabaseEncoding is { } enc) sql += $" ENCODING {Literal(enc)}";
-        if (backup.DatabaseCollate is { } col) sql += $" LC_COLLATE {Literal(col)}";
-        if (backup.DatabaseCtype is { } ctype) sql += $" LC_CTYPE {Literal(ctype)}";
+        if (backup.DatabaseEncoding is { } enc) sql += $" ENCODING {PgServer.QuoteLiteral(enc)}";
+        if (backup.DatabaseCollate is { } col) sql += $" LC_COLLATE {PgServer.QuoteLiteral(col)}";
+        if (backup.DatabaseCtype is { } ctype) sql += $" LC_CTYPE {PgServer.QuoteLiteral(ctype)}";
         try
         {
             await using var cmd = new NpgsqlCommand(sql, admin);
@@ -111,8 +111,6 @@ public static class LogicalRestoreJob
                 $"Cannot create the database to restore into: {e.MessageText}. The backup needs encoding {backup.DatabaseEncoding} and locale {backup.DatabaseCollate} on this server.", name, e);
         }
     }
-
-    private static string Literal(string value) => "'" + value.Replace("'", "''") + "'";
 
     private static async Task<long> RestorePlainAsync(BackupRepository repository, PgBackup backup, PgConnectionInfo target, ServerFacts facts,
         ProgressMeter meter, OperationContext context)

@@ -32,7 +32,7 @@ public static partial class ScratchDatabases
 
     public static async Task MarkAsync(NpgsqlConnection admin, string database, ScratchDatabaseMarker marker, CancellationToken ct)
     {
-        await using var cmd = new NpgsqlCommand($"COMMENT ON DATABASE {PgServer.QuoteIdentifier(database)} IS {Literal(marker.ToJson())}", admin);
+        await using var cmd = new NpgsqlCommand($"COMMENT ON DATABASE {PgServer.QuoteIdentifier(database)} IS {PgServer.QuoteLiteral(marker.ToJson())}", admin);
         await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
@@ -306,5 +306,4 @@ public static partial class ScratchDatabases
 
     private static string DurationText(TimeSpan age) => age.TotalHours >= 1 ? $"{age.TotalHours:F1} hours" : $"{Math.Max(0, age.TotalMinutes):F0} minutes";
 
-    private static string Literal(string value) => "'" + value.Replace("'", "''") + "'";
 }

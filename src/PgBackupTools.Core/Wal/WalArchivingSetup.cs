@@ -67,7 +67,7 @@ public static class WalArchivingSetup
         foreach (var change in plan.Settings.Where(s => s.Changed))
         {
             // ALTER SYSTEM takes no bind parameters: the value is a quoted literal.
-            await using var cmd = new NpgsqlCommand($"ALTER SYSTEM SET {change.Name} = {WalCommands.SqlLiteral(change.After)}", connection);
+            await using var cmd = new NpgsqlCommand($"ALTER SYSTEM SET {change.Name} = {PgServer.QuoteLiteral(change.After)}", connection);
             await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
         await using (var reload = new NpgsqlCommand("SELECT pg_reload_conf()", connection))

@@ -33,7 +33,4 @@ public static class WalCommands
         foreach (char c in value) sb.Append(c == '\'' ? "'\\''" : c.ToString());
         return sb.Append('\'').ToString();
     }
-
-    /// <summary>A string literal for ALTER SYSTEM (standard_conforming_strings: only ' is doubled).</summary>
-    public static string SqlLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 }
