@@ -158,6 +158,6 @@ public static class PgServer
 
     public static string QuoteIdentifier(string name) => "\"" + name.Replace("\"", "\"\"") + "\"";
 
-    /// <summary>A string literal for SQL and for postgresql.conf values (standard_conforming_strings: only ' is doubled).</summary>
+    /// <summary>A string literal for SQL (standard_conforming_strings: only ' is doubled); a configuration file reads backslashes as escapes and needs <see cref="ConfigurationFileSyntax.Quote"/>.</summary>
     public static string QuoteLiteral(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
 }

@@ -350,17 +350,17 @@ public static class PhysicalRestoreJob
     {
         var conf = new StringBuilder();
         conf.Append("\n# Added by PgBackupTools Restore-PgDatabase: restore of backup ").Append(backup.Id).Append(" at ").Append(DateTimeOffset.UtcNow.ToString("u")).Append('\n');
-        conf.Append("restore_command = ").Append(PgServer.QuoteLiteral(WalCommands.RestoreCommand(options.WalEntryPoint, repository.Location, backup.Stanza, passphraseFile: options.PassphraseFile))).Append('\n');
-        if (options.TargetTime is { } time) conf.Append("recovery_target_time = ").Append(PgServer.QuoteLiteral(time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.ffffff+00"))).Append('\n');
-        if (options.TargetLsn is { } lsn) conf.Append("recovery_target_lsn = ").Append(PgServer.QuoteLiteral(lsn)).Append('\n');
-        if (options.TargetXid is { } xid) conf.Append("recovery_target_xid = ").Append(PgServer.QuoteLiteral(xid)).Append('\n');
-        if (options.TargetName is { } name) conf.Append("recovery_target_name = ").Append(PgServer.QuoteLiteral(name)).Append('\n');
+        conf.Append("restore_command = ").Append(ConfigurationFileSyntax.Quote(WalCommands.RestoreCommand(options.WalEntryPoint, repository.Location, backup.Stanza, passphraseFile: options.PassphraseFile))).Append('\n');
+        if (options.TargetTime is { } time) conf.Append("recovery_target_time = ").Append(ConfigurationFileSyntax.Quote(time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss.ffffff+00"))).Append('\n');
+        if (options.TargetLsn is { } lsn) conf.Append("recovery_target_lsn = ").Append(ConfigurationFileSyntax.Quote(lsn)).Append('\n');
+        if (options.TargetXid is { } xid) conf.Append("recovery_target_xid = ").Append(ConfigurationFileSyntax.Quote(xid)).Append('\n');
+        if (options.TargetName is { } name) conf.Append("recovery_target_name = ").Append(ConfigurationFileSyntax.Quote(name)).Append('\n');
         if (options.Immediate) conf.Append("recovery_target = 'immediate'\n");
         if (backup.Timeline is not null) conf.Append("recovery_target_timeline = 'latest'\n");
-        if (options.TargetCount > 0) conf.Append("recovery_target_action = ").Append(PgServer.QuoteLiteral(options.TargetAction.ToString().ToLowerInvariant())).Append('\n');
+        if (options.TargetCount > 0) conf.Append("recovery_target_action = ").Append(ConfigurationFileSyntax.Quote(options.TargetAction.ToString().ToLowerInvariant())).Append('\n');
         if (options.Port is { } port) conf.Append("port = ").Append(port).Append('\n');
         if (options.ArchiveMode == RestoreArchiveMode.Off) conf.Append("archive_mode = 'off'\n");
-        foreach (var (k, v) in options.Settings ?? new Dictionary<string, string>()) conf.Append(k).Append(" = ").Append(PgServer.QuoteLiteral(v)).Append('\n');
+        foreach (var (k, v) in options.Settings ?? new Dictionary<string, string>()) conf.Append(k).Append(" = ").Append(ConfigurationFileSyntax.Quote(v)).Append('\n');
         string autoConf = Path.Combine(dataDir, "postgresql.auto.conf"), signal = Path.Combine(dataDir, "recovery.signal");
         File.AppendAllText(autoConf, conf.ToString());
         FileSync.SyncFile(autoConf);

@@ -18,7 +18,7 @@ internal static class ArchivingCluster
         using (await BackupRepository.OpenAsync(repoPath, create: true, CancellationToken.None)) { }
         PgTestCluster.GiveToServerUser(ownedDirectory);
         string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, repoPath, "main");
-        return PgTestCluster.Start($"archive_mode = on\narchive_command = {PgServer.QuoteLiteral(command)}\n");
+        return PgTestCluster.Start($"archive_mode = on\narchive_command = {ConfigurationFileSyntax.Quote(command)}\n");
     }
 
     public static PgConnectionInfo Connection(PgTestCluster cluster) =>

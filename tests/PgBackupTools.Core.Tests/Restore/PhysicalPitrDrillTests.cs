@@ -33,7 +33,7 @@ public sealed class PhysicalPitrDrillTests : IDisposable
         PgTestCluster.GiveToServerUser(_temp.Path);
         string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, repoPath, "main");
         // track_commit_timestamp: the commit time of each row exactly as its commit record carries it, which is what recovery_target_time compares.
-        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {PgServer.QuoteLiteral(command)}\ntrack_commit_timestamp = on\n");
+        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {ConfigurationFileSyntax.Quote(command)}\ntrack_commit_timestamp = on\n");
         cluster.Psql("CREATE TABLE drill(id int PRIMARY KEY, written timestamptz NOT NULL DEFAULT clock_timestamp())");
         var server = PgConnectionInfo.Resolve(host: cluster.Host, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
 

@@ -30,7 +30,7 @@ public sealed class SnapshotBackupClusterTests : IDisposable
         using (BackupRepository.OpenAsync(repoPath, create: true, CancellationToken.None).GetAwaiter().GetResult()) { }
         PgTestCluster.GiveToServerUser(_temp.Path);
         string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, repoPath, "main");
-        var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {PgServer.QuoteLiteral(command)}\n");
+        var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {ConfigurationFileSyntax.Quote(command)}\n");
         var server = PgConnectionInfo.Resolve(host: cluster.Host, port: cluster.Port, username: "postgres", database: "postgres", environment: new Dictionary<string, string?>());
         return (cluster, repoPath, server);
     }

@@ -135,7 +135,7 @@ public abstract class CloudWalArchivingTests(ClusterFixture fixture) : IDisposab
         var env = RepositoryEnvironment.For(options);
         string command = WalCommands.ArchiveCommand(EntryPoint, options.Location, "main");
         PgTestCluster.GiveToServerUser(_temp.Path);
-        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {PgServer.QuoteLiteral(command)}\n", env);
+        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {ConfigurationFileSyntax.Quote(command)}\n", env);
         foreach (var secret in env.Values.Where(v => v.Length >= 8 && !v.StartsWith("http", StringComparison.Ordinal)))
             Assert.DoesNotContain(secret, cluster.Psql("SHOW archive_command"));
         cluster.Psql("CREATE TABLE drill(id int PRIMARY KEY)");

@@ -20,7 +20,7 @@ public sealed class WalArchivingClusterTests(ClusterFixture fixture) : IDisposab
         await BackupRepository.OpenAsync(repoPath, create: true, CancellationToken.None);
         PgTestCluster.GiveToServerUser(_temp.Path);
         string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, repoPath, "main");
-        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {PgServer.QuoteLiteral(command)}\n");
+        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {ConfigurationFileSyntax.Quote(command)}\n");
         var archive = await WalArchive.OpenAsync(repoPath, "main", CancellationToken.None);
 
         // Archived as PostgreSQL calls it.
@@ -85,7 +85,7 @@ public sealed class WalArchivingClusterTests(ClusterFixture fixture) : IDisposab
         PgTestCluster.GiveToServerUser(_temp.Path); // the key file too: owned by the server's OS user, still 0600
         string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, repoPath, "main", keyFile);
         Assert.Contains("--passphrase-file", command);
-        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {PgServer.QuoteLiteral(command)}\n");
+        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {ConfigurationFileSyntax.Quote(command)}\n");
 
         var names = SwitchWal(cluster, 2);
         WaitFor(cluster, () => ArchivedUpTo(cluster, names[^1]), "segments to be archived into the encrypted repository");

@@ -164,7 +164,7 @@ public sealed class WalStreamTests(ClusterFixture fixture) : IDisposable
         string streamed = await NewRepositoryAsync("streamed");
         string archived = await NewRepositoryAsync("archived");
         string command = WalCommands.ArchiveCommand(WalTestSegments.EntryPoint, archived, "main");
-        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {PgServer.QuoteLiteral(command)}\n");
+        using var cluster = PgTestCluster.Start($"archive_mode = on\narchive_command = {ConfigurationFileSyntax.Quote(command)}\n");
         var stream = StartStream(streamed, cluster, "--slot", "pgbt_cmp", "--create-slot", "--flush-interval", "0.5");
         var fromStream = await WalArchive.OpenAsync(streamed, "main", CancellationToken.None);
         var fromCommand = await WalArchive.OpenAsync(archived, "main", CancellationToken.None);
