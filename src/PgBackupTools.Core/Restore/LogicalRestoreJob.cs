@@ -64,7 +64,7 @@ public static class LogicalRestoreJob
                 DumpFormat.Plain => await RestorePlainAsync(repository, backup, target, facts, meter, context).ConfigureAwait(false),
                 _ => await RestoreArchiveAsync(repository, backup, target, facts, options.Jobs, meter, context).ConfigureAwait(false),
             };
-            string? replaced = targetExists ? "pgbt_replaced_" + Guid.NewGuid().ToString("N")[..12] : null;
+            string? replaced = targetExists ? ScratchDatabases.NewName(ScratchDatabases.ReplacedPrefix) : null;
             // Recorded before the first rename: a kill between the two renames leaves the target name free and this copy
             // the one the user asked for, which the clean-up must then report, not drop.
             await ScratchDatabases.MarkAsync(admin, staging, marker with { Phase = ScratchDatabaseMarker.PlacingPhase, TargetDatabase = options.TargetDatabase, ReplacedDatabase = replaced }, ct).ConfigureAwait(false);

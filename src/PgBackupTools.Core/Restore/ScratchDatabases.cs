@@ -17,6 +17,8 @@ public static partial class ScratchDatabases
 {
     public const string RestorePrefix = "pgbt_restore_";
     public const string TestPrefix = "pgbt_test_";
+    /// <summary>What a -Force restore renames the database it replaces to, until the restored copy is in place.</summary>
+    public const string ReplacedPrefix = "pgbt_replaced_";
     public const string RestorePurpose = "restore";
     public const string TestPurpose = "test";
 
