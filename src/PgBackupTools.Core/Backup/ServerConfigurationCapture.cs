@@ -62,7 +62,7 @@ internal static class ServerConfigurationCapture
         while (queue.TryDequeue(out var next))
         {
             string path = next.Path;
-            if (!seen.Add(path) || IsInside(path, config.DataDirectory)) continue;
+            if (!seen.Add(path) || ConfigurationFileSyntax.IsInside(path, config.DataDirectory)) continue;
             var (content, notRead) = await ReadAsync(session, path, onServerHost, ct).ConfigureAwait(false);
             if (content is null && next.Optional)
             {
@@ -113,9 +113,6 @@ internal static class ServerConfigurationCapture
         catch (Errors.PgBackupException) { valid = false; }
         return valid && !backup.Files.Any(f => f.Name == name) ? name : $"{Folder}/{index:D3}-{Path.GetFileName(relative)}{extension}";
     }
-
-    private static bool IsInside(string path, string directory) =>
-        path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal);
 
     /// <summary>pg_file_settings.sourcefile: every configuration file the server reads that holds a setting (superuser only by default).</summary>
     private static async Task<List<string>> ReadSourceFilesAsync(ServerSession session, OperationContext context)

@@ -32,6 +32,9 @@ internal static class ConfigurationFileSyntax
     public static string ResolveInclude(string includingFile, string value) =>
         Path.IsPathRooted(value) ? Path.GetFullPath(value) : Path.GetFullPath(Path.Combine(Path.GetDirectoryName(includingFile) ?? "/", value));
 
+    /// <summary>Whether <paramref name="path"/> lies below <paramref name="directory"/> (both absolute, '/'-separated as the server names them).</summary>
+    public static bool IsInside(string path, string directory) => path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal);
+
     private static string Unquote(string body)
     {
         var text = new System.Text.StringBuilder(body.Length);

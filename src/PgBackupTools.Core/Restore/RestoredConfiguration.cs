@@ -93,7 +93,7 @@ public static class RestoredConfiguration
     /// <summary>Beside postgresql.conf as beside config_file, unless that would meet a file of the data directory.</summary>
     private static string PlaceOf(string path, string configDir, IReadOnlySet<string?> taken)
     {
-        if (path.StartsWith(configDir.TrimEnd('/') + "/", StringComparison.Ordinal))
+        if (ConfigurationFileSyntax.IsInside(path, configDir))
         {
             string relative = Path.GetRelativePath(configDir, path);
             string top = relative.Split('/')[0];
@@ -119,7 +119,7 @@ public static class RestoredConfiguration
             }
             if (!ConfigurationFileSyntax.IncludeDirectives.Contains(setting.Name)) { lines.Add(line); continue; }
             string included = ConfigurationFileSyntax.ResolveInclude(originalPath, Utf8(setting.Value));
-            string? restored = IsInside(included, config.DataDirectory) ? Inside(dataDir, Path.GetRelativePath(config.DataDirectory, included), included) // in the base tar
+            string? restored = ConfigurationFileSyntax.IsInside(included, config.DataDirectory) ? Inside(dataDir, Path.GetRelativePath(config.DataDirectory, included), included) // in the base tar
                 : setting.Name == "include_dir" ? Inside(dataDir, PlaceOf(included, Path.GetDirectoryName(config.ConfigFile)!, taken), included)
                 : places.TryGetValue(included, out string? place) ? Inside(dataDir, place, included) : null;
             if (setting.Name == "include_dir")
@@ -133,7 +133,7 @@ public static class RestoredConfiguration
                 restored = included;
             }
             // Inside the restored directory: relative to the including file, so the directory can still be moved.
-            string value = IsInside(restored!, dataDir) ? Path.GetRelativePath(Path.GetDirectoryName(target)!, restored!) : restored!;
+            string value = ConfigurationFileSyntax.IsInside(restored!, dataDir) ? Path.GetRelativePath(Path.GetDirectoryName(target)!, restored!) : restored!;
             lines.Add("# " + line.TrimEnd('\r') + "   # original, rewritten by PgBackupTools for the restored copy:");
             lines.Add($"{setting.Name} = {Latin1(ConfigurationFileSyntax.Quote(value))}");
         }
@@ -146,7 +146,7 @@ public static class RestoredConfiguration
         foreach (var (name, path, standard) in new[] { ("hba_file", config.HbaFile, "pg_hba.conf"), ("ident_file", config.IdentFile, "pg_ident.conf") })
         {
             string? where = null;
-            if (IsInside(path, config.DataDirectory))
+            if (ConfigurationFileSyntax.IsInside(path, config.DataDirectory))
             {
                 string relative = Path.GetRelativePath(config.DataDirectory, path);
                 if (relative != standard) where = Path.Combine(dataDir, relative);
@@ -180,12 +180,11 @@ public static class RestoredConfiguration
     private static string Inside(string dataDir, string relative, string original)
     {
         string full = Path.GetFullPath(Path.Combine(dataDir, relative));
-        if (!IsInside(full, dataDir))
+        if (!ConfigurationFileSyntax.IsInside(full, dataDir))
             throw new Errors.PgBackupException(Errors.FailureKind.InvalidData, $"The backup's configuration file {original} would be restored at {full}, outside the data directory {dataDir}; nothing of it was written.", original);
         return full;
     }
 
-    private static bool IsInside(string path, string directory) => path.StartsWith(directory.TrimEnd('/') + "/", StringComparison.Ordinal);
 
     /// <summary>Creates <paramref name="path"/> and the parents it needs (0700), each listed in <paramref name="written"/> (they are given to the server's user too).</summary>
     private static void CreatePrivateDirectory(string path, List<string> written)
