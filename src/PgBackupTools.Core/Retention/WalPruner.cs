@@ -87,7 +87,7 @@ public static class WalPruner
         {
             string id = obj.Key.Split('/')[2];
             // Beside a manifest the backup is committed: the manifest says what it needs (and stays until it is removed).
-            if (manifests.Contains(id) || state.Seen.Contains(id) || state.Backups.Any(b => b.Id == id)) continue;
+            if (manifests.Contains(id) || state.Seen.Contains(id)) continue;
             if (now - obj.LastModified > gracePeriod)
             {
                 state.Seen.Add(id);
