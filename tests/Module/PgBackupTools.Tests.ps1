@@ -356,7 +356,9 @@ Describe 'Credentials' {
             $backup = Invoke-PgBackup -Repository $repo -Database $big -HostName $cluster.Host -Port $cluster.Port -Credential $credential -Verbose 4>&1
         }
         finally { Set-Content "$repo/stop" '' }
-        $cmdlines = Receive-Job $job -Wait -AutoRemoveJob
+        # Not -AutoRemoveJob: with a thread job it can race its own removal ("Job repository does not contain an item").
+        $cmdlines = Receive-Job $job -Wait
+        Remove-Job $job -Force
         $cmdlines | Should -Not -BeNullOrEmpty -Because 'the watcher must have seen pg_dump run'
         ($cmdlines -join "`n") | Should -Not -Match $password
         ($backup | Where-Object { $_ -is [System.Management.Automation.VerboseRecord] }).Message -join "`n" | Should -Not -Match $password
